@@ -1,0 +1,138 @@
+//! Decompression of request bodies, chosen by magic bytes (never by headers), with a limit on
+//! the decompressed size so that a compression bomb is an error rather than an allocation.
+
+use flate2::read::MultiGzDecoder;
+use std::borrow::Cow;
+use std::io::Read;
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// How a body is compressed, as told by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    pub fn sniff(bytes: &[u8]) -> Compression {
+        if bytes.starts_with(&GZIP_MAGIC) {
+            Compression::Gzip
+        } else if bytes.starts_with(&ZSTD_MAGIC) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecompressError {
+    #[error("decompressed size exceeds the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("invalid {format} data: {source}")]
+    Corrupt {
+        format: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The decompressed bytes of `body` (borrowed when it is not compressed). Uncompressed input
+/// larger than `limit` is refused as well, so the limit bounds what callers decode.
+pub fn decompress(body: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, DecompressError> {
+    match Compression::sniff(body) {
+        Compression::None => {
+            if body.len() > limit {
+                return Err(DecompressError::TooLarge { limit });
+            }
+            Ok(Cow::Borrowed(body))
+        }
+        Compression::Gzip => read_limited(MultiGzDecoder::new(body), "gzip", limit, body.len()),
+        Compression::Zstd => {
+            let decoder = zstd::stream::read::Decoder::with_buffer(body).map_err(|source| {
+                DecompressError::Corrupt {
+                    format: "zstd",
+                    source,
+                }
+            })?;
+            read_limited(decoder, "zstd", limit, body.len())
+        }
+    }
+}
+
+fn read_limited(
+    reader: impl Read,
+    format: &'static str,
+    limit: usize,
+    compressed_len: usize,
+) -> Result<Cow<'static, [u8]>, DecompressError> {
+    let mut out = Vec::with_capacity(compressed_len.saturating_mul(4).min(limit));
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    reader
+        .take(cap)
+        .read_to_end(&mut out)
+        .map_err(|source| DecompressError::Corrupt { format, source })?;
+    if out.len() > limit {
+        return Err(DecompressError::TooLarge { limit });
+    }
+    Ok(Cow::Owned(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::Compression as Level;
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Level::default());
+        encoder.write_all(data).expect("in-memory write");
+        encoder.finish().expect("in-memory write")
+    }
+
+    #[test]
+    fn sniffs_by_magic_bytes() {
+        let data = b"hello profile".to_vec();
+        assert_eq!(decompress(&data, 100).expect("raw").as_ref(), &data[..]);
+        assert_eq!(
+            decompress(&gzip(&data), 100).expect("gzip").as_ref(),
+            &data[..]
+        );
+        let zstd = zstd::encode_all(&data[..], 3).expect("in-memory encode");
+        assert_eq!(decompress(&zstd, 100).expect("zstd").as_ref(), &data[..]);
+    }
+
+    #[test]
+    fn bombs_are_refused() {
+        let bomb = gzip(&vec![0u8; 10 << 20]);
+        assert!(bomb.len() < 20_000);
+        assert!(matches!(
+            decompress(&bomb, 1 << 20),
+            Err(DecompressError::TooLarge { limit }) if limit == 1 << 20
+        ));
+        let zbomb = zstd::encode_all(&vec![0u8; 10 << 20][..], 3).expect("in-memory encode");
+        assert!(matches!(
+            decompress(&zbomb, 1 << 20),
+            Err(DecompressError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            decompress(&[7u8; 11], 10),
+            Err(DecompressError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn corrupt_streams_are_errors() {
+        let mut broken = gzip(b"some bytes that compress");
+        broken.truncate(broken.len() - 6);
+        assert!(matches!(
+            decompress(&broken, 100),
+            Err(DecompressError::Corrupt { format: "gzip", .. })
+        ));
+        assert!(decompress(&[0x28, 0xb5, 0x2f, 0xfd, 0, 0], 100).is_err());
+    }
+}

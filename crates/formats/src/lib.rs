@@ -1,0 +1,10 @@
+//! Decoders and encoders of profile formats: pprof (decoding by magic bytes with a size limit,
+//! frame naming, merging, and Pyroscope's normalisation and validation) and flamebearer JSON.
+//!
+//! Like `model`, this crate does no I/O and needs no async runtime: every function takes bytes
+//! or decoded values and returns values. Main entry points: [`pprof::decode`],
+//! [`pprof::to_trees`], [`pprof::ProfileMerger`], [`compression::decompress`].
+
+pub mod compression;
+pub mod flamebearer;
+pub mod pprof;

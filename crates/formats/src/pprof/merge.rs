@@ -1,0 +1,414 @@
+//! Merging many pprof profiles into one: functions, locations, mappings and strings are
+//! deduplicated and only what samples reference is kept; samples with the same locations and
+//! labels are summed. This is `pprof -proto a b c` and, with one value column and no labels,
+//! the profile `SelectMergeProfile` returns.
+
+use super::id_index::IdIndex;
+use super::proto::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};
+use model::Interner;
+use rustc_hash::FxHashMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MergeError {
+    #[error("cannot merge profiles with different sample types: {expected} and {found}")]
+    SampleTypes { expected: String, found: String },
+    #[error("cannot merge profiles with different period types: {expected} and {found}")]
+    PeriodTypes { expected: String, found: String },
+    #[error("sample type index {index} is out of range: the profile has {len} sample types")]
+    ValueIndex { index: usize, len: usize },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FunctionKey {
+    name: u32,
+    system_name: u32,
+    filename: u32,
+    start_line: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct MappingKey {
+    memory_start: u64,
+    memory_limit: u64,
+    file_offset: u64,
+    filename: u32,
+    build_id: u32,
+    flags: [bool; 4],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct LocationKey {
+    mapping: u64,
+    address: u64,
+    lines: Vec<(u64, i64, i64)>,
+    is_folded: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SampleKey {
+    locations: Vec<u64>,
+    labels: Vec<(u32, u32, i64, u32)>,
+}
+
+/// What the merged profile keeps.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MergeOptions {
+    /// Keep only this value column (`SelectMergeProfile`); `None` keeps all of them.
+    pub value_index: Option<usize>,
+    /// Drop sample labels, summing samples that differ only by labels.
+    pub drop_labels: bool,
+}
+
+const UNMAPPED: u32 = u32::MAX;
+
+/// Accumulates profiles one at a time (so memory holds one input and the result).
+#[derive(Debug, Default)]
+pub struct ProfileMerger {
+    options: MergeOptions,
+    strings: Interner,
+    sample_type: Option<Vec<(String, String)>>,
+    period_type: Option<(String, String)>,
+    period: i64,
+    default_sample_type: String,
+    time_nanos: i64,
+    end_nanos: i64,
+    functions: FxHashMap<FunctionKey, u64>,
+    mappings: FxHashMap<MappingKey, u64>,
+    locations: FxHashMap<LocationKey, u64>,
+    samples: FxHashMap<SampleKey, usize>,
+    out: Profile,
+}
+
+/// Per-input translation tables from input positions to output ids.
+struct Remap {
+    strings: Vec<u32>,
+    functions: Vec<u64>,
+    mappings: Vec<u64>,
+    locations: Vec<u64>,
+}
+
+fn pair(profile: &Profile, value_type: Option<&ValueType>) -> (String, String) {
+    let string = |i: i64| super::frames::string_at(profile, i).to_owned();
+    value_type.map_or_else(Default::default, |vt| (string(vt.r#type), string(vt.unit)))
+}
+
+fn describe(types: &[(String, String)]) -> String {
+    let parts: Vec<String> = types.iter().map(|(t, u)| format!("{t}/{u}")).collect();
+    format!("[{}]", parts.join(" "))
+}
+
+impl ProfileMerger {
+    pub fn new(options: MergeOptions) -> Self {
+        let mut strings = Interner::new();
+        strings.intern("");
+        ProfileMerger {
+            options,
+            strings,
+            ..Default::default()
+        }
+    }
+
+    /// Adds one profile. Profiles must agree on sample types and period type.
+    pub fn merge(&mut self, profile: &Profile) -> Result<(), MergeError> {
+        self.check_compatible(profile)?;
+        if profile.time_nanos != 0 {
+            if self.time_nanos == 0 || profile.time_nanos < self.time_nanos {
+                self.time_nanos = profile.time_nanos;
+            }
+            self.end_nanos = self
+                .end_nanos
+                .max(profile.time_nanos.saturating_add(profile.duration_nanos));
+        }
+        let mut remap = Remap {
+            strings: vec![UNMAPPED; profile.string_table.len()],
+            functions: vec![0; profile.function.len()],
+            mappings: vec![0; profile.mapping.len()],
+            locations: vec![0; profile.location.len()],
+        };
+        let functions = IdIndex::new(profile.function.iter().map(|f| f.id));
+        let mappings = IdIndex::new(profile.mapping.iter().map(|m| m.id));
+        let locations = IdIndex::new(profile.location.iter().map(|l| l.id));
+        let mut location_ids = Vec::new();
+        for sample in &profile.sample {
+            let values: Vec<i64> = match self.options.value_index {
+                Some(index) => vec![sample.value.get(index).copied().unwrap_or(0)],
+                None => sample.value.clone(),
+            };
+            if values.iter().all(|&v| v == 0) {
+                continue;
+            }
+            location_ids.clear();
+            for &id in &sample.location_id {
+                let Some(position) = locations.get(id) else {
+                    continue;
+                };
+                location_ids
+                    .push(self.location(profile, position, &functions, &mappings, &mut remap));
+            }
+            let labels = if self.options.drop_labels {
+                Vec::new()
+            } else {
+                let mut labels: Vec<(u32, u32, i64, u32)> = sample
+                    .label
+                    .iter()
+                    .map(|l| {
+                        (
+                            self.string(profile, l.key, &mut remap),
+                            self.string(profile, l.str, &mut remap),
+                            l.num,
+                            self.string(profile, l.num_unit, &mut remap),
+                        )
+                    })
+                    .collect();
+                labels.sort_unstable();
+                labels
+            };
+            let key = SampleKey {
+                locations: location_ids.clone(),
+                labels,
+            };
+            match self.samples.get(&key) {
+                Some(&index) => {
+                    for (total, value) in self.out.sample[index].value.iter_mut().zip(&values) {
+                        *total += value;
+                    }
+                }
+                None => {
+                    let label = key
+                        .labels
+                        .iter()
+                        .map(|&(key, str, num, num_unit)| Label {
+                            key: i64::from(key),
+                            str: i64::from(str),
+                            num,
+                            num_unit: i64::from(num_unit),
+                        })
+                        .collect();
+                    self.samples.insert(key, self.out.sample.len());
+                    self.out.sample.push(Sample {
+                        location_id: location_ids.clone(),
+                        value: values,
+                        label,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_compatible(&mut self, profile: &Profile) -> Result<(), MergeError> {
+        let mut types: Vec<(String, String)> = profile
+            .sample_type
+            .iter()
+            .map(|st| pair(profile, Some(st)))
+            .collect();
+        if let Some(index) = self.options.value_index {
+            if index >= types.len() {
+                return Err(MergeError::ValueIndex {
+                    index,
+                    len: types.len(),
+                });
+            }
+            types = vec![types.swap_remove(index)];
+        }
+        let period_type = pair(profile, profile.period_type.as_ref());
+        match (&self.sample_type, &self.period_type) {
+            (Some(expected), Some(expected_period)) => {
+                if *expected != types {
+                    return Err(MergeError::SampleTypes {
+                        expected: describe(expected),
+                        found: describe(&types),
+                    });
+                }
+                if *expected_period != period_type {
+                    return Err(MergeError::PeriodTypes {
+                        expected: describe(std::slice::from_ref(expected_period)),
+                        found: describe(std::slice::from_ref(&period_type)),
+                    });
+                }
+                self.period = self.period.max(profile.period);
+            }
+            _ => {
+                self.sample_type = Some(types);
+                self.period_type = Some(period_type);
+                self.period = profile.period;
+                self.default_sample_type =
+                    super::frames::string_at(profile, profile.default_sample_type).to_owned();
+            }
+        }
+        Ok(())
+    }
+
+    fn string(&mut self, profile: &Profile, index: i64, remap: &mut Remap) -> u32 {
+        let Some(slot) = usize::try_from(index)
+            .ok()
+            .and_then(|i| remap.strings.get_mut(i))
+        else {
+            return 0;
+        };
+        if *slot == UNMAPPED {
+            *slot = self.strings.intern(&profile.string_table[index as usize]);
+        }
+        *slot
+    }
+
+    fn function(&mut self, profile: &Profile, position: usize, remap: &mut Remap) -> u64 {
+        if remap.functions[position] != 0 {
+            return remap.functions[position];
+        }
+        let function = &profile.function[position];
+        let key = FunctionKey {
+            name: self.string(profile, function.name, remap),
+            system_name: self.string(profile, function.system_name, remap),
+            filename: self.string(profile, function.filename, remap),
+            start_line: function.start_line,
+        };
+        let next = self.out.function.len() as u64 + 1;
+        let id = *self.functions.entry(key.clone()).or_insert(next);
+        if id == next {
+            self.out.function.push(Function {
+                id,
+                name: i64::from(key.name),
+                system_name: i64::from(key.system_name),
+                filename: i64::from(key.filename),
+                start_line: key.start_line,
+            });
+        }
+        remap.functions[position] = id;
+        id
+    }
+
+    fn mapping(&mut self, profile: &Profile, position: usize, remap: &mut Remap) -> u64 {
+        if remap.mappings[position] != 0 {
+            return remap.mappings[position];
+        }
+        let mapping = &profile.mapping[position];
+        let key = MappingKey {
+            memory_start: mapping.memory_start,
+            memory_limit: mapping.memory_limit,
+            file_offset: mapping.file_offset,
+            filename: self.string(profile, mapping.filename, remap),
+            build_id: self.string(profile, mapping.build_id, remap),
+            flags: [
+                mapping.has_functions,
+                mapping.has_filenames,
+                mapping.has_line_numbers,
+                mapping.has_inline_frames,
+            ],
+        };
+        let next = self.out.mapping.len() as u64 + 1;
+        let id = *self.mappings.entry(key.clone()).or_insert(next);
+        if id == next {
+            self.out.mapping.push(Mapping {
+                id,
+                memory_start: key.memory_start,
+                memory_limit: key.memory_limit,
+                file_offset: key.file_offset,
+                filename: i64::from(key.filename),
+                build_id: i64::from(key.build_id),
+                has_functions: key.flags[0],
+                has_filenames: key.flags[1],
+                has_line_numbers: key.flags[2],
+                has_inline_frames: key.flags[3],
+            });
+        }
+        remap.mappings[position] = id;
+        id
+    }
+
+    fn location(
+        &mut self,
+        profile: &Profile,
+        position: usize,
+        functions: &IdIndex,
+        mappings: &IdIndex,
+        remap: &mut Remap,
+    ) -> u64 {
+        if remap.locations[position] != 0 {
+            return remap.locations[position];
+        }
+        let location = &profile.location[position];
+        let mapping = match mappings.get(location.mapping_id) {
+            Some(m) => self.mapping(profile, m, remap),
+            None => 0,
+        };
+        let mut lines = Vec::with_capacity(location.line.len());
+        for line in &location.line {
+            let function = match functions.get(line.function_id) {
+                Some(f) => self.function(profile, f, remap),
+                None => 0,
+            };
+            lines.push((function, line.line, line.column));
+        }
+        let key = LocationKey {
+            mapping,
+            address: location.address,
+            lines,
+            is_folded: location.is_folded,
+        };
+        let next = self.out.location.len() as u64 + 1;
+        let id = match self.locations.get(&key) {
+            Some(&id) => id,
+            None => {
+                self.out.location.push(Location {
+                    id: next,
+                    mapping_id: key.mapping,
+                    address: key.address,
+                    line: key
+                        .lines
+                        .iter()
+                        .map(|&(function_id, line, column)| Line {
+                            function_id,
+                            line,
+                            column,
+                        })
+                        .collect(),
+                    is_folded: key.is_folded,
+                });
+                self.locations.insert(key, next);
+                next
+            }
+        };
+        remap.locations[position] = id;
+        id
+    }
+
+    /// Number of distinct samples so far.
+    pub fn sample_count(&self) -> usize {
+        self.out.sample.len()
+    }
+
+    /// The merged profile. Sample and period type strings come after the symbols in the string
+    /// table (unit before type), as Pyroscope's merged profiles have them.
+    pub fn finish(mut self) -> Profile {
+        let value_type = |strings: &mut Interner, (t, u): &(String, String)| {
+            let unit = strings.intern(u);
+            let ty = strings.intern(t);
+            ValueType {
+                r#type: i64::from(ty),
+                unit: i64::from(unit),
+            }
+        };
+        let types = self.sample_type.take().unwrap_or_default();
+        self.out.sample_type = types
+            .iter()
+            .map(|st| value_type(&mut self.strings, st))
+            .collect();
+        if let Some(period_type) = self.period_type.take()
+            && period_type != (String::new(), String::new())
+        {
+            self.out.period_type = Some(value_type(&mut self.strings, &period_type));
+        }
+        self.out.period = self.period;
+        if !self.default_sample_type.is_empty() {
+            self.out.default_sample_type =
+                i64::from(self.strings.intern(&self.default_sample_type));
+        }
+        self.out.time_nanos = self.time_nanos;
+        if self.time_nanos != 0 {
+            self.out.duration_nanos = self.end_nanos - self.time_nanos;
+        }
+        self.out.string_table = self.strings.into_strings();
+        self.out
+    }
+}
