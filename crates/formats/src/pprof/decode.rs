@@ -16,12 +16,34 @@ pub enum PprofError {
     Decompress(#[from] DecompressError),
     #[error("failed to parse pprof: {0}")]
     Decode(#[from] prost::DecodeError),
+    /// Pyroscope's message for a string table entry that is not UTF-8.
+    #[error("invalid utf8 string hex: {hex}")]
+    InvalidUtf8 { hex: String },
+}
+
+/// Only the string table of a profile, as bytes: read when decoding fails, to tell a string
+/// that is not UTF-8 from other damage.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawStringTable {
+    #[prost(bytes = "vec", repeated, tag = "6")]
+    string_table: Vec<Vec<u8>>,
+}
+
+fn invalid_utf8_string(bytes: &[u8]) -> Option<PprofError> {
+    let table = RawStringTable::decode(bytes).ok()?;
+    let bad = table
+        .string_table
+        .iter()
+        .find(|s| std::str::from_utf8(s).is_err())?;
+    let hex = bad.iter().map(|b| format!("{b:02x}")).collect();
+    Some(PprofError::InvalidUtf8 { hex })
 }
 
 /// Decodes a raw, gzip or zstd pprof body whose decompressed size is at most `limit` bytes.
 pub fn decode(body: &[u8], limit: usize) -> Result<Profile, PprofError> {
     let bytes = decompress(body, limit)?;
-    Ok(Profile::decode(bytes.as_ref())?)
+    Profile::decode(bytes.as_ref())
+        .map_err(|error| invalid_utf8_string(bytes.as_ref()).unwrap_or(PprofError::Decode(error)))
 }
 
 /// Encodes a profile as gzip-compressed protobuf, the form pprof files usually take.

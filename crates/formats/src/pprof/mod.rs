@@ -4,8 +4,12 @@
 mod decode;
 mod frames;
 mod id_index;
+mod ingest_fixes;
 mod merge;
+mod normalize;
+mod series;
 mod to_tree;
+mod validate;
 
 /// The generated `perftools.profiles` types.
 #[allow(missing_debug_implementations, clippy::all, unused_qualifications)]
@@ -16,6 +20,15 @@ pub mod proto {
 pub use decode::{DEFAULT_MAX_DECOMPRESSED_BYTES, PprofError, decode, encode_gzip};
 pub use frames::FrameNames;
 pub use id_index::IdIndex;
+pub use ingest_fixes::{
+    fix_dotnet, fix_scripting_function_names, fix_time, is_dotnet_spy, is_scripting_spy,
+};
 pub use merge::{MergeError, MergeOptions, ProfileMerger};
+pub use normalize::normalize;
 pub use proto::Profile;
+pub use series::{
+    LabelLimits, SeriesProfile, prepare_push, profile_language, profile_type_labels,
+    split_by_sample_labels, validate_labels,
+};
 pub use to_tree::{sample_type_index, to_tree, to_trees};
+pub use validate::{ProfileLimits, Reason, ValidationError, labels_string, validate_profile};

@@ -1,0 +1,207 @@
+//! Pyroscope's normalisation of a validated pprof (`Profile.Normalize`): empty labels dropped,
+//! samples whose values are all zero dropped, samples with the same stack and labels summed,
+//! references repaired (a location without a mapping gets a stub mapping; locations and samples
+//! that point at nothing are dropped), and addresses cleared in symbolised mappings.
+//!
+//! Samples keep the order of their first occurrence (Pyroscope orders them by a hash; the order
+//! carries no meaning). Negative values are kept: a delta profile may have them.
+
+use super::id_index::IdIndex;
+use super::proto::{Mapping, Profile, Sample};
+use rustc_hash::FxHashMap;
+
+/// Normalises `profile` in place.
+pub fn normalize(profile: &mut Profile) {
+    for sample in &mut profile.sample {
+        sample.label.retain(|l| l.str != 0);
+    }
+    repair_references(profile);
+    merge_duplicate_samples(profile);
+    clear_addresses(profile);
+}
+
+/// A sample's identity: its stack (leaf first) and its sorted (key, value) label indices.
+type SampleKey = (Vec<u64>, Vec<(i64, i64)>);
+
+fn merge_duplicate_samples(profile: &mut Profile) {
+    let samples = std::mem::take(&mut profile.sample);
+    let mut index: FxHashMap<SampleKey, usize> = FxHashMap::default();
+    let mut merged: Vec<Sample> = Vec::with_capacity(samples.len());
+    for mut sample in samples {
+        if sample.value.iter().all(|&v| v == 0) {
+            continue;
+        }
+        sample.label.sort_by_key(|l| (l.key, l.str));
+        let key = (
+            sample.location_id.clone(),
+            sample.label.iter().map(|l| (l.key, l.str)).collect(),
+        );
+        match index.get(&key) {
+            Some(&at) => {
+                for (total, value) in merged[at].value.iter_mut().zip(&sample.value) {
+                    *total = total.wrapping_add(*value);
+                }
+            }
+            None => {
+                index.insert(key, merged.len());
+                merged.push(sample);
+            }
+        }
+    }
+    // Sums may cancel to zero.
+    merged.retain(|s| s.value.iter().any(|&v| v != 0));
+    profile.sample = merged;
+}
+
+/// Gives mapping-less locations a stub mapping and drops what refers to nothing.
+fn repair_references(profile: &mut Profile) {
+    let mappings = IdIndex::new(profile.mapping.iter().map(|m| m.id));
+    let functions = IdIndex::new(profile.function.iter().map(|f| f.id));
+    let mut stub: Option<u64> = None;
+    let mut next_mapping_id = profile.mapping.iter().map(|m| m.id).max().unwrap_or(0) + 1;
+    let mut new_mappings = Vec::new();
+    profile.location.retain_mut(|location| {
+        if location.mapping_id == 0 {
+            let id = *stub.get_or_insert_with(|| {
+                let id = next_mapping_id;
+                next_mapping_id += 1;
+                new_mappings.push(Mapping {
+                    id,
+                    ..Default::default()
+                });
+                id
+            });
+            location.mapping_id = id;
+        } else if mappings.get(location.mapping_id).is_none() {
+            return false;
+        }
+        location
+            .line
+            .iter()
+            .all(|line| functions.get(line.function_id).is_some())
+    });
+    profile.mapping.extend(new_mappings);
+    let locations = IdIndex::new(profile.location.iter().map(|l| l.id));
+    let types = profile.sample_type.len();
+    profile.sample.retain(|sample| {
+        sample.value.len() == types
+            && sample
+                .location_id
+                .iter()
+                .all(|&id| locations.get(id).is_some())
+    });
+}
+
+fn clear_addresses(profile: &mut Profile) {
+    let mut symbolized = Vec::new();
+    for mapping in &mut profile.mapping {
+        if mapping.has_functions {
+            mapping.memory_start = 0;
+            mapping.memory_limit = 0;
+            mapping.file_offset = 0;
+            symbolized.push(mapping.id);
+        }
+    }
+    if symbolized.is_empty() {
+        return;
+    }
+    for location in &mut profile.location {
+        if symbolized.contains(&location.mapping_id) {
+            location.address = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pprof::proto::{Label, Line, Location, ValueType};
+    use crate::pprof::to_tree;
+
+    fn sample(locations: &[u64], value: i64, labels: &[(i64, i64)]) -> Sample {
+        Sample {
+            location_id: locations.to_vec(),
+            value: vec![value],
+            label: labels
+                .iter()
+                .map(|&(key, str)| Label {
+                    key,
+                    str,
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn zeros_dropped_duplicates_summed() {
+        let mut p = Profile {
+            sample_type: vec![ValueType { r#type: 1, unit: 1 }],
+            string_table: vec![
+                "".into(),
+                "x".into(),
+                "a".into(),
+                "b".into(),
+                "k".into(),
+                "v".into(),
+            ],
+            function: vec![
+                crate::pprof::proto::Function {
+                    id: 1,
+                    name: 2,
+                    ..Default::default()
+                },
+                crate::pprof::proto::Function {
+                    id: 2,
+                    name: 3,
+                    ..Default::default()
+                },
+            ],
+            location: vec![
+                Location {
+                    id: 1,
+                    line: vec![Line {
+                        function_id: 1,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+                Location {
+                    id: 2,
+                    line: vec![Line {
+                        function_id: 2,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+                Location {
+                    id: 3,
+                    line: vec![Line {
+                        function_id: 9,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            ],
+            sample: vec![
+                sample(&[1, 2], 1, &[(4, 5)]),
+                sample(&[1, 2], 0, &[]),
+                sample(&[1, 2], 2, &[(4, 5), (4, 0)]),
+                sample(&[2], 3, &[]),
+                sample(&[3], 7, &[]),
+            ],
+            ..Default::default()
+        };
+        let before = to_tree(&p, 0);
+        normalize(&mut p);
+        assert_eq!(p.sample.len(), 2, "{:?}", p.sample);
+        assert_eq!(p.sample[0].value, vec![3]);
+        assert_eq!(p.sample[0].label.len(), 1);
+        // Location 3 points at a missing function: it and its sample are gone.
+        assert_eq!(p.location.len(), 2);
+        assert_eq!(before.total() - 7, to_tree(&p, 0).total());
+        // Locations without a mapping share one stub mapping.
+        assert_eq!(p.mapping.len(), 1);
+        assert!(p.location.iter().all(|l| l.mapping_id == p.mapping[0].id));
+    }
+}
