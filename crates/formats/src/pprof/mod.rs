@@ -3,6 +3,7 @@
 
 mod decode;
 mod frames;
+mod go_fix;
 mod id_index;
 mod ingest_fixes;
 mod merge;
@@ -19,6 +20,10 @@ pub mod proto {
 
 pub use decode::{DEFAULT_MAX_DECOMPRESSED_BYTES, PprofError, decode, encode_gzip};
 pub use frames::FrameNames;
+pub use go_fix::{
+    drop_go_type_parameters, fix_go_profile, may_have_truncated_go_stacks,
+    repair_go_truncated_stacks,
+};
 pub use id_index::IdIndex;
 pub use ingest_fixes::{
     fix_dotnet, fix_scripting_function_names, fix_time, is_dotnet_spy, is_scripting_spy,

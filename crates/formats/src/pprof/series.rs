@@ -8,8 +8,6 @@ use super::validate::{ProfileLimits, Reason, ValidationError, labels_string, val
 use super::{MergeOptions, ProfileMerger, normalize};
 use model::{Labels, ProfileType};
 
-const GO_FIX_HOOK: fn(&mut Profile) = |_| {};
-
 pub const SERVICE_NAME: &str = "service_name";
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
 pub const SPAN_ID: &str = "span_id";
@@ -110,7 +108,7 @@ pub fn prepare_push(
         now_nanos,
     )?;
     if profile_language(&profile, &labels) == "go" {
-        GO_FIX_HOOK(&mut profile);
+        super::go_fix::fix_go_profile(&mut profile);
     }
     normalize(&mut profile);
     if profile.sample.is_empty() {
