@@ -412,3 +412,154 @@ impl ProfileMerger {
         self.out
     }
 }
+
+/// Gives a merged profile the metadata `SelectMergeProfile` returns for `profile_type`: one
+/// sample type and the period type (their strings appended if missing, sample unit first), the
+/// period Pyroscope derives from the type's name (`process_cpu` 1e9, `memory` 524288, else 1),
+/// `time_nanos` = the query's end and `duration_nanos` = its length.
+pub fn set_select_merge_metadata(
+    profile: &mut Profile,
+    profile_type: &model::ProfileType,
+    start_ms: i64,
+    end_ms: i64,
+) {
+    if profile.string_table.is_empty() {
+        profile.string_table.push(String::new());
+    }
+    let mut index_of = |s: &str| -> i64 {
+        match profile.string_table.iter().rposition(|t| t == s) {
+            Some(index) => index as i64,
+            None => {
+                profile.string_table.push(s.to_owned());
+                profile.string_table.len() as i64 - 1
+            }
+        }
+    };
+    let unit = index_of(&profile_type.sample_unit);
+    let ty = index_of(&profile_type.sample_type);
+    let period_type = index_of(&profile_type.period_type);
+    let period_unit = index_of(&profile_type.period_unit);
+    profile.sample_type = vec![ValueType { r#type: ty, unit }];
+    profile.default_sample_type = ty;
+    profile.period_type = Some(ValueType {
+        r#type: period_type,
+        unit: period_unit,
+    });
+    profile.period = match profile_type.name.as_str() {
+        "process_cpu" => 1_000_000_000,
+        "memory" => 512 * 1024,
+        _ => 1,
+    };
+    profile.time_nanos = end_ms.saturating_mul(1_000_000);
+    profile.duration_nanos = end_ms.saturating_sub(start_ms).saturating_mul(1_000_000);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A profile like the one Pyroscope's microservices test pushes per service: functions and
+    /// locations foo, bar, baz, boz on one mapping; stacks `foo;bar;baz` 1 and `foo;bar;boz` 3
+    /// (leaf first in pprof, so the leaf is foo).
+    fn service_profile() -> Profile {
+        let strings = ["", "cpu", "nanoseconds", "foo", "bar", "baz", "boz"];
+        Profile {
+            sample_type: vec![ValueType { r#type: 1, unit: 2 }],
+            period_type: Some(ValueType { r#type: 1, unit: 2 }),
+            period: 10_000_000,
+            string_table: strings.iter().map(|s| s.to_string()).collect(),
+            mapping: vec![Mapping {
+                id: 1,
+                has_functions: true,
+                ..Default::default()
+            }],
+            function: (1..=4)
+                .map(|id| Function {
+                    id,
+                    name: id as i64 + 2,
+                    ..Default::default()
+                })
+                .collect(),
+            location: (1..=4)
+                .map(|id| Location {
+                    id,
+                    mapping_id: 1,
+                    line: vec![Line {
+                        function_id: id,
+                        line: 0,
+                        column: 0,
+                    }],
+                    ..Default::default()
+                })
+                .collect(),
+            sample: vec![
+                Sample {
+                    location_id: vec![1, 2, 3],
+                    value: vec![1],
+                    label: vec![],
+                },
+                Sample {
+                    location_id: vec![1, 2, 4],
+                    value: vec![3],
+                    label: vec![],
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    /// The exact pprof of `TestMicroServicesIntegration`'s SelectMergeProfile (`api.md` §8).
+    #[test]
+    fn select_merge_profile_golden() {
+        let services = 100;
+        let mut merger = ProfileMerger::new(MergeOptions {
+            value_index: Some(0),
+            drop_labels: true,
+        });
+        for _ in 0..services {
+            merger.merge(&service_profile()).expect("same types");
+        }
+        let mut merged = merger.finish();
+        let profile_type: model::ProfileType = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
+            .parse()
+            .expect("valid id");
+        set_select_merge_metadata(&mut merged, &profile_type, 1_000, 7_201_000);
+        assert_eq!(
+            merged.string_table,
+            ["", "foo", "bar", "baz", "boz", "nanoseconds", "cpu"]
+        );
+        assert_eq!(merged.sample_type, vec![ValueType { r#type: 6, unit: 5 }]);
+        assert_eq!(merged.period_type, Some(ValueType { r#type: 6, unit: 5 }));
+        assert_eq!(merged.period, 1_000_000_000);
+        assert_eq!(
+            merged.mapping,
+            vec![Mapping {
+                id: 1,
+                has_functions: true,
+                ..Default::default()
+            }]
+        );
+        let locations: Vec<(u64, u64, u64)> = merged
+            .location
+            .iter()
+            .map(|l| (l.id, l.mapping_id, l.line[0].function_id))
+            .collect();
+        assert_eq!(locations, [(1, 1, 1), (2, 1, 2), (3, 1, 3), (4, 1, 4)]);
+        let functions: Vec<(u64, i64)> = merged.function.iter().map(|f| (f.id, f.name)).collect();
+        assert_eq!(functions, [(1, 1), (2, 2), (3, 3), (4, 4)]);
+        let samples: Vec<(Vec<u64>, Vec<i64>)> = merged
+            .sample
+            .iter()
+            .map(|s| (s.location_id.clone(), s.value.clone()))
+            .collect();
+        assert_eq!(
+            samples,
+            [
+                (vec![1, 2, 3], vec![services]),
+                (vec![1, 2, 4], vec![3 * services])
+            ]
+        );
+        assert_eq!(merged.time_nanos, 7_201_000_000_000);
+        assert_eq!(merged.duration_nanos, 7_200_000_000_000);
+    }
+}
