@@ -104,7 +104,7 @@ fn errors_name_the_file_and_exit_1() {
             "cannot read /no/such/file",
         ),
         (
-            vec!["collapse".into(), garbage.clone()],
+            vec!["collapse".into(), garbage],
             "not a valid pprof profile",
         ),
         (
