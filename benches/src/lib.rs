@@ -1,1 +1,47 @@
-//! Shared inputs for the benchmarks under `benches/`.
+//! Shared inputs for the benchmarks under `benches/`: the real test profiles and synthetic trees.
+
+use model::Tree;
+use std::path::PathBuf;
+
+/// `../shared/testdata/<relative>` (or under `$EMBERSCOPE_SHARED`).
+pub fn testdata(relative: &str) -> PathBuf {
+    let shared = std::env::var("EMBERSCOPE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+    shared.join("testdata").join(relative)
+}
+
+/// The bytes of a test file; panics with its path when missing (benchmarks need the data).
+pub fn read(relative: &str) -> Vec<u8> {
+    let path = testdata(relative);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// A tree of about `nodes` nodes with skewed values: a deterministic pseudo-random walk over a
+/// fan-out of 8 and depth up to 24, like a large service's call tree.
+pub fn synthetic_tree(nodes: usize) -> Tree {
+    let mut tree = Tree::new();
+    let names: Vec<u32> = (0..4096)
+        .map(|i| tree.intern(&format!("pkg{}.fn{}", i % 97, i)))
+        .collect();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut stack = Vec::with_capacity(24);
+    while tree.node_count() < nodes {
+        stack.clear();
+        let depth = 4 + (next() % 21) as usize;
+        for level in 0..depth {
+            let fanout = if level < 3 { 8 } else { 64 };
+            let pick = (next() % fanout) as usize;
+            stack.push(names[(level * 131 + pick * 17) % names.len()]);
+        }
+        let value = 1 + (next() % 1000) as i64 * (1 + (next() % 3) as i64 * 100);
+        tree.insert_ids(&stack, value);
+    }
+    tree
+}

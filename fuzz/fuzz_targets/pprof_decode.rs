@@ -6,9 +6,34 @@ use formats::pprof::{self, MergeOptions, ProfileMerger};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    // The hand-written decoder of the read path must agree with prost on anything prost takes.
+    let view_tree = formats::compression::decompress(data, 16 << 20)
+        .ok()
+        .and_then(|raw| {
+            let view = pprof::ProfileView::decode(&raw).ok()?;
+            let mut tree = model::Tree::new();
+            pprof::add_to_tree(&view, 0, &mut tree);
+            let mut merger = ProfileMerger::new(MergeOptions::default());
+            let _ = merger.merge_view(&view);
+            Some(model::write_collapsed(&tree))
+        });
     let Ok(profile) = pprof::decode(data, 16 << 20) else {
         return;
     };
+    if let Some(view_tree) = view_tree {
+        assert_eq!(view_tree, model::write_collapsed(&pprof::to_tree(&profile, 0)));
+    }
+    let mut normalized = profile.clone();
+    let labels = model::Labels::from_pairs([("__name__", "fuzz"), ("service_name", "fuzz")]);
+    let _ = pprof::prepare_push(
+        normalized.clone(),
+        &labels,
+        &pprof::ProfileLimits::default(),
+        &pprof::LabelLimits::default(),
+        data.len(),
+        1,
+    );
+    pprof::normalize(&mut normalized);
     for tree in pprof::to_trees(&profile) {
         let graph = model::FlameGraph::from_tree(&tree, 64);
         assert_eq!(graph.total, tree.total());

@@ -3,8 +3,9 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use formats::compression::decompress_into;
 use formats::flamebearer::FlamebearerProfile;
-use formats::pprof::{self, MergeOptions, Profile, ProfileMerger};
+use formats::pprof::{self, MergeOptions, ProfileMerger, ProfileView};
 use model::{FlameGraph, ProfileType, Tree};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -76,12 +77,19 @@ fn run(cli: Cli) -> Result<()> {
             write_stdout(model::write_collapsed(&tree).as_bytes())
         }
         Command::Merge { files, output } => {
+            let parts = for_each_profile(
+                &files,
+                || ProfileMerger::new(MergeOptions::default()),
+                |merger, file, profile| {
+                    merger
+                        .merge_view(profile)
+                        .with_context(|| format!("{}: cannot merge", file.display()))?;
+                    Ok(describe_types(profile, None))
+                },
+            )?;
             let mut merger = ProfileMerger::new(MergeOptions::default());
-            for file in &files {
-                let profile = read_profile(file)?;
-                merger
-                    .merge(&profile)
-                    .with_context(|| format!("{}: cannot merge", file.display()))?;
+            for part in parts {
+                merger.merge(&part.finish()).context("cannot merge")?;
             }
             let merged = merger.finish();
             std::fs::write(&output, pprof::encode_gzip(&merged))
@@ -108,22 +116,114 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
     }
 }
 
-fn read_profile(path: &Path) -> Result<Profile> {
-    let body = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    pprof::decode(&body, pprof::DEFAULT_MAX_DECOMPRESSED_BYTES)
+/// What must agree between the files of one command: sample types (or the selected one) and
+/// the period type, as strings.
+fn describe_types(profile: &ProfileView<'_>, index: Option<usize>) -> String {
+    let pair = |(t, u): (i64, i64)| format!("{}/{}", profile.string(t), profile.string(u));
+    let types: Vec<String> = match index {
+        Some(i) => profile
+            .sample_type
+            .get(i)
+            .map(|&st| pair(st))
+            .into_iter()
+            .collect(),
+        None => profile.sample_type.iter().map(|&st| pair(st)).collect(),
+    };
+    let period = profile.period_type.map(pair).unwrap_or_default();
+    format!("[{}] (period type {period})", types.join(" "))
+}
+
+/// A file's index and what [`for_each_profile`]'s visitor said of it.
+type FileOutcome = (usize, Result<String>);
+
+/// Decodes `files` on a few threads (at most one per core), each folding its share of the files
+/// into its own accumulator with `visit`, which returns a description of what must agree across
+/// files. Files are dealt round-robin so the result does not depend on timing; a file that
+/// disagrees with the first one is an error that names it.
+fn for_each_profile<A: Send>(
+    files: &[PathBuf],
+    new_accumulator: impl Fn() -> A + Sync,
+    visit: impl Fn(&mut A, &Path, &ProfileView<'_>) -> Result<String> + Sync,
+) -> Result<Vec<A>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len())
+        .max(1);
+    let results: Vec<(A, Vec<FileOutcome>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|worker| {
+                let (new_accumulator, visit) = (&new_accumulator, &visit);
+                scope.spawn(move || {
+                    let mut accumulator = new_accumulator();
+                    let mut outcomes = Vec::new();
+                    let (mut body, mut raw) = (Vec::new(), Vec::new());
+                    for (index, file) in files.iter().enumerate().skip(worker).step_by(workers) {
+                        let outcome = read_into(file, &mut body, &mut raw).and_then(|()| {
+                            let profile = ProfileView::decode(&raw).with_context(|| {
+                                format!("{}: not a valid pprof profile", file.display())
+                            })?;
+                            visit(&mut accumulator, file, &profile)
+                        });
+                        let failed = outcome.is_err();
+                        outcomes.push((index, outcome));
+                        if failed {
+                            break;
+                        }
+                    }
+                    (accumulator, outcomes)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut outcomes: Vec<FileOutcome> = Vec::with_capacity(files.len());
+    let mut accumulators = Vec::with_capacity(workers);
+    for (accumulator, part) in results {
+        accumulators.push(accumulator);
+        outcomes.extend(part);
+    }
+    outcomes.sort_by_key(|(index, _)| *index);
+    let mut first: Option<String> = None;
+    for (index, outcome) in outcomes {
+        let description = outcome?;
+        match &first {
+            None => first = Some(description),
+            Some(expected) if *expected != description => bail!(
+                "{}: sample types {description} differ from {expected} of the first file",
+                files[index].display()
+            ),
+            Some(_) => {}
+        }
+    }
+    Ok(accumulators)
+}
+
+/// Reads `path` into `body` and its decompressed bytes into `raw` (buffers reused across files).
+fn read_into(path: &Path, body: &mut Vec<u8>, raw: &mut Vec<u8>) -> Result<()> {
+    body.clear();
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_to_end(&mut f, body))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    decompress_into(body, pprof::DEFAULT_MAX_DECOMPRESSED_BYTES, raw)
         .with_context(|| format!("{}: not a valid pprof profile", path.display()))
 }
 
 /// Which value column of `profile` the user asked for.
-fn select_sample_type(profile: &Profile, wanted: Option<&str>) -> Result<usize> {
+fn select_sample_type(profile: &ProfileView<'_>, wanted: Option<&str>) -> Result<usize> {
     let types = &profile.sample_type;
     if types.is_empty() {
         bail!("the profile has no sample types");
     }
     let Some(wanted) = wanted else {
         if profile.default_sample_type != 0 {
-            let name = string(profile, profile.default_sample_type);
-            if let Some(index) = pprof::sample_type_index(profile, name) {
+            let name = profile.string(profile.default_sample_type);
+            if let Some(index) = sample_type_index(profile, name) {
                 return Ok(index);
             }
         }
@@ -138,55 +238,48 @@ fn select_sample_type(profile: &Profile, wanted: Option<&str>) -> Result<usize> 
             types.len()
         );
     }
-    pprof::sample_type_index(profile, wanted).with_context(|| {
-        let names: Vec<&str> = types.iter().map(|t| string(profile, t.r#type)).collect();
+    sample_type_index(profile, wanted).with_context(|| {
+        let names: Vec<&str> = types.iter().map(|&(t, _)| profile.string(t)).collect();
         format!("no sample type {wanted:?}; the profile has {names:?}")
     })
 }
 
-fn string(profile: &Profile, index: i64) -> &str {
-    usize::try_from(index)
-        .ok()
-        .and_then(|i| profile.string_table.get(i))
-        .map_or("", String::as_str)
+fn sample_type_index(profile: &ProfileView<'_>, name: &str) -> Option<usize> {
+    profile
+        .sample_type
+        .iter()
+        .position(|&(t, _)| profile.string(t) == name)
 }
 
 /// The merged tree of one sample type over all files, and that sample type's id (named after
 /// the sample type, as the command line has no series name).
 fn merged_tree(files: &[PathBuf], wanted: Option<&str>) -> Result<(Tree, ProfileType)> {
-    let mut tree = Tree::new();
-    let mut profile_type: Option<ProfileType> = None;
-    for file in files {
-        let profile = read_profile(file)?;
-        let index = select_sample_type(&profile, wanted)
-            .with_context(|| format!("{}: cannot select a sample type", file.display()))?;
-        let sample_type = &profile.sample_type[index];
-        let period = profile.period_type.unwrap_or_default();
-        let this_type = ProfileType {
-            name: string(&profile, sample_type.r#type).to_owned(),
-            sample_type: string(&profile, sample_type.r#type).to_owned(),
-            sample_unit: string(&profile, sample_type.unit).to_owned(),
-            period_type: string(&profile, period.r#type).to_owned(),
-            period_unit: string(&profile, period.unit).to_owned(),
-        };
-        match &profile_type {
-            Some(first)
-                if first.sample_type != this_type.sample_type
-                    || first.sample_unit != this_type.sample_unit =>
-            {
-                bail!(
-                    "{}: sample type {}/{} differs from {}/{} of the first file",
-                    file.display(),
-                    this_type.sample_type,
-                    this_type.sample_unit,
-                    first.sample_type,
-                    first.sample_unit
-                );
+    let parts = for_each_profile(
+        files,
+        || (Tree::new(), None::<ProfileType>),
+        |(tree, profile_type), file, profile| {
+            let index = select_sample_type(profile, wanted)
+                .with_context(|| format!("{}: cannot select a sample type", file.display()))?;
+            if profile_type.is_none() {
+                let (sample_type, sample_unit) = profile.sample_type[index];
+                let (period_type, period_unit) = profile.period_type.unwrap_or_default();
+                *profile_type = Some(ProfileType {
+                    name: profile.string(sample_type).to_owned(),
+                    sample_type: profile.string(sample_type).to_owned(),
+                    sample_unit: profile.string(sample_unit).to_owned(),
+                    period_type: profile.string(period_type).to_owned(),
+                    period_unit: profile.string(period_unit).to_owned(),
+                });
             }
-            Some(_) => {}
-            None => profile_type = Some(this_type),
-        }
-        tree.merge(&pprof::to_tree(&profile, index));
+            pprof::add_to_tree(profile, index, tree);
+            Ok(describe_types(profile, Some(index)))
+        },
+    )?;
+    let mut merged = Tree::new();
+    let mut merged_type = None;
+    for (tree, profile_type) in parts {
+        merged.merge(&tree);
+        merged_type = merged_type.or(profile_type);
     }
-    Ok((tree, profile_type.unwrap_or_default()))
+    Ok((merged, merged_type.unwrap_or_default()))
 }

@@ -137,7 +137,7 @@ fn errors_name_the_file_and_exit_1() {
                 "-o".into(),
                 dir.path().join("x").display().to_string(),
             ],
-            "different sample types",
+            "differ from",
         ),
         (
             vec![
@@ -145,7 +145,7 @@ fn errors_name_the_file_and_exit_1() {
                 testdata("pprof/cpu.pprof"),
                 testdata("pprof/heap"),
             ],
-            "differs from",
+            "differ from",
         ),
     ];
     for (args, message) in cases {

@@ -70,15 +70,54 @@ fn read_limited(
     compressed_len: usize,
 ) -> Result<Cow<'static, [u8]>, DecompressError> {
     let mut out = Vec::with_capacity(compressed_len.saturating_mul(4).min(limit));
+    read_limited_into(reader, format, limit, &mut out)?;
+    Ok(Cow::Owned(out))
+}
+
+fn read_limited_into(
+    reader: impl Read,
+    format: &'static str,
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), DecompressError> {
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     reader
         .take(cap)
-        .read_to_end(&mut out)
+        .read_to_end(out)
         .map_err(|source| DecompressError::Corrupt { format, source })?;
     if out.len() > limit {
         return Err(DecompressError::TooLarge { limit });
     }
-    Ok(Cow::Owned(out))
+    Ok(())
+}
+
+/// As [`decompress`], into a caller's buffer (cleared first) so that a loop over many bodies
+/// reuses one allocation.
+pub fn decompress_into(
+    body: &[u8],
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), DecompressError> {
+    out.clear();
+    match Compression::sniff(body) {
+        Compression::None => {
+            if body.len() > limit {
+                return Err(DecompressError::TooLarge { limit });
+            }
+            out.extend_from_slice(body);
+            Ok(())
+        }
+        Compression::Gzip => read_limited_into(MultiGzDecoder::new(body), "gzip", limit, out),
+        Compression::Zstd => {
+            let decoder = zstd::stream::read::Decoder::with_buffer(body).map_err(|source| {
+                DecompressError::Corrupt {
+                    format: "zstd",
+                    source,
+                }
+            })?;
+            read_limited_into(decoder, "zstd", limit, out)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -104,6 +143,14 @@ mod tests {
         );
         let zstd = zstd::encode_all(&data[..], 3).expect("in-memory encode");
         assert_eq!(decompress(&zstd, 100).expect("zstd").as_ref(), &data[..]);
+    }
+
+    #[test]
+    fn into_a_reused_buffer() {
+        let mut buffer = b"old contents".to_vec();
+        decompress_into(&gzip(b"new"), 100, &mut buffer).expect("gzip");
+        assert_eq!(buffer, b"new");
+        assert!(decompress_into(&gzip(&[0u8; 1000]), 100, &mut buffer).is_err());
     }
 
     #[test]

@@ -33,6 +33,17 @@ fn collapsed_stacks_equal_pprof_for_every_file_and_sample_type() {
         };
         let profile = decode_file(&path);
         let trees = pprof::to_trees(&profile);
+        // The hand-written decoder of the read path sees exactly what prost sees.
+        let body = std::fs::read(&path).expect("read test file");
+        let raw = formats::compression::decompress(&body, pprof::DEFAULT_MAX_DECOMPRESSED_BYTES)
+            .expect("decompress");
+        let view = pprof::ProfileView::decode(&raw).expect("view decodes what prost decodes");
+        assert_eq!(
+            view,
+            pprof::ProfileView::from_profile(&profile),
+            "{}",
+            path.display()
+        );
         for (index, tree) in trees.iter().enumerate() {
             let ours = model::write_collapsed(tree);
             let theirs = column_as_collapsed(&expected, index);

@@ -23,7 +23,8 @@ struct Node {
 pub struct Tree {
     names: Interner,
     nodes: Vec<Node>,
-    children: FxHashMap<(NodeId, u32), NodeId>,
+    /// `(parent << 32) | name` → child.
+    children: FxHashMap<u64, NodeId>,
 }
 
 impl Default for Tree {
@@ -59,7 +60,8 @@ impl Tree {
     pub fn child(&mut self, parent: NodeId, name: u32) -> NodeId {
         let next = self.nodes.len() as NodeId;
         let nodes = &mut self.nodes;
-        *self.children.entry((parent, name)).or_insert_with(|| {
+        let key = (u64::from(parent) << 32) | u64::from(name);
+        *self.children.entry(key).or_insert_with(|| {
             nodes.push(Node {
                 name,
                 parent,
@@ -81,6 +83,26 @@ impl Tree {
                 break;
             }
             current = n.parent;
+        }
+    }
+
+    /// Adds many self values at once, then recomputes every total in one pass over the tree:
+    /// cheaper than [`Tree::add_value`] per value when the values outnumber the nodes or the
+    /// stacks are deep.
+    pub fn add_self_values(&mut self, values: &[(NodeId, i64)]) {
+        if values.is_empty() {
+            return;
+        }
+        for &(node, value) in values {
+            self.nodes[node as usize].self_value += value;
+        }
+        for node in &mut self.nodes {
+            node.total = node.self_value;
+        }
+        // Children always have larger ids than their parents.
+        for id in (1..self.nodes.len()).rev() {
+            let (total, parent) = (self.nodes[id].total, self.nodes[id].parent);
+            self.nodes[parent as usize].total += total;
         }
     }
 
@@ -262,6 +284,31 @@ mod tests {
             .map(|&c| tree.name(c))
             .collect();
         assert_eq!(names, ["B", "a", "aa", "b", "é"]);
+    }
+
+    #[test]
+    fn batched_self_values_give_the_same_totals() {
+        let mut one_by_one = Tree::new();
+        let mut batched = Tree::new();
+        let mut batch = Vec::new();
+        for (stack, value) in [
+            (&["a", "b"][..], 2),
+            (&["a"][..], 3),
+            (&["c", "d", "e"][..], 5),
+        ] {
+            one_by_one.insert(stack, value);
+            let mut node = Tree::ROOT;
+            for name in stack {
+                let id = batched.intern(name);
+                node = batched.child(node, id);
+            }
+            batch.push((node, value));
+        }
+        batched.add_self_values(&batch);
+        assert_eq!(batched.total(), one_by_one.total());
+        for id in 1..=batched.node_count() as NodeId {
+            assert_eq!(batched.total_of(id), one_by_one.total_of(id), "node {id}");
+        }
     }
 
     #[test]

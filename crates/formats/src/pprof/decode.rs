@@ -16,6 +16,8 @@ pub enum PprofError {
     Decompress(#[from] DecompressError),
     #[error("failed to parse pprof: {0}")]
     Decode(#[from] prost::DecodeError),
+    #[error("failed to parse pprof: {what} at byte {offset}")]
+    Wire { what: &'static str, offset: usize },
     /// Pyroscope's message for a string table entry that is not UTF-8.
     #[error("invalid utf8 string hex: {hex}")]
     InvalidUtf8 { hex: String },

@@ -5,6 +5,7 @@
 
 use super::id_index::IdIndex;
 use super::proto::Profile;
+use super::view::ProfileView;
 use std::borrow::Cow;
 
 /// For every location of a profile, its frame names, outermost caller first.
@@ -24,7 +25,7 @@ pub(crate) fn string_at(profile: &Profile, index: i64) -> &str {
 }
 
 /// pprof's name for a frame without a function name.
-fn unnamed(mapping_file: &str) -> Cow<'_, str> {
+fn unnamed<'a>(mapping_file: &'a str) -> Cow<'a, str> {
     if mapping_file.is_empty() {
         return Cow::Borrowed("<unknown>");
     }
@@ -33,24 +34,25 @@ fn unnamed(mapping_file: &str) -> Cow<'_, str> {
 }
 
 impl<'a> FrameNames<'a> {
-    pub fn new(profile: &'a Profile) -> FrameNames<'a> {
-        let functions = IdIndex::new(profile.function.iter().map(|f| f.id));
-        let mappings = IdIndex::new(profile.mapping.iter().map(|m| m.id));
-        let locations = IdIndex::new(profile.location.iter().map(|l| l.id));
-        let mut offsets = Vec::with_capacity(profile.location.len() + 1);
-        let mut names = Vec::with_capacity(profile.location.len());
+    pub fn new(profile: &ProfileView<'a>) -> FrameNames<'a> {
+        let functions = IdIndex::new(profile.functions.iter().map(|f| f.id));
+        let mappings = IdIndex::new(profile.mappings.iter().map(|m| m.id));
+        let locations = IdIndex::new(profile.locations.iter().map(|l| l.id));
+        let mut offsets = Vec::with_capacity(profile.locations.len() + 1);
+        let mut names = Vec::with_capacity(profile.locations.len());
         offsets.push(0);
-        for location in &profile.location {
+        for location in &profile.locations {
             let mapping_file = mappings
                 .get(location.mapping_id)
-                .map_or("", |m| string_at(profile, profile.mapping[m].filename));
-            if location.line.is_empty() {
+                .map_or("", |m| profile.string(profile.mappings[m].filename));
+            let lines = profile.location_lines(location);
+            if lines.is_empty() {
                 names.push(unnamed(mapping_file));
             }
-            for line in location.line.iter().rev() {
+            for line in lines.iter().rev() {
                 let name = functions
                     .get(line.function_id)
-                    .map_or("", |f| string_at(profile, profile.function[f].name));
+                    .map_or("", |f| profile.string(profile.functions[f].name));
                 if name.is_empty() {
                     names.push(unnamed(mapping_file));
                 } else {

@@ -5,8 +5,11 @@
 
 use super::id_index::IdIndex;
 use super::proto::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};
+use super::view::ProfileView;
+use hashbrown::HashTable;
 use model::Interner;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxBuildHasher, FxHashMap};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MergeError {
@@ -44,12 +47,6 @@ struct LocationKey {
     is_folded: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct SampleKey {
-    locations: Vec<u64>,
-    labels: Vec<(u32, u32, i64, u32)>,
-}
-
 /// What the merged profile keeps.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MergeOptions {
@@ -75,7 +72,8 @@ pub struct ProfileMerger {
     functions: FxHashMap<FunctionKey, u64>,
     mappings: FxHashMap<MappingKey, u64>,
     locations: FxHashMap<LocationKey, u64>,
-    samples: FxHashMap<SampleKey, usize>,
+    /// Output samples by (location ids, labels); values are indices into `out.sample`.
+    samples: HashTable<u32>,
     out: Profile,
 }
 
@@ -87,9 +85,14 @@ struct Remap {
     locations: Vec<u64>,
 }
 
-fn pair(profile: &Profile, value_type: Option<&ValueType>) -> (String, String) {
-    let string = |i: i64| super::frames::string_at(profile, i).to_owned();
-    value_type.map_or_else(Default::default, |vt| (string(vt.r#type), string(vt.unit)))
+/// The hash of a sample's identity: its output location ids and labels.
+fn sample_hash(location_ids: &[u64], labels: impl Iterator<Item = (u32, u32, i64, u32)>) -> u64 {
+    let mut hasher = FxBuildHasher.build_hasher();
+    location_ids.hash(&mut hasher);
+    for label in labels {
+        label.hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 fn describe(types: &[(String, String)]) -> String {
@@ -110,6 +113,11 @@ impl ProfileMerger {
 
     /// Adds one profile. Profiles must agree on sample types and period type.
     pub fn merge(&mut self, profile: &Profile) -> Result<(), MergeError> {
+        self.merge_view(&ProfileView::from_profile(profile))
+    }
+
+    /// Adds one profile view. Profiles must agree on sample types and period type.
+    pub fn merge_view(&mut self, profile: &ProfileView<'_>) -> Result<(), MergeError> {
         self.check_compatible(profile)?;
         if profile.time_nanos != 0 {
             if self.time_nanos == 0 || profile.time_nanos < self.time_nanos {
@@ -120,88 +128,106 @@ impl ProfileMerger {
                 .max(profile.time_nanos.saturating_add(profile.duration_nanos));
         }
         let mut remap = Remap {
-            strings: vec![UNMAPPED; profile.string_table.len()],
-            functions: vec![0; profile.function.len()],
-            mappings: vec![0; profile.mapping.len()],
-            locations: vec![0; profile.location.len()],
+            strings: vec![UNMAPPED; profile.strings.len()],
+            functions: vec![0; profile.functions.len()],
+            mappings: vec![0; profile.mappings.len()],
+            locations: vec![0; profile.locations.len()],
         };
-        let functions = IdIndex::new(profile.function.iter().map(|f| f.id));
-        let mappings = IdIndex::new(profile.mapping.iter().map(|m| m.id));
-        let locations = IdIndex::new(profile.location.iter().map(|l| l.id));
-        let mut location_ids = Vec::new();
-        for sample in &profile.sample {
-            let values: Vec<i64> = match self.options.value_index {
-                Some(index) => vec![sample.value.get(index).copied().unwrap_or(0)],
-                None => sample.value.clone(),
-            };
+        let functions = IdIndex::new(profile.functions.iter().map(|f| f.id));
+        let mappings = IdIndex::new(profile.mappings.iter().map(|m| m.id));
+        let locations = IdIndex::new(profile.locations.iter().map(|l| l.id));
+        let mut location_ids: Vec<u64> = Vec::new();
+        let mut labels: Vec<(u32, u32, i64, u32)> = Vec::new();
+        let mut values: Vec<i64> = Vec::new();
+        for sample in &profile.samples {
+            let sample_values = profile.sample_values(sample);
+            values.clear();
+            match self.options.value_index {
+                Some(index) => values.push(sample_values.get(index).copied().unwrap_or(0)),
+                None => values.extend_from_slice(sample_values),
+            }
             if values.iter().all(|&v| v == 0) {
                 continue;
             }
             location_ids.clear();
-            for &id in &sample.location_id {
+            for &id in profile.sample_locations(sample) {
                 let Some(position) = locations.get(id) else {
                     continue;
                 };
                 location_ids
                     .push(self.location(profile, position, &functions, &mappings, &mut remap));
             }
-            let labels = if self.options.drop_labels {
-                Vec::new()
-            } else {
-                let mut labels: Vec<(u32, u32, i64, u32)> = sample
-                    .label
-                    .iter()
-                    .map(|l| {
-                        (
-                            self.string(profile, l.key, &mut remap),
-                            self.string(profile, l.str, &mut remap),
-                            l.num,
-                            self.string(profile, l.num_unit, &mut remap),
-                        )
-                    })
-                    .collect();
+            labels.clear();
+            if !self.options.drop_labels {
+                for l in profile.sample_labels(sample) {
+                    let label = (
+                        self.string(profile, l.key, &mut remap),
+                        self.string(profile, l.str, &mut remap),
+                        l.num,
+                        self.string(profile, l.num_unit, &mut remap),
+                    );
+                    labels.push(label);
+                }
                 labels.sort_unstable();
-                labels
-            };
-            let key = SampleKey {
-                locations: location_ids.clone(),
-                labels,
-            };
-            match self.samples.get(&key) {
-                Some(&index) => {
-                    for (total, value) in self.out.sample[index].value.iter_mut().zip(&values) {
-                        *total += value;
-                    }
-                }
-                None => {
-                    let label = key
-                        .labels
-                        .iter()
-                        .map(|&(key, str, num, num_unit)| Label {
-                            key: i64::from(key),
-                            str: i64::from(str),
-                            num,
-                            num_unit: i64::from(num_unit),
-                        })
-                        .collect();
-                    self.samples.insert(key, self.out.sample.len());
-                    self.out.sample.push(Sample {
-                        location_id: location_ids.clone(),
-                        value: values,
-                        label,
-                    });
-                }
             }
+            self.add_sample(&location_ids, &labels, &values);
         }
         Ok(())
     }
 
-    fn check_compatible(&mut self, profile: &Profile) -> Result<(), MergeError> {
-        let mut types: Vec<(String, String)> = profile
-            .sample_type
-            .iter()
-            .map(|st| pair(profile, Some(st)))
-            .collect();
+    fn add_sample(
+        &mut self,
+        location_ids: &[u64],
+        labels: &[(u32, u32, i64, u32)],
+        values: &[i64],
+    ) {
+        let hash = sample_hash(location_ids, labels.iter().copied());
+        let out = &mut self.out.sample;
+        let same = |&index: &u32| {
+            let sample = &out[index as usize];
+            sample.location_id == location_ids
+                && sample.label.len() == labels.len()
+                && sample.label.iter().zip(labels).all(|(a, b)| {
+                    (a.key, a.str, a.num, a.num_unit)
+                        == (i64::from(b.0), i64::from(b.1), b.2, i64::from(b.3))
+                })
+        };
+        if let Some(&index) = self.samples.find(hash, same) {
+            for (total, value) in out[index as usize].value.iter_mut().zip(values) {
+                *total = total.wrapping_add(*value);
+            }
+            return;
+        }
+        let index = out.len() as u32;
+        out.push(Sample {
+            location_id: location_ids.to_vec(),
+            value: values.to_vec(),
+            label: labels
+                .iter()
+                .map(|&(key, str, num, num_unit)| Label {
+                    key: i64::from(key),
+                    str: i64::from(str),
+                    num,
+                    num_unit: i64::from(num_unit),
+                })
+                .collect(),
+        });
+        let out = &self.out.sample;
+        self.samples.insert_unique(hash, index, |&i| {
+            let sample = &out[i as usize];
+            let labels = sample
+                .label
+                .iter()
+                .map(|l| (l.key as u32, l.str as u32, l.num, l.num_unit as u32));
+            sample_hash(&sample.location_id, labels)
+        });
+    }
+
+    fn check_compatible(&mut self, profile: &ProfileView<'_>) -> Result<(), MergeError> {
+        let pair =
+            |(t, u): (i64, i64)| (profile.string(t).to_owned(), profile.string(u).to_owned());
+        let mut types: Vec<(String, String)> =
+            profile.sample_type.iter().map(|&st| pair(st)).collect();
         if let Some(index) = self.options.value_index {
             if index >= types.len() {
                 return Err(MergeError::ValueIndex {
@@ -211,7 +237,7 @@ impl ProfileMerger {
             }
             types = vec![types.swap_remove(index)];
         }
-        let period_type = pair(profile, profile.period_type.as_ref());
+        let period_type = profile.period_type.map(pair).unwrap_or_default();
         match (&self.sample_type, &self.period_type) {
             (Some(expected), Some(expected_period)) => {
                 if *expected != types {
@@ -232,14 +258,13 @@ impl ProfileMerger {
                 self.sample_type = Some(types);
                 self.period_type = Some(period_type);
                 self.period = profile.period;
-                self.default_sample_type =
-                    super::frames::string_at(profile, profile.default_sample_type).to_owned();
+                self.default_sample_type = profile.string(profile.default_sample_type).to_owned();
             }
         }
         Ok(())
     }
 
-    fn string(&mut self, profile: &Profile, index: i64, remap: &mut Remap) -> u32 {
+    fn string(&mut self, profile: &ProfileView<'_>, index: i64, remap: &mut Remap) -> u32 {
         let Some(slot) = usize::try_from(index)
             .ok()
             .and_then(|i| remap.strings.get_mut(i))
@@ -247,16 +272,16 @@ impl ProfileMerger {
             return 0;
         };
         if *slot == UNMAPPED {
-            *slot = self.strings.intern(&profile.string_table[index as usize]);
+            *slot = self.strings.intern(profile.string(index));
         }
         *slot
     }
 
-    fn function(&mut self, profile: &Profile, position: usize, remap: &mut Remap) -> u64 {
+    fn function(&mut self, profile: &ProfileView<'_>, position: usize, remap: &mut Remap) -> u64 {
         if remap.functions[position] != 0 {
             return remap.functions[position];
         }
-        let function = &profile.function[position];
+        let function = profile.functions[position];
         let key = FunctionKey {
             name: self.string(profile, function.name, remap),
             system_name: self.string(profile, function.system_name, remap),
@@ -278,11 +303,11 @@ impl ProfileMerger {
         id
     }
 
-    fn mapping(&mut self, profile: &Profile, position: usize, remap: &mut Remap) -> u64 {
+    fn mapping(&mut self, profile: &ProfileView<'_>, position: usize, remap: &mut Remap) -> u64 {
         if remap.mappings[position] != 0 {
             return remap.mappings[position];
         }
-        let mapping = &profile.mapping[position];
+        let mapping = &profile.mappings[position];
         let key = MappingKey {
             memory_start: mapping.memory_start,
             memory_limit: mapping.memory_limit,
@@ -318,7 +343,7 @@ impl ProfileMerger {
 
     fn location(
         &mut self,
-        profile: &Profile,
+        profile: &ProfileView<'_>,
         position: usize,
         functions: &IdIndex,
         mappings: &IdIndex,
@@ -327,13 +352,14 @@ impl ProfileMerger {
         if remap.locations[position] != 0 {
             return remap.locations[position];
         }
-        let location = &profile.location[position];
+        let location = profile.locations[position];
         let mapping = match mappings.get(location.mapping_id) {
             Some(m) => self.mapping(profile, m, remap),
             None => 0,
         };
-        let mut lines = Vec::with_capacity(location.line.len());
-        for line in &location.line {
+        let source_lines = profile.location_lines(&location);
+        let mut lines = Vec::with_capacity(source_lines.len());
+        for line in source_lines {
             let function = match functions.get(line.function_id) {
                 Some(f) => self.function(profile, f, remap),
                 None => 0,

@@ -11,6 +11,7 @@ mod normalize;
 mod series;
 mod to_tree;
 mod validate;
+mod view;
 
 /// The generated `perftools.profiles` types.
 #[allow(missing_debug_implementations, clippy::all, unused_qualifications)]
@@ -35,5 +36,6 @@ pub use series::{
     LabelLimits, SeriesProfile, prepare_push, profile_language, profile_type_labels,
     split_by_sample_labels, validate_labels,
 };
-pub use to_tree::{sample_type_index, to_tree, to_trees};
+pub use to_tree::{add_to_tree, sample_type_index, to_tree, to_trees};
 pub use validate::{ProfileLimits, Reason, ValidationError, labels_string, validate_profile};
+pub use view::{FunctionView, LabelView, LineView, LocationView, ProfileView, SampleView};

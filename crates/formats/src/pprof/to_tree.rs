@@ -2,6 +2,7 @@
 
 use super::frames::{FrameNames, string_at};
 use super::proto::Profile;
+use super::view::ProfileView;
 use model::Tree;
 
 /// Index of the sample type called `name` (its type string), if any.
@@ -15,21 +16,27 @@ pub fn sample_type_index(profile: &Profile, name: &str) -> Option<usize> {
 /// The tree of sample type `value_index`. Samples without locations, and samples whose
 /// locations are unknown, are skipped; zero values add nothing.
 pub fn to_tree(profile: &Profile, value_index: usize) -> Tree {
-    let mut trees = vec![Tree::new()];
-    fill_trees(profile, &[value_index], &mut trees);
-    trees.pop().unwrap_or_default()
+    let mut tree = Tree::new();
+    add_to_tree(&ProfileView::from_profile(profile), value_index, &mut tree);
+    tree
 }
 
 /// One tree per sample type, in sample-type order.
 pub fn to_trees(profile: &Profile) -> Vec<Tree> {
-    let indices: Vec<usize> = (0..profile.sample_type.len()).collect();
+    let view = ProfileView::from_profile(profile);
+    let indices: Vec<usize> = (0..view.sample_type.len()).collect();
     let mut trees: Vec<Tree> = indices.iter().map(|_| Tree::new()).collect();
-    fill_trees(profile, &indices, &mut trees);
+    fill_trees(&view, &indices, &mut trees);
     trees
 }
 
+/// Adds the samples of `profile`'s value column `value_index` into `tree`.
+pub fn add_to_tree(profile: &ProfileView<'_>, value_index: usize, tree: &mut Tree) {
+    fill_trees(profile, &[value_index], std::slice::from_mut(tree));
+}
+
 /// Adds the samples of `profile` into `trees[i]` for value index `indices[i]`.
-pub(crate) fn fill_trees(profile: &Profile, indices: &[usize], trees: &mut [Tree]) {
+pub(crate) fn fill_trees(profile: &ProfileView<'_>, indices: &[usize], trees: &mut [Tree]) {
     let frames = FrameNames::new(profile);
     for (tree_slot, &value_index) in trees.iter_mut().zip(indices) {
         // Intern each location's frames once per tree.
@@ -42,16 +49,21 @@ pub(crate) fn fill_trees(profile: &Profile, indices: &[usize], trees: &mut [Tree
             }
             offsets.push(ids.len() as u32);
         }
+        // Consecutive samples often share their root side: walk down only from where this
+        // stack leaves the previous one.
         let mut stack: Vec<u32> = Vec::with_capacity(64);
-        'samples: for sample in &profile.sample {
-            let Some(&value) = sample.value.get(value_index) else {
+        let mut previous: Vec<u32> = Vec::with_capacity(64);
+        let mut path: Vec<model::NodeId> = Vec::with_capacity(64);
+        let mut leaves: Vec<(model::NodeId, i64)> = Vec::with_capacity(profile.samples.len());
+        'samples: for sample in &profile.samples {
+            let Some(&value) = profile.sample_values(sample).get(value_index) else {
                 continue;
             };
             if value == 0 {
                 continue;
             }
             stack.clear();
-            for &location_id in sample.location_id.iter().rev() {
+            for &location_id in profile.sample_locations(sample).iter().rev() {
                 let Some(position) = frames.location_position(location_id) else {
                     continue 'samples;
                 };
@@ -59,7 +71,23 @@ pub(crate) fn fill_trees(profile: &Profile, indices: &[usize], trees: &mut [Tree
                     &ids[offsets[position] as usize..offsets[position + 1] as usize],
                 );
             }
-            tree_slot.insert_ids(&stack, value);
+            if stack.is_empty() {
+                continue;
+            }
+            let common = previous
+                .iter()
+                .zip(&stack)
+                .take_while(|(a, b)| a == b)
+                .count();
+            path.truncate(common);
+            let mut node = path.last().copied().unwrap_or(Tree::ROOT);
+            for &name in &stack[common..] {
+                node = tree_slot.child(node, name);
+                path.push(node);
+            }
+            leaves.push((node, value));
+            std::mem::swap(&mut previous, &mut stack);
         }
+        tree_slot.add_self_values(&leaves);
     }
 }
