@@ -46,7 +46,9 @@
 //! the repair appends at most `8 × (limit + 1)` ids to a sample per pass.
 
 use super::id_index::IdIndex;
-use super::proto::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};
+use super::normalize::{same_sample, sample_hash};
+use super::proto::{Function, Line, Location, Mapping, Profile, Sample, ValueType};
+use hashbrown::HashTable;
 use model::Interner;
 use rustc_hash::FxHashMap;
 use std::borrow::Cow;
@@ -378,7 +380,6 @@ fn new_id(index: &IdIndex, new_ids: &[u64], id: u64) -> u64 {
 }
 
 type LocationKey = (u64, u64, Vec<(u64, i64)>);
-type SampleKey = (Vec<u64>, Vec<(i64, i64)>);
 
 /// Pyroscope's "merge the profile with itself" normalisation (see [`fix_go_profile`]).
 fn merge_with_self(profile: &mut Profile) {
@@ -485,50 +486,39 @@ fn merge_with_self(profile: &mut Profile) {
     }
     drop(location_keys);
 
-    // Samples.
-    let mut sample_keys: FxHashMap<SampleKey, usize> = FxHashMap::default();
-    let mut samples: Vec<Sample> = Vec::new();
-    for sample in std::mem::take(&mut profile.sample) {
-        let ids: Vec<u64> = sample
-            .location_id
-            .iter()
-            .map(|&id| new_id(&location_index, &location_ids, id))
-            .filter(|&id| id != 0)
-            .collect();
-        let mut labels: Vec<Label> = sample
-            .label
-            .iter()
-            .map(|label| Label {
-                key: strings.get(label.key),
-                str: strings.get(label.str),
-                num: label.num,
-                num_unit: strings.get(label.num_unit),
-            })
-            .collect();
-        labels.sort_by_key(|l| (l.key, l.str));
-        let key = (ids, labels.iter().map(|l| (l.key, l.str)).collect());
-        match sample_keys.get(&key) {
-            Some(&position) => {
-                if let Some(existing) = samples.get_mut(position) {
-                    if existing.value.len() < sample.value.len() {
-                        existing.value.resize(sample.value.len(), 0);
-                    }
-                    for (total, value) in existing.value.iter_mut().zip(&sample.value) {
-                        *total = total.wrapping_add(*value);
-                    }
+    // Samples: rewritten in place, then equal ones summed.
+    let mut index: HashTable<u32> = HashTable::with_capacity(profile.sample.len());
+    let mut samples: Vec<Sample> = Vec::with_capacity(profile.sample.len());
+    for mut sample in std::mem::take(&mut profile.sample) {
+        sample.location_id.retain_mut(|id| {
+            *id = new_id(&location_index, &location_ids, *id);
+            *id != 0
+        });
+        for label in &mut sample.label {
+            label.key = strings.get(label.key);
+            label.str = strings.get(label.str);
+            label.num_unit = strings.get(label.num_unit);
+        }
+        sample.label.sort_by_key(|l| (l.key, l.str));
+        let hash = sample_hash(&sample);
+        match index.find(hash, |&at| same_sample(&samples[at as usize], &sample)) {
+            Some(&at) => {
+                let existing = &mut samples[at as usize];
+                if existing.value.len() < sample.value.len() {
+                    existing.value.resize(sample.value.len(), 0);
+                }
+                for (total, value) in existing.value.iter_mut().zip(&sample.value) {
+                    *total = total.wrapping_add(*value);
                 }
             }
             None => {
-                samples.push(Sample {
-                    location_id: key.0.clone(),
-                    value: sample.value,
-                    label: labels,
+                index.insert_unique(hash, samples.len() as u32, |&at| {
+                    sample_hash(&samples[at as usize])
                 });
-                sample_keys.insert(key, samples.len() - 1);
+                samples.push(sample);
             }
         }
     }
-    drop(sample_keys);
 
     let value_type = |vt: &ValueType| ValueType {
         r#type: strings.get(vt.r#type),

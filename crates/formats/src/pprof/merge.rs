@@ -118,6 +118,17 @@ impl ProfileMerger {
 
     /// Adds one profile view. Profiles must agree on sample types and period type.
     pub fn merge_view(&mut self, profile: &ProfileView<'_>) -> Result<(), MergeError> {
+        self.merge_view_samples(profile, 0..profile.samples.len(), |_| true)
+    }
+
+    /// Adds the samples at `samples` (positions) of one profile view, with only the labels
+    /// `keep_label` accepts.
+    pub fn merge_view_samples(
+        &mut self,
+        profile: &ProfileView<'_>,
+        samples: impl IntoIterator<Item = usize>,
+        keep_label: impl Fn(&super::view::LabelView) -> bool,
+    ) -> Result<(), MergeError> {
         self.check_compatible(profile)?;
         if profile.time_nanos != 0 {
             if self.time_nanos == 0 || profile.time_nanos < self.time_nanos {
@@ -139,7 +150,10 @@ impl ProfileMerger {
         let mut location_ids: Vec<u64> = Vec::new();
         let mut labels: Vec<(u32, u32, i64, u32)> = Vec::new();
         let mut values: Vec<i64> = Vec::new();
-        for sample in &profile.samples {
+        for position in samples {
+            let Some(sample) = profile.samples.get(position) else {
+                continue;
+            };
             let sample_values = profile.sample_values(sample);
             values.clear();
             match self.options.value_index {
@@ -159,7 +173,11 @@ impl ProfileMerger {
             }
             labels.clear();
             if !self.options.drop_labels {
-                for l in profile.sample_labels(sample) {
+                for l in profile
+                    .sample_labels(sample)
+                    .iter()
+                    .filter(|l| keep_label(l))
+                {
                     let label = (
                         self.string(profile, l.key, &mut remap),
                         self.string(profile, l.str, &mut remap),

@@ -8,7 +8,9 @@
 
 use super::id_index::IdIndex;
 use super::proto::{Mapping, Profile, Sample};
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 /// Normalises `profile` in place.
 pub fn normalize(profile: &mut Profile) {
@@ -20,30 +22,48 @@ pub fn normalize(profile: &mut Profile) {
     clear_addresses(profile);
 }
 
-/// A sample's identity: its stack (leaf first) and its sorted (key, value) label indices.
-type SampleKey = (Vec<u64>, Vec<(i64, i64)>);
+/// The hash of a sample's identity: its stack and its (key, value) label indices.
+pub(crate) fn sample_hash(sample: &Sample) -> u64 {
+    let mut hasher = FxBuildHasher.build_hasher();
+    sample.location_id.hash(&mut hasher);
+    for label in &sample.label {
+        (label.key, label.str).hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// Same stack and same (key, value) labels; labels are sorted before this is asked.
+pub(crate) fn same_sample(a: &Sample, b: &Sample) -> bool {
+    a.location_id == b.location_id
+        && a.label.len() == b.label.len()
+        && a.label
+            .iter()
+            .zip(&b.label)
+            .all(|(x, y)| (x.key, x.str) == (y.key, y.str))
+}
 
 fn merge_duplicate_samples(profile: &mut Profile) {
     let samples = std::mem::take(&mut profile.sample);
-    let mut index: FxHashMap<SampleKey, usize> = FxHashMap::default();
+    let mut index: HashTable<u32> = HashTable::with_capacity(samples.len());
     let mut merged: Vec<Sample> = Vec::with_capacity(samples.len());
     for mut sample in samples {
         if sample.value.iter().all(|&v| v == 0) {
             continue;
         }
-        sample.label.sort_by_key(|l| (l.key, l.str));
-        let key = (
-            sample.location_id.clone(),
-            sample.label.iter().map(|l| (l.key, l.str)).collect(),
-        );
-        match index.get(&key) {
+        if sample.label.len() > 1 {
+            sample.label.sort_by_key(|l| (l.key, l.str));
+        }
+        let hash = sample_hash(&sample);
+        match index.find(hash, |&at| same_sample(&merged[at as usize], &sample)) {
             Some(&at) => {
-                for (total, value) in merged[at].value.iter_mut().zip(&sample.value) {
+                for (total, value) in merged[at as usize].value.iter_mut().zip(&sample.value) {
                     *total = total.wrapping_add(*value);
                 }
             }
             None => {
-                index.insert(key, merged.len());
+                index.insert_unique(hash, merged.len() as u32, |&at| {
+                    sample_hash(&merged[at as usize])
+                });
                 merged.push(sample);
             }
         }

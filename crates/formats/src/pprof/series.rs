@@ -5,8 +5,10 @@
 use super::frames::string_at;
 use super::proto::Profile;
 use super::validate::{ProfileLimits, Reason, ValidationError, labels_string, validate_profile};
+use super::view::ProfileView;
 use super::{MergeOptions, ProfileMerger, normalize};
 use model::{Labels, ProfileType};
+use rustc_hash::FxHashMap;
 
 pub const SERVICE_NAME: &str = "service_name";
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
@@ -138,44 +140,56 @@ pub fn split_by_sample_labels(mut profile: Profile, series_labels: &Labels) -> V
             profile,
         }];
     }
-    // Group samples by their non-span labels, in first-seen order of the final label sets.
+    // Group samples by their non-span (key, value) labels, then groups by their final label
+    // sets (series labels win over sample labels, so different keys can meet), in first-seen
+    // order.
+    let span_key = span_key.map(|k| k as i64);
+    let is_span = |key: i64| Some(key) == span_key;
+    let mut by_sample_labels: FxHashMap<Vec<(i64, i64)>, usize> = FxHashMap::default();
     let mut groups: Vec<(Labels, Vec<usize>)> = Vec::new();
+    let mut key: Vec<(i64, i64)> = Vec::new();
     for (index, sample) in profile.sample.iter().enumerate() {
-        let mut labels = series_labels.clone();
-        for label in &sample.label {
-            if Some(label.key as usize) == span_key || label.str == 0 {
-                continue;
+        key.clear();
+        key.extend(
+            sample
+                .label
+                .iter()
+                .filter(|l| !is_span(l.key) && l.str != 0)
+                .map(|l| (l.key, l.str)),
+        );
+        key.sort_unstable();
+        let group = match by_sample_labels.get(&key) {
+            Some(&group) => group,
+            None => {
+                let mut labels = series_labels.clone();
+                for &(k, v) in &key {
+                    let name = string_at(&profile, k);
+                    if labels.get(name).is_none_or(str::is_empty) {
+                        labels.set(name, string_at(&profile, v));
+                    }
+                }
+                let group = match groups.iter().position(|(l, _)| *l == labels) {
+                    Some(group) => group,
+                    None => {
+                        groups.push((labels, Vec::new()));
+                        groups.len() - 1
+                    }
+                };
+                by_sample_labels.insert(key.clone(), group);
+                group
             }
-            let name = string_at(&profile, label.key);
-            if labels.get(name).is_none_or(str::is_empty) {
-                labels.set(name, string_at(&profile, label.str));
-            }
-        }
-        match groups.iter_mut().find(|(l, _)| *l == labels) {
-            Some((_, members)) => members.push(index),
-            None => groups.push((labels, vec![index])),
-        }
+        };
+        groups[group].1.push(index);
     }
-    let samples = std::mem::take(&mut profile.sample);
+    let view = ProfileView::from_profile(&profile);
     let mut out = Vec::with_capacity(groups.len());
     for (labels, members) in groups {
-        let mut part = Profile {
-            sample: members
-                .iter()
-                .filter_map(|&i| samples.get(i).cloned())
-                .map(|mut s| {
-                    s.label.retain(|l| Some(l.key as usize) == span_key);
-                    s
-                })
-                .collect(),
-            ..profile.clone()
-        };
-        // Keep only what this series' samples reference.
+        // Each series keeps only what its samples reference, and only their span ids.
         let mut merger = ProfileMerger::new(MergeOptions::default());
-        if merger.merge(&part).is_ok() {
-            let compact = merger.finish();
-            part = compact;
-        }
+        let part = match merger.merge_view_samples(&view, members, |l| is_span(l.key)) {
+            Ok(()) => merger.finish(),
+            Err(_) => continue,
+        };
         out.push(SeriesProfile {
             labels,
             profile: part,
