@@ -14,11 +14,14 @@ cargo build --release --quiet -p emberscope
 bin=target/release/emberscope
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
-measure() { # prints "seconds max_rss_kib" of the best of 3 runs
+measure() { # prints "seconds max_rss_kib" of the best of 5 runs (wall time from the shell's
+  # microsecond clock, peak memory from GNU time)
   local best_s="" best_k=""
-  for _ in 1 2 3; do
-    /usr/bin/time -f "%e %M" -o "$tmp/t" "$@" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
-    read -r s k < "$tmp/t"
+  for _ in 1 2 3 4 5; do
+    local start=$EPOCHREALTIME
+    /usr/bin/time -f "%M" -o "$tmp/t" "$@" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
+    local end=$EPOCHREALTIME
+    local s k; s=$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.4f", b - a}'); read -r k < "$tmp/t"
     if [ -z "$best_s" ] || awk "BEGIN{exit !($s < $best_s)}"; then best_s=$s; best_k=$k; fi
   done
   echo "$best_s $best_k"
@@ -32,8 +35,7 @@ for f in "${files[@]}"; do
   read -r fs fk < <(measure "$bin" flamegraph "${args[@]}" --max-nodes 8192)
   name="$(basename "$f") x$n"
   row() { awk -v n="$name" -v t="$1" -v s="$2" -v k="$3" -v ps="$ps" -v pk="$pk" 'BEGIN{
-      sp = (s > 0) ? sprintf("%.1fx", ps/s) : ">" sprintf("%.0fx", ps/0.01);
-      printf("| %s | %s | %.2f | %.1f | %s | %.2f |\n", n, t, s, k/1024, sp, k/pk) }'; }
+      printf("| %s | %s | %.3f | %.1f | %.1fx | %.2f |\n", n, t, s, k/1024, ps/s, k/pk) }'; }
   row "pprof -proto" "$ps" "$pk"
   row "emberscope merge" "$ms" "$mk"
   row "emberscope flamegraph" "$fs" "$fk"

@@ -10,10 +10,6 @@ use emberscope_benches::read;
 use formats::pprof::{self, LabelLimits, MergeOptions, ProfileLimits, ProfileMerger};
 use model::{FlameGraph, Labels, Tree};
 
-/// The allocator the binary uses.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     divan::main();
 }

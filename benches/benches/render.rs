@@ -5,10 +5,6 @@ use divan::Bencher;
 use emberscope_benches::synthetic_tree;
 use model::FlameGraph;
 
-/// The allocator the binary uses.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     divan::main();
 }

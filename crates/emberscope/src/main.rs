@@ -5,15 +5,11 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use formats::compression::decompress_into;
 use formats::flamebearer::FlamebearerProfile;
-use formats::pprof::{self, MergeOptions, ProfileMerger, ProfileView};
+use formats::pprof::{self, MergeOptions, ProfileMerger, ProfileView, ViewBuffers};
 use model::{FlameGraph, ProfileType, Tree};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// Decoding allocates many small objects; mimalloc serves them faster than the system allocator.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -161,12 +157,17 @@ fn for_each_profile<A: Send>(
                     let mut accumulator = new_accumulator();
                     let mut outcomes = Vec::new();
                     let (mut body, mut raw) = (Vec::new(), Vec::new());
+                    let mut buffers = ViewBuffers::default();
                     for (index, file) in files.iter().enumerate().skip(worker).step_by(workers) {
                         let outcome = read_into(file, &mut body, &mut raw).and_then(|()| {
-                            let profile = ProfileView::decode(&raw).with_context(|| {
-                                format!("{}: not a valid pprof profile", file.display())
-                            })?;
-                            visit(&mut accumulator, file, &profile)
+                            let profile =
+                                ProfileView::decode_with(&raw, std::mem::take(&mut buffers))
+                                    .with_context(|| {
+                                        format!("{}: not a valid pprof profile", file.display())
+                                    })?;
+                            let described = visit(&mut accumulator, file, &profile);
+                            buffers = profile.into_buffers();
+                            described
                         });
                         let failed = outcome.is_err();
                         outcomes.push((index, outcome));

@@ -38,4 +38,6 @@ pub use series::{
 };
 pub use to_tree::{add_to_tree, sample_type_index, to_tree, to_trees};
 pub use validate::{ProfileLimits, Reason, ValidationError, labels_string, validate_profile};
-pub use view::{FunctionView, LabelView, LineView, LocationView, ProfileView, SampleView};
+pub use view::{
+    FunctionView, LabelView, LineView, LocationView, ProfileView, SampleView, ViewBuffers,
+};

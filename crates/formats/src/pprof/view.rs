@@ -68,6 +68,19 @@ pub struct ProfileView<'a> {
     pub default_sample_type: i64,
 }
 
+/// The arrays of a [`ProfileView`] without its borrowed strings, kept between decodes.
+#[derive(Debug, Default)]
+pub struct ViewBuffers {
+    samples: Vec<SampleView>,
+    location_ids: Vec<u64>,
+    values: Vec<i64>,
+    labels: Vec<LabelView>,
+    mappings: Vec<Mapping>,
+    locations: Vec<LocationView>,
+    lines: Vec<LineView>,
+    functions: Vec<FunctionView>,
+}
+
 fn range(start: usize, end: usize) -> (u32, u32) {
     (start as u32, end as u32)
 }
@@ -104,7 +117,26 @@ impl<'a> ProfileView<'a> {
 
     /// Decodes uncompressed protobuf bytes. Strings must be UTF-8 (Pyroscope's message otherwise).
     pub fn decode(bytes: &'a [u8]) -> Result<ProfileView<'a>, PprofError> {
-        let mut view = ProfileView::default();
+        Self::decode_with(bytes, ViewBuffers::default())
+    }
+
+    /// As [`ProfileView::decode`], filling the arrays of an earlier view (see
+    /// [`ProfileView::into_buffers`]) so that a loop over many profiles allocates once.
+    pub fn decode_with(
+        bytes: &'a [u8],
+        buffers: ViewBuffers,
+    ) -> Result<ProfileView<'a>, PprofError> {
+        let mut view = ProfileView {
+            samples: buffers.samples,
+            location_ids: buffers.location_ids,
+            values: buffers.values,
+            labels: buffers.labels,
+            mappings: buffers.mappings,
+            locations: buffers.locations,
+            lines: buffers.lines,
+            functions: buffers.functions,
+            ..ProfileView::default()
+        };
         let mut reader = Reader::new(bytes);
         while let Some((field, wire)) = reader.key()? {
             match (field, wire) {
@@ -173,6 +205,29 @@ impl<'a> ProfileView<'a> {
         location.lines = range(line_start, self.lines.len());
         self.locations.push(location);
         Ok(())
+    }
+
+    /// The view's arrays, emptied, for [`ProfileView::decode_with`].
+    pub fn into_buffers(self) -> ViewBuffers {
+        let mut buffers = ViewBuffers {
+            samples: self.samples,
+            location_ids: self.location_ids,
+            values: self.values,
+            labels: self.labels,
+            mappings: self.mappings,
+            locations: self.locations,
+            lines: self.lines,
+            functions: self.functions,
+        };
+        buffers.samples.clear();
+        buffers.location_ids.clear();
+        buffers.values.clear();
+        buffers.labels.clear();
+        buffers.mappings.clear();
+        buffers.locations.clear();
+        buffers.lines.clear();
+        buffers.functions.clear();
+        buffers
     }
 
     /// A view of an owned profile (strings borrowed from it).
