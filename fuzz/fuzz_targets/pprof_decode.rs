@@ -6,7 +6,13 @@ use formats::pprof::{self, MergeOptions, ProfileMerger};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    // The hand-written decoder of the read path must agree with prost on anything prost takes.
+    // The hand-written decoder of the read path must accept exactly what prost accepts, and
+    // see the same stacks.
+    if let Ok(raw) = formats::compression::decompress(data, 16 << 20) {
+        let by_view = pprof::ProfileView::decode(&raw).is_ok();
+        let by_prost = pprof::decode(&raw, 16 << 20).is_ok();
+        assert_eq!(by_view, by_prost, "the decoders disagree on acceptance");
+    }
     let view_tree = formats::compression::decompress(data, 16 << 20)
         .ok()
         .and_then(|raw| {
@@ -38,7 +44,8 @@ fuzz_target!(|data: &[u8]| {
         let graph = model::FlameGraph::from_tree(&tree, 64);
         assert_eq!(graph.total, tree.total());
         let bytes = tree.to_bytes(64);
-        let _ = model::tree_from_bytes(&bytes);
+        let back = model::tree_from_bytes(&bytes).expect("our own tree bytes read back");
+        assert_eq!(model::write_collapsed(&back), model::write_collapsed(&tree.truncated(64)));
     }
     let mut merger = ProfileMerger::new(MergeOptions::default());
     if merger.merge(&profile).is_ok() {

@@ -43,52 +43,15 @@ pub enum DecompressError {
 /// The decompressed bytes of `body` (borrowed when it is not compressed). Uncompressed input
 /// larger than `limit` is refused as well, so the limit bounds what callers decode.
 pub fn decompress(body: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, DecompressError> {
-    match Compression::sniff(body) {
-        Compression::None => {
-            if body.len() > limit {
-                return Err(DecompressError::TooLarge { limit });
-            }
-            Ok(Cow::Borrowed(body))
+    if Compression::sniff(body) == Compression::None {
+        if body.len() > limit {
+            return Err(DecompressError::TooLarge { limit });
         }
-        Compression::Gzip => read_limited(MultiGzDecoder::new(body), "gzip", limit, body.len()),
-        Compression::Zstd => {
-            let decoder = zstd::stream::read::Decoder::with_buffer(body).map_err(|source| {
-                DecompressError::Corrupt {
-                    format: "zstd",
-                    source,
-                }
-            })?;
-            read_limited(decoder, "zstd", limit, body.len())
-        }
+        return Ok(Cow::Borrowed(body));
     }
-}
-
-fn read_limited(
-    reader: impl Read,
-    format: &'static str,
-    limit: usize,
-    compressed_len: usize,
-) -> Result<Cow<'static, [u8]>, DecompressError> {
-    let mut out = Vec::with_capacity(compressed_len.saturating_mul(4).min(limit));
-    read_limited_into(reader, format, limit, &mut out)?;
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
+    decompress_into(body, limit, &mut out)?;
     Ok(Cow::Owned(out))
-}
-
-fn read_limited_into(
-    reader: impl Read,
-    format: &'static str,
-    limit: usize,
-    out: &mut Vec<u8>,
-) -> Result<(), DecompressError> {
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    reader
-        .take(cap)
-        .read_to_end(out)
-        .map_err(|source| DecompressError::Corrupt { format, source })?;
-    if out.len() > limit {
-        return Err(DecompressError::TooLarge { limit });
-    }
-    Ok(())
 }
 
 /// As [`decompress`], into a caller's buffer (cleared first) so that a loop over many bodies
@@ -109,15 +72,36 @@ pub fn decompress_into(
         }
         Compression::Gzip => read_limited_into(MultiGzDecoder::new(body), "gzip", limit, out),
         Compression::Zstd => {
-            let decoder = zstd::stream::read::Decoder::with_buffer(body).map_err(|source| {
-                DecompressError::Corrupt {
-                    format: "zstd",
-                    source,
-                }
-            })?;
+            let corrupt = |source| DecompressError::Corrupt {
+                format: "zstd",
+                source,
+            };
+            let mut decoder = zstd::stream::read::Decoder::with_buffer(body).map_err(corrupt)?;
+            // A frame may ask for a window of up to 128 MiB before producing a byte: allow no
+            // more than the output limit needs, but at least the 8 MiB that common encoder
+            // settings use.
+            let window_log = (usize::BITS - limit.leading_zeros()).clamp(23, 27);
+            decoder.window_log_max(window_log).map_err(corrupt)?;
             read_limited_into(decoder, "zstd", limit, out)
         }
     }
+}
+
+fn read_limited_into(
+    reader: impl Read,
+    format: &'static str,
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), DecompressError> {
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    reader
+        .take(cap)
+        .read_to_end(out)
+        .map_err(|source| DecompressError::Corrupt { format, source })?;
+    if out.len() > limit {
+        return Err(DecompressError::TooLarge { limit });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -162,6 +146,18 @@ mod tests {
             Err(DecompressError::TooLarge { limit }) if limit == 1 << 20
         ));
         let zbomb = zstd::encode_all(&vec![0u8; 10 << 20][..], 3).expect("in-memory encode");
+        // A frame that asks for a 128 MiB window is refused before anything is allocated.
+        let mut huge_window = zstd::stream::Encoder::new(Vec::new(), 1).expect("encoder");
+        huge_window.window_log(27).expect("window log");
+        huge_window.long_distance_matching(true).expect("ldm");
+        huge_window
+            .write_all(&vec![1u8; 1 << 20])
+            .expect("in-memory write");
+        let huge_window = huge_window.finish().expect("in-memory encode");
+        assert!(matches!(
+            decompress(&huge_window, 4 << 20),
+            Err(DecompressError::Corrupt { format: "zstd", .. })
+        ));
         assert!(matches!(
             decompress(&zbomb, 1 << 20),
             Err(DecompressError::TooLarge { .. })

@@ -12,6 +12,15 @@ pub struct FlamebearerProfile {
     pub timeline: Option<Timeline>,
     pub groups: Option<()>,
     pub heatmap: Option<()>,
+    /// Diff ("double") format only, after `heatmap` and omitted when zero, as Go emits them.
+    #[serde(rename = "leftTicks", skip_serializing_if = "is_zero")]
+    pub left_ticks: i64,
+    #[serde(rename = "rightTicks", skip_serializing_if = "is_zero")]
+    pub right_ticks: i64,
+}
+
+fn is_zero(value: &i64) -> bool {
+    *value == 0
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -21,10 +30,6 @@ pub struct Flamebearer {
     pub levels: Vec<Vec<i64>>,
     pub num_ticks: i64,
     pub max_self: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub left_ticks: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub right_ticks: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,13 +84,13 @@ impl FlamebearerProfile {
                 levels: graph.levels,
                 num_ticks: graph.total,
                 max_self: graph.max_self,
-                left_ticks: None,
-                right_ticks: None,
             },
             metadata: Metadata::for_profile_type("single", profile_type),
             timeline,
             groups: None,
             heatmap: None,
+            left_ticks: 0,
+            right_ticks: 0,
         }
     }
 
@@ -97,13 +102,13 @@ impl FlamebearerProfile {
                 levels: diff.levels,
                 num_ticks: diff.total,
                 max_self: diff.max_self,
-                left_ticks: Some(diff.left_ticks),
-                right_ticks: Some(diff.right_ticks),
             },
             metadata: Metadata::for_profile_type("double", profile_type),
             timeline: None,
             groups: None,
             heatmap: None,
+            left_ticks: diff.left_ticks,
+            right_ticks: diff.right_ticks,
         }
     }
 
@@ -130,6 +135,23 @@ mod tests {
         assert_eq!(
             json,
             r#"{"version":1,"flamebearer":{"names":["total","a"],"levels":[[0,3,0,0],[0,3,3,1]],"numTicks":3,"maxSelf":3},"metadata":{"format":"single","spyName":"","sampleRate":100,"units":"bytes","name":"inuse_space"},"timeline":null,"groups":null,"heatmap":null}"#
+        );
+    }
+
+    #[test]
+    fn double_format_puts_ticks_last() {
+        let mut left = Tree::new();
+        left.insert(&["a"], 1);
+        let mut right = Tree::new();
+        right.insert(&["a"], 4);
+        let diff = FlameGraphDiff::from_trees(&left, &right, 0).expect("non-negative");
+        let profile_type: ProfileType = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
+            .parse()
+            .expect("id");
+        let json = FlamebearerProfile::double(diff, &profile_type).to_json();
+        assert_eq!(
+            json,
+            r#"{"version":1,"flamebearer":{"names":["total","a"],"levels":[[0,1,0,0,4,0,0],[0,1,1,0,4,4,1]],"numTicks":5,"maxSelf":4},"metadata":{"format":"double","spyName":"","sampleRate":1000000000,"units":"samples","name":"cpu"},"timeline":null,"groups":null,"heatmap":null,"leftTicks":1,"rightTicks":4}"#
         );
     }
 

@@ -6,6 +6,9 @@
 //! totals of earlier siblings, and `x_delta` is the distance from the end of the previous node
 //! of the level. Names are numbered in the first-visit order of a depth-first walk that visits
 //! the right-most child first.
+//!
+//! Sums wrap on overflow (as Go's int64 arithmetic does in Pyroscope): hostile values give
+//! meaningless numbers, never a panic.
 
 use crate::interner::Interner;
 use crate::tree::{NodeId, Tree};
@@ -42,10 +45,10 @@ fn encode_levels<const N: usize>(mut levels: Vec<Vec<Placed<N>>>) -> Vec<Vec<i64
             let mut end = [0i64; N];
             for node in level.iter() {
                 for (side, end) in end.iter_mut().enumerate() {
-                    row.push(node.x[side] - *end);
+                    row.push(node.x[side].wrapping_sub(*end));
                     row.push(node.total[side]);
                     row.push(node.self_value[side]);
-                    *end = node.x[side] + node.total[side];
+                    *end = node.x[side].wrapping_add(node.total[side]);
                 }
                 row.push(node.name);
             }
@@ -76,10 +79,10 @@ impl FlameGraph {
             let mut child_x = x;
             for &child in &visible {
                 stack.push((child, depth + 1, child_x));
-                child_x += match child {
+                child_x = child_x.wrapping_add(match child {
                     VisibleChild::Node(c) => tree.total_of(c),
                     VisibleChild::Other { total } => total,
-                };
+                });
             }
         };
         push_children(Tree::ROOT, 0, 0, &mut stack);
@@ -101,7 +104,7 @@ impl FlameGraph {
                 name: i64::from(names.intern(name)),
             });
             if let VisibleChild::Node(node) = item {
-                push_children(node, depth, x + self_value, &mut stack);
+                push_children(node, depth, x.wrapping_add(self_value), &mut stack);
             }
         }
         FlameGraph {
@@ -189,9 +192,9 @@ impl FlameGraphDiff {
                 let keep = v[0] >= min || v[2] >= min;
                 if keep {
                     stack.push((DiffItem::Node(child), depth + 1, child_x));
-                    child_x = [child_x[0] + v[0], child_x[1] + v[2]];
+                    child_x = [child_x[0].wrapping_add(v[0]), child_x[1].wrapping_add(v[2])];
                 } else {
-                    other = [other[0] + v[0], other[1] + v[2]];
+                    other = [other[0].wrapping_add(v[0]), other[1].wrapping_add(v[2])];
                     folded = true;
                 }
             }
@@ -223,7 +226,10 @@ impl FlameGraphDiff {
                 name: i64::from(names.intern(name)),
             });
             if let DiffItem::Node(node) = item {
-                let inner = [x[0] + self_value[0], x[1] + self_value[1]];
+                let inner = [
+                    x[0].wrapping_add(self_value[0]),
+                    x[1].wrapping_add(self_value[1]),
+                ];
                 push_children(node, depth, inner, &mut stack);
             }
         }
@@ -232,7 +238,7 @@ impl FlameGraphDiff {
         Ok(FlameGraphDiff {
             names,
             levels: encode_levels(levels),
-            total: left.total() + right.total(),
+            total: left.total().wrapping_add(right.total()),
             max_self,
             left_ticks: left.total(),
             right_ticks: right.total(),

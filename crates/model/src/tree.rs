@@ -74,11 +74,12 @@ impl Tree {
 
     /// Adds `value` to the leaf `node` as self and to every node on its path as total.
     pub fn add_value(&mut self, node: NodeId, value: i64) {
-        self.nodes[node as usize].self_value += value;
+        let n = &mut self.nodes[node as usize];
+        n.self_value = n.self_value.wrapping_add(value);
         let mut current = node;
         loop {
             let n = &mut self.nodes[current as usize];
-            n.total += value;
+            n.total = n.total.wrapping_add(value);
             if current == Self::ROOT {
                 break;
             }
@@ -94,7 +95,8 @@ impl Tree {
             return;
         }
         for &(node, value) in values {
-            self.nodes[node as usize].self_value += value;
+            let n = &mut self.nodes[node as usize];
+            n.self_value = n.self_value.wrapping_add(value);
         }
         for node in &mut self.nodes {
             node.total = node.self_value;
@@ -102,7 +104,8 @@ impl Tree {
         // Children always have larger ids than their parents.
         for id in (1..self.nodes.len()).rev() {
             let (total, parent) = (self.nodes[id].total, self.nodes[id].parent);
-            self.nodes[parent as usize].total += total;
+            let p = &mut self.nodes[parent as usize];
+            p.total = p.total.wrapping_add(total);
         }
     }
 
@@ -146,11 +149,11 @@ impl Tree {
             let parent = mapped[node.parent as usize];
             let id = self.child(parent, name);
             let target = &mut self.nodes[id as usize];
-            target.self_value += node.self_value;
-            target.total += node.total;
+            target.self_value = target.self_value.wrapping_add(node.self_value);
+            target.total = target.total.wrapping_add(node.total);
             mapped.push(id);
         }
-        self.nodes[0].total += other.nodes[0].total;
+        self.nodes[0].total = self.nodes[0].total.wrapping_add(other.nodes[0].total);
         mapped
     }
 

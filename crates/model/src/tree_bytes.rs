@@ -14,8 +14,6 @@ pub enum TreeBytesError {
     VarintOverflow { offset: usize },
     #[error("tree bytes hold a name that is not valid UTF-8 at offset {offset}")]
     InvalidName { offset: usize },
-    #[error("tree bytes hold a value too large for a signed 64-bit integer at offset {offset}")]
-    ValueOutOfRange { offset: usize },
     #[error("tree bytes nest deeper than {limit} levels")]
     TooDeep { limit: usize },
 }
@@ -104,28 +102,29 @@ impl Reader<'_> {
 /// Deepest nesting accepted when reading tree bytes (stacks are truncated at 1024 on ingest).
 const MAX_DEPTH: usize = 4096;
 
-/// Reads tree bytes back into a tree. Zero bytes is the empty tree.
+/// Reads tree bytes back into a tree. Fewer than two bytes is the empty tree (as Pyroscope
+/// reads them); self values are signed 64-bit integers carried as their two's complement, and
+/// the virtual root's self value, if any, is ignored.
 pub fn tree_from_bytes(bytes: &[u8]) -> Result<Tree, TreeBytesError> {
     let mut tree = Tree::new();
-    if bytes.is_empty() {
+    if bytes.len() < 2 {
         return Ok(tree);
     }
     let mut reader = Reader { bytes, offset: 0 };
     // (tree node, children still to read)
     let mut open: Vec<(NodeId, u64)> = Vec::new();
+    let mut values: Vec<(NodeId, i64)> = Vec::new();
     let mut first = true;
-    while first || !open.is_empty() || reader.offset < bytes.len() {
+    loop {
         let offset = reader.offset;
         let name = reader.name()?.to_owned();
-        let self_value = i64::try_from(reader.uvarint()?)
-            .map_err(|_| TreeBytesError::ValueOutOfRange { offset })?;
+        let self_value = reader.uvarint()? as i64;
         let child_count = reader.uvarint()?;
         let node = if first {
             first = false;
             Tree::ROOT
         } else {
             let Some(parent) = open.last_mut() else {
-                // Bytes after the root's subtree: another top-level tree in the stream.
                 return Err(TreeBytesError::Truncated { offset });
             };
             parent.1 -= 1;
@@ -133,14 +132,10 @@ pub fn tree_from_bytes(bytes: &[u8]) -> Result<Tree, TreeBytesError> {
             let name = tree.intern(&name);
             let node = tree.child(parent, name);
             if self_value != 0 {
-                tree.add_value(node, self_value);
+                values.push((node, self_value));
             }
             node
         };
-        if node == Tree::ROOT && self_value != 0 {
-            // The virtual root carries no self value in what we write; keep totals honest.
-            return Err(TreeBytesError::ValueOutOfRange { offset });
-        }
         open.push((node, child_count));
         while open.last().is_some_and(|&(_, left)| left == 0) {
             open.pop();
@@ -157,6 +152,7 @@ pub fn tree_from_bytes(bytes: &[u8]) -> Result<Tree, TreeBytesError> {
             offset: reader.offset,
         });
     }
+    tree.add_self_values(&values);
     Ok(tree)
 }
 
@@ -207,6 +203,18 @@ mod tests {
     fn empty_tree_is_no_bytes() {
         assert!(Tree::new().to_bytes(0).is_empty());
         assert_eq!(tree_from_bytes(&[]).expect("empty").node_count(), 0);
+    }
+
+    #[test]
+    fn negative_values_round_trip() {
+        let mut tree = Tree::new();
+        tree.insert(&["a"], -5);
+        tree.insert(&["b"], i64::MAX);
+        let back = tree_from_bytes(&tree.to_bytes(0)).expect("valid bytes");
+        let mut stacks = back.stacks();
+        stacks.sort();
+        assert_eq!(stacks, vec![(vec!["a"], -5), (vec!["b"], i64::MAX)]);
+        assert_eq!(tree_from_bytes(&[7]).expect("short").node_count(), 0);
     }
 
     #[test]

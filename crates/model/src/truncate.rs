@@ -44,7 +44,7 @@ pub(crate) fn visible_children(
         if tree.total_of(child) >= min_value && tree.name(child) != OTHER {
             out.push(VisibleChild::Node(child));
         } else {
-            other_total += tree.total_of(child);
+            other_total = other_total.wrapping_add(tree.total_of(child));
         }
     }
     if other_total != 0 {
@@ -76,7 +76,7 @@ impl Tree {
                     let node = out.child(target, name);
                     stack.push((child, node));
                 } else {
-                    other_total += self.total_of(child);
+                    other_total = other_total.wrapping_add(self.total_of(child));
                 }
             }
             if other_total > 0 {

@@ -11,6 +11,25 @@ fn stacks() -> impl Strategy<Value = Vec<(Vec<String>, i64)>> {
     prop::collection::vec((prop::collection::vec(frame, 1..7), 1i64..1_000), 0..40)
 }
 
+/// Stacks with any values, zero, negative and extreme ones included.
+fn any_stacks() -> impl Strategy<Value = Vec<(Vec<String>, i64)>> {
+    let frame = prop::sample::select(vec!["a", "b", "c", "other", "total", ""]);
+    let value = prop_oneof![
+        Just(0i64),
+        Just(i64::MAX),
+        Just(i64::MIN),
+        -1000i64..1000,
+        any::<i64>()
+    ];
+    prop::collection::vec(
+        (
+            prop::collection::vec(frame.prop_map(String::from), 1..6),
+            value,
+        ),
+        0..30,
+    )
+}
+
 fn tree_of(stacks: &[(Vec<String>, i64)]) -> Tree {
     let mut tree = Tree::new();
     for (stack, value) in stacks {
@@ -51,6 +70,27 @@ proptest! {
         let right = merged(&[&a, &merged(&[&b, &c])]);
         prop_assert_eq!(nodes(&left), nodes(&right));
         prop_assert_eq!(left.total(), a.total() + b.total() + c.total());
+    }
+
+    #[test]
+    fn merge_algebra_holds_for_any_values(a in any_stacks(), b in any_stacks(), c in any_stacks()) {
+        let (a, b, c) = (tree_of(&a), tree_of(&b), tree_of(&c));
+        prop_assert_eq!(nodes(&merged(&[&a, &b])), nodes(&merged(&[&b, &a])));
+        let left = merged(&[&merged(&[&a, &b]), &c]);
+        let right = merged(&[&a, &merged(&[&b, &c])]);
+        prop_assert_eq!(nodes(&left), nodes(&right));
+        prop_assert_eq!(left.total(), a.total().wrapping_add(b.total()).wrapping_add(c.total()));
+    }
+
+    #[test]
+    fn encodings_round_trip_any_values(s in any_stacks(), max_nodes in 0usize..8) {
+        let tree = tree_of(&s);
+        let back = tree_from_bytes(&tree.to_bytes(0)).expect("our own bytes");
+        prop_assert_eq!(nodes(&back), nodes(&tree));
+        // Rendering never panics, whatever the values.
+        let _ = FlameGraph::from_tree(&tree, max_nodes);
+        let _ = tree.to_bytes(max_nodes);
+        let _ = model::FlameGraphDiff::from_trees(&tree, &tree, max_nodes);
     }
 
     #[test]

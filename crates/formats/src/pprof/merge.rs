@@ -1,7 +1,8 @@
 //! Merging many pprof profiles into one: functions, locations, mappings and strings are
 //! deduplicated and only what samples reference is kept; samples with the same locations and
 //! labels are summed. This is `pprof -proto a b c` and, with one value column and no labels,
-//! the profile `SelectMergeProfile` returns.
+//! the profile `SelectMergeProfile` returns. Like both, the result's `time_nanos` is the
+//! earliest non-zero one and its `duration_nanos` the sum of the inputs'.
 
 use super::id_index::IdIndex;
 use super::proto::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};
@@ -56,7 +57,7 @@ pub struct MergeOptions {
     pub drop_labels: bool,
 }
 
-const UNMAPPED: u32 = u32::MAX;
+const UNMAPPED: u64 = u64::MAX;
 
 /// Accumulates profiles one at a time (so memory holds one input and the result).
 #[derive(Debug, Default)]
@@ -68,7 +69,7 @@ pub struct ProfileMerger {
     period: i64,
     default_sample_type: String,
     time_nanos: i64,
-    end_nanos: i64,
+    duration_nanos: i64,
     functions: FxHashMap<FunctionKey, u64>,
     mappings: FxHashMap<MappingKey, u64>,
     locations: FxHashMap<LocationKey, u64>,
@@ -77,12 +78,79 @@ pub struct ProfileMerger {
     out: Profile,
 }
 
+/// Lookup of a view's functions, mappings and locations by id, built once per view.
+#[derive(Debug)]
+pub struct ViewIndex {
+    functions: IdIndex,
+    mappings: IdIndex,
+    locations: IdIndex,
+}
+
+impl ViewIndex {
+    pub fn new(profile: &ProfileView<'_>) -> ViewIndex {
+        ViewIndex {
+            functions: IdIndex::new(profile.functions.iter().map(|f| f.id)),
+            mappings: IdIndex::new(profile.mappings.iter().map(|m| m.id)),
+            locations: IdIndex::new(profile.locations.iter().map(|l| l.id)),
+        }
+    }
+}
+
+/// Input position → output id: a vector for a whole profile, a hash map for a few samples of a
+/// large one (so that merging many small subsets costs what the subsets hold).
+enum Table {
+    Dense(Vec<u64>),
+    Sparse(FxHashMap<usize, u64>),
+}
+
+impl Table {
+    fn get(&self, position: usize) -> Option<u64> {
+        match self {
+            Table::Dense(slots) => slots.get(position).copied().filter(|&id| id != UNMAPPED),
+            Table::Sparse(map) => map.get(&position).copied(),
+        }
+    }
+
+    fn set(&mut self, position: usize, id: u64) {
+        match self {
+            Table::Dense(slots) => {
+                if let Some(slot) = slots.get_mut(position) {
+                    *slot = id;
+                }
+            }
+            Table::Sparse(map) => {
+                map.insert(position, id);
+            }
+        }
+    }
+}
+
 /// Per-input translation tables from input positions to output ids.
 struct Remap {
-    strings: Vec<u32>,
-    functions: Vec<u64>,
-    mappings: Vec<u64>,
-    locations: Vec<u64>,
+    strings: Table,
+    functions: Table,
+    mappings: Table,
+    locations: Table,
+}
+
+impl Remap {
+    fn dense(profile: &ProfileView<'_>) -> Remap {
+        Remap {
+            strings: Table::Dense(vec![UNMAPPED; profile.strings.len()]),
+            functions: Table::Dense(vec![UNMAPPED; profile.functions.len()]),
+            mappings: Table::Dense(vec![UNMAPPED; profile.mappings.len()]),
+            locations: Table::Dense(vec![UNMAPPED; profile.locations.len()]),
+        }
+    }
+
+    fn sparse() -> Remap {
+        Remap {
+            strings: Table::Sparse(FxHashMap::default()),
+            functions: Table::Sparse(FxHashMap::default()),
+            mappings: Table::Sparse(FxHashMap::default()),
+            locations: Table::Sparse(FxHashMap::default()),
+        }
+    }
 }
 
 /// The hash of a sample's identity: its output location ids and labels.
@@ -118,35 +186,45 @@ impl ProfileMerger {
 
     /// Adds one profile view. Profiles must agree on sample types and period type.
     pub fn merge_view(&mut self, profile: &ProfileView<'_>) -> Result<(), MergeError> {
-        self.merge_view_samples(profile, 0..profile.samples.len(), |_| true)
+        let index = ViewIndex::new(profile);
+        let mut remap = Remap::dense(profile);
+        self.merge_samples(
+            profile,
+            &index,
+            &mut remap,
+            0..profile.samples.len(),
+            |_| true,
+        )
     }
 
-    /// Adds the samples at `samples` (positions) of one profile view, with only the labels
-    /// `keep_label` accepts.
-    pub fn merge_view_samples(
+    /// Adds the samples at positions `samples` of a view, with only the labels `keep_label`
+    /// accepts. Costs what those samples reference, not the size of the view's tables.
+    pub fn merge_view_subset(
         &mut self,
         profile: &ProfileView<'_>,
+        index: &ViewIndex,
+        samples: impl IntoIterator<Item = usize>,
+        keep_label: impl Fn(&super::view::LabelView) -> bool,
+    ) -> Result<(), MergeError> {
+        self.merge_samples(profile, index, &mut Remap::sparse(), samples, keep_label)
+    }
+
+    fn merge_samples(
+        &mut self,
+        profile: &ProfileView<'_>,
+        index: &ViewIndex,
+        remap: &mut Remap,
         samples: impl IntoIterator<Item = usize>,
         keep_label: impl Fn(&super::view::LabelView) -> bool,
     ) -> Result<(), MergeError> {
         self.check_compatible(profile)?;
-        if profile.time_nanos != 0 {
-            if self.time_nanos == 0 || profile.time_nanos < self.time_nanos {
-                self.time_nanos = profile.time_nanos;
-            }
-            self.end_nanos = self
-                .end_nanos
-                .max(profile.time_nanos.saturating_add(profile.duration_nanos));
+        if profile.time_nanos != 0 && (self.time_nanos == 0 || profile.time_nanos < self.time_nanos)
+        {
+            self.time_nanos = profile.time_nanos;
         }
-        let mut remap = Remap {
-            strings: vec![UNMAPPED; profile.strings.len()],
-            functions: vec![0; profile.functions.len()],
-            mappings: vec![0; profile.mappings.len()],
-            locations: vec![0; profile.locations.len()],
-        };
-        let functions = IdIndex::new(profile.functions.iter().map(|f| f.id));
-        let mappings = IdIndex::new(profile.mappings.iter().map(|m| m.id));
-        let locations = IdIndex::new(profile.locations.iter().map(|l| l.id));
+        self.duration_nanos = self.duration_nanos.saturating_add(profile.duration_nanos);
+        let (functions, mappings, locations) =
+            (&index.functions, &index.mappings, &index.locations);
         let mut location_ids: Vec<u64> = Vec::new();
         let mut labels: Vec<(u32, u32, i64, u32)> = Vec::new();
         let mut values: Vec<i64> = Vec::new();
@@ -163,13 +241,20 @@ impl ProfileMerger {
             if values.iter().all(|&v| v == 0) {
                 continue;
             }
+            // A sample that points at a missing location is skipped whole, as trees skip it.
+            if profile
+                .sample_locations(sample)
+                .iter()
+                .any(|&id| locations.get(id).is_none())
+            {
+                continue;
+            }
             location_ids.clear();
             for &id in profile.sample_locations(sample) {
-                let Some(position) = locations.get(id) else {
-                    continue;
-                };
-                location_ids
-                    .push(self.location(profile, position, &functions, &mappings, &mut remap));
+                if let Some(position) = locations.get(id) {
+                    let location = self.location(profile, position, functions, mappings, remap);
+                    location_ids.push(location);
+                }
             }
             labels.clear();
             if !self.options.drop_labels {
@@ -179,10 +264,10 @@ impl ProfileMerger {
                     .filter(|l| keep_label(l))
                 {
                     let label = (
-                        self.string(profile, l.key, &mut remap),
-                        self.string(profile, l.str, &mut remap),
+                        self.string(profile, l.key, remap),
+                        self.string(profile, l.str, remap),
                         l.num,
-                        self.string(profile, l.num_unit, &mut remap),
+                        self.string(profile, l.num_unit, remap),
                     );
                     labels.push(label);
                 }
@@ -283,21 +368,23 @@ impl ProfileMerger {
     }
 
     fn string(&mut self, profile: &ProfileView<'_>, index: i64, remap: &mut Remap) -> u32 {
-        let Some(slot) = usize::try_from(index)
+        let Some(position) = usize::try_from(index)
             .ok()
-            .and_then(|i| remap.strings.get_mut(i))
+            .filter(|&i| i < profile.strings.len())
         else {
             return 0;
         };
-        if *slot == UNMAPPED {
-            *slot = self.strings.intern(profile.string(index));
+        if let Some(id) = remap.strings.get(position) {
+            return id as u32;
         }
-        *slot
+        let id = self.strings.intern(profile.string(index));
+        remap.strings.set(position, u64::from(id));
+        id
     }
 
     fn function(&mut self, profile: &ProfileView<'_>, position: usize, remap: &mut Remap) -> u64 {
-        if remap.functions[position] != 0 {
-            return remap.functions[position];
+        if let Some(id) = remap.functions.get(position) {
+            return id;
         }
         let function = profile.functions[position];
         let key = FunctionKey {
@@ -317,13 +404,13 @@ impl ProfileMerger {
                 start_line: key.start_line,
             });
         }
-        remap.functions[position] = id;
+        remap.functions.set(position, id);
         id
     }
 
     fn mapping(&mut self, profile: &ProfileView<'_>, position: usize, remap: &mut Remap) -> u64 {
-        if remap.mappings[position] != 0 {
-            return remap.mappings[position];
+        if let Some(id) = remap.mappings.get(position) {
+            return id;
         }
         let mapping = &profile.mappings[position];
         let key = MappingKey {
@@ -355,7 +442,7 @@ impl ProfileMerger {
                 has_inline_frames: key.flags[3],
             });
         }
-        remap.mappings[position] = id;
+        remap.mappings.set(position, id);
         id
     }
 
@@ -367,8 +454,8 @@ impl ProfileMerger {
         mappings: &IdIndex,
         remap: &mut Remap,
     ) -> u64 {
-        if remap.locations[position] != 0 {
-            return remap.locations[position];
+        if let Some(id) = remap.locations.get(position) {
+            return id;
         }
         let location = profile.locations[position];
         let mapping = match mappings.get(location.mapping_id) {
@@ -413,7 +500,7 @@ impl ProfileMerger {
                 next
             }
         };
-        remap.locations[position] = id;
+        remap.locations.set(position, id);
         id
     }
 
@@ -449,9 +536,7 @@ impl ProfileMerger {
                 i64::from(self.strings.intern(&self.default_sample_type));
         }
         self.out.time_nanos = self.time_nanos;
-        if self.time_nanos != 0 {
-            self.out.duration_nanos = self.end_nanos - self.time_nanos;
-        }
+        self.out.duration_nanos = self.duration_nanos;
         self.out.string_table = self.strings.into_strings();
         self.out
     }

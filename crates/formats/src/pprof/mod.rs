@@ -29,7 +29,7 @@ pub use id_index::IdIndex;
 pub use ingest_fixes::{
     fix_dotnet, fix_scripting_function_names, fix_time, is_dotnet_spy, is_scripting_spy,
 };
-pub use merge::{MergeError, MergeOptions, ProfileMerger, set_select_merge_metadata};
+pub use merge::{MergeError, MergeOptions, ProfileMerger, ViewIndex, set_select_merge_metadata};
 pub use normalize::normalize;
 pub use proto::Profile;
 pub use series::{

@@ -4,7 +4,10 @@
 //! that point at nothing are dropped), and addresses cleared in symbolised mappings.
 //!
 //! Samples keep the order of their first occurrence (Pyroscope orders them by a hash; the order
-//! carries no meaning). Negative values are kept: a delta profile may have them.
+//! carries no meaning). A sample is dropped only when all its values are zero: negative values
+//! are kept, since delta profiles have them. (Pyroscope's versions disagree here: v1.18 keeps a
+//! sample with any positive value, later ones drop any sample with a negative value; keeping
+//! every non-zero sample loses nothing a client sent.)
 
 use super::id_index::IdIndex;
 use super::proto::{Mapping, Profile, Sample};
@@ -78,13 +81,14 @@ fn repair_references(profile: &mut Profile) {
     let mappings = IdIndex::new(profile.mapping.iter().map(|m| m.id));
     let functions = IdIndex::new(profile.function.iter().map(|f| f.id));
     let mut stub: Option<u64> = None;
-    let mut next_mapping_id = profile.mapping.iter().map(|m| m.id).max().unwrap_or(0) + 1;
     let mut new_mappings = Vec::new();
     profile.location.retain_mut(|location| {
         if location.mapping_id == 0 {
             let id = *stub.get_or_insert_with(|| {
-                let id = next_mapping_id;
-                next_mapping_id += 1;
+                // The smallest id no mapping uses (ids may be anything up to u64::MAX).
+                let id = (1..u64::MAX)
+                    .find(|&id| mappings.get(id).is_none())
+                    .unwrap_or(u64::MAX);
                 new_mappings.push(Mapping {
                     id,
                     ..Default::default()
@@ -113,13 +117,13 @@ fn repair_references(profile: &mut Profile) {
 }
 
 fn clear_addresses(profile: &mut Profile) {
-    let mut symbolized = Vec::new();
+    let mut symbolized = rustc_hash::FxHashSet::default();
     for mapping in &mut profile.mapping {
         if mapping.has_functions {
             mapping.memory_start = 0;
             mapping.memory_limit = 0;
             mapping.file_offset = 0;
-            symbolized.push(mapping.id);
+            symbolized.insert(mapping.id);
         }
     }
     if symbolized.is_empty() {

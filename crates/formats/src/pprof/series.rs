@@ -6,7 +6,7 @@ use super::frames::string_at;
 use super::proto::Profile;
 use super::validate::{ProfileLimits, Reason, ValidationError, labels_string, validate_profile};
 use super::view::ProfileView;
-use super::{MergeOptions, ProfileMerger, normalize};
+use super::{MergeOptions, ProfileMerger, ViewIndex, normalize};
 use model::{Labels, ProfileType};
 use rustc_hash::FxHashMap;
 
@@ -147,6 +147,7 @@ pub fn split_by_sample_labels(mut profile: Profile, series_labels: &Labels) -> V
     let is_span = |key: i64| Some(key) == span_key;
     let mut by_sample_labels: FxHashMap<Vec<(i64, i64)>, usize> = FxHashMap::default();
     let mut groups: Vec<(Labels, Vec<usize>)> = Vec::new();
+    let mut group_of_labels: FxHashMap<Labels, usize> = FxHashMap::default();
     let mut key: Vec<(i64, i64)> = Vec::new();
     for (index, sample) in profile.sample.iter().enumerate() {
         key.clear();
@@ -168,13 +169,10 @@ pub fn split_by_sample_labels(mut profile: Profile, series_labels: &Labels) -> V
                         labels.set(name, string_at(&profile, v));
                     }
                 }
-                let group = match groups.iter().position(|(l, _)| *l == labels) {
-                    Some(group) => group,
-                    None => {
-                        groups.push((labels, Vec::new()));
-                        groups.len() - 1
-                    }
-                };
+                let group = *group_of_labels.entry(labels.clone()).or_insert_with(|| {
+                    groups.push((labels, Vec::new()));
+                    groups.len() - 1
+                });
                 by_sample_labels.insert(key.clone(), group);
                 group
             }
@@ -182,11 +180,12 @@ pub fn split_by_sample_labels(mut profile: Profile, series_labels: &Labels) -> V
         groups[group].1.push(index);
     }
     let view = ProfileView::from_profile(&profile);
+    let index = ViewIndex::new(&view);
     let mut out = Vec::with_capacity(groups.len());
     for (labels, members) in groups {
         // Each series keeps only what its samples reference, and only their span ids.
         let mut merger = ProfileMerger::new(MergeOptions::default());
-        let part = match merger.merge_view_samples(&view, members, |l| is_span(l.key)) {
+        let part = match merger.merge_view_subset(&view, &index, members, |l| is_span(l.key)) {
             Ok(()) => merger.finish(),
             Err(_) => continue,
         };

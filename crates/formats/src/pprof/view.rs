@@ -140,7 +140,9 @@ impl<'a> ProfileView<'a> {
         let mut reader = Reader::new(bytes);
         while let Some((field, wire)) = reader.key()? {
             match (field, wire) {
-                (1, LEN) => view.sample_type.push(value_type(reader.bytes()?)?),
+                (1, LEN) => view
+                    .sample_type
+                    .push(value_type_onto(reader.bytes()?, (0, 0))?),
                 (2, LEN) => view.decode_sample(reader.bytes()?)?,
                 (3, LEN) => view.mappings.push(mapping(reader.bytes()?)?),
                 (4, LEN) => view.decode_location(reader.bytes()?)?,
@@ -154,10 +156,19 @@ impl<'a> ProfileView<'a> {
                 }
                 (9, VARINT) => view.time_nanos = reader.varint()? as i64,
                 (10, VARINT) => view.duration_nanos = reader.varint()? as i64,
-                (11, LEN) => view.period_type = Some(value_type(reader.bytes()?)?),
+                (11, LEN) => {
+                    let start = view.period_type.unwrap_or_default();
+                    view.period_type = Some(value_type_onto(reader.bytes()?, start)?);
+                }
                 (12, VARINT) => view.period = reader.varint()? as i64,
                 (14, VARINT) => view.default_sample_type = reader.varint()? as i64,
-                _ => reader.skip(wire)?,
+                // Read by prost, not needed here: checked for their wire type only.
+                (7 | 8 | 15, VARINT) | (13, VARINT | LEN) => reader.skip(wire, field, 0)?,
+                _ => reader.skip_unknown(
+                    field,
+                    wire,
+                    &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+                )?,
             }
         }
         Ok(view)
@@ -177,7 +188,7 @@ impl<'a> ProfileView<'a> {
                 (2, LEN) => packed(reader.bytes()?, |v| self.values.push(v as i64))?,
                 (2, VARINT) => self.values.push(reader.varint()? as i64),
                 (3, LEN) => self.labels.push(label(reader.bytes()?)?),
-                _ => reader.skip(wire)?,
+                _ => reader.skip_unknown(field, wire, &[1, 2, 3])?,
             }
         }
         self.samples.push(SampleView {
@@ -199,7 +210,7 @@ impl<'a> ProfileView<'a> {
                 (3, VARINT) => location.address = reader.varint()?,
                 (4, LEN) => self.lines.push(line(reader.bytes()?)?),
                 (5, VARINT) => location.is_folded = reader.varint()? != 0,
-                _ => reader.skip(wire)?,
+                _ => reader.skip_unknown(field, wire, &[1, 2, 3, 4, 5])?,
             }
         }
         location.lines = range(line_start, self.lines.len());
@@ -310,6 +321,8 @@ fn packed(bytes: &[u8], mut push: impl FnMut(u64)) -> Result<(), PprofError> {
 const VARINT: u8 = 0;
 const I64: u8 = 1;
 const LEN: u8 = 2;
+const START_GROUP: u8 = 3;
+const END_GROUP: u8 = 4;
 const I32: u8 = 5;
 
 /// A protobuf wire-format reader over one message's bytes.
@@ -335,6 +348,9 @@ impl<'b> Reader<'b> {
                 return Err(wire_error("truncated varint", self.pos));
             };
             self.pos += 1;
+            if shift == 63 && byte > 1 {
+                return Err(wire_error("varint overflows 64 bits", self.pos));
+            }
             value |= u64::from(byte & 0x7f) << shift;
             if byte < 0x80 {
                 return Ok(value);
@@ -350,8 +366,9 @@ impl<'b> Reader<'b> {
             return Ok(None);
         }
         let key = self.varint()?;
-        let field =
-            u32::try_from(key >> 3).map_err(|_| wire_error("field number too large", self.pos))?;
+        // Keys are 32-bit (field numbers up to 2^29 - 1), as prost reads them.
+        let key = u32::try_from(key).map_err(|_| wire_error("field key too large", self.pos))?;
+        let field = key >> 3;
         if field == 0 {
             return Err(wire_error("field number 0", self.pos));
         }
@@ -371,7 +388,16 @@ impl<'b> Reader<'b> {
         Ok(&self.buf[start..end])
     }
 
-    fn skip(&mut self, wire: u8) -> Result<(), PprofError> {
+    /// Skips a field this decoder does not read; a known field with the wrong wire type is an
+    /// error, as it is for prost.
+    fn skip_unknown(&mut self, field: u32, wire: u8, known: &[u32]) -> Result<(), PprofError> {
+        if known.contains(&field) {
+            return Err(wire_error("field with the wrong wire type", self.pos));
+        }
+        self.skip(wire, field, 0)
+    }
+
+    fn skip(&mut self, wire: u8, field: u32, depth: u32) -> Result<(), PprofError> {
         let advance = |pos: usize, n: usize, len: usize| {
             pos.checked_add(n)
                 .filter(|&end| end <= len)
@@ -386,20 +412,39 @@ impl<'b> Reader<'b> {
                 self.bytes()?;
             }
             I32 => self.pos = advance(self.pos, 4, self.buf.len())?,
+            START_GROUP => {
+                if depth >= 100 {
+                    return Err(wire_error("groups nested too deep", self.pos));
+                }
+                loop {
+                    let Some((inner, inner_wire)) = self.key()? else {
+                        return Err(wire_error("unterminated group", self.pos));
+                    };
+                    if inner_wire == END_GROUP {
+                        if inner != field {
+                            return Err(wire_error("mismatched end group", self.pos));
+                        }
+                        break;
+                    }
+                    self.skip(inner_wire, inner, depth + 1)?;
+                }
+            }
             _ => return Err(wire_error("unsupported wire type", self.pos)),
         }
         Ok(())
     }
 }
 
-fn value_type(bytes: &[u8]) -> Result<(i64, i64), PprofError> {
-    let (mut ty, mut unit) = (0, 0);
+/// Reads a `ValueType` over `start`: fields it holds replace those of `start` (prost merges a
+/// repeated singular message field this way).
+fn value_type_onto(bytes: &[u8], start: (i64, i64)) -> Result<(i64, i64), PprofError> {
+    let (mut ty, mut unit) = start;
     let mut reader = Reader::new(bytes);
     while let Some((field, wire)) = reader.key()? {
         match (field, wire) {
             (1, VARINT) => ty = reader.varint()? as i64,
             (2, VARINT) => unit = reader.varint()? as i64,
-            _ => reader.skip(wire)?,
+            _ => reader.skip_unknown(field, wire, &[1, 2])?,
         }
     }
     Ok((ty, unit))
@@ -414,7 +459,7 @@ fn label(bytes: &[u8]) -> Result<LabelView, PprofError> {
             (2, VARINT) => label.str = reader.varint()? as i64,
             (3, VARINT) => label.num = reader.varint()? as i64,
             (4, VARINT) => label.num_unit = reader.varint()? as i64,
-            _ => reader.skip(wire)?,
+            _ => reader.skip_unknown(field, wire, &[1, 2, 3, 4])?,
         }
     }
     Ok(label)
@@ -428,7 +473,7 @@ fn line(bytes: &[u8]) -> Result<LineView, PprofError> {
             (1, VARINT) => line.function_id = reader.varint()?,
             (2, VARINT) => line.line = reader.varint()? as i64,
             (3, VARINT) => line.column = reader.varint()? as i64,
-            _ => reader.skip(wire)?,
+            _ => reader.skip_unknown(field, wire, &[1, 2, 3])?,
         }
     }
     Ok(line)
@@ -444,7 +489,7 @@ fn function(bytes: &[u8]) -> Result<FunctionView, PprofError> {
             (3, VARINT) => function.system_name = reader.varint()? as i64,
             (4, VARINT) => function.filename = reader.varint()? as i64,
             (5, VARINT) => function.start_line = reader.varint()? as i64,
-            _ => reader.skip(wire)?,
+            _ => reader.skip_unknown(field, wire, &[1, 2, 3, 4, 5])?,
         }
     }
     Ok(function)
@@ -465,7 +510,7 @@ fn mapping(bytes: &[u8]) -> Result<Mapping, PprofError> {
             (8, VARINT) => mapping.has_filenames = reader.varint()? != 0,
             (9, VARINT) => mapping.has_line_numbers = reader.varint()? != 0,
             (10, VARINT) => mapping.has_inline_frames = reader.varint()? != 0,
-            _ => reader.skip(wire)?,
+            _ => reader.skip_unknown(field, wire, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10])?,
         }
     }
     Ok(mapping)
