@@ -7,11 +7,22 @@ export EMBERSCOPE_SHARED="${EMBERSCOPE_SHARED:-$(cd .. && pwd)/shared}"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "set-up: Google's pprof (the oracle) and python3"
+step "set-up: C toolchain, rustfmt and clippy, Google's pprof (the oracle), python3"
+# zstd-sys and libfuzzer-sys compile C/C++; the pprof oracle needs Go from Debian.
+missing=()
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v c++ >/dev/null 2>&1 || missing+=(g++)
+command -v make >/dev/null 2>&1 || missing+=(make)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+if command -v rustup >/dev/null 2>&1; then
+  rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
 if ! command -v pprof >/dev/null 2>&1; then
   sh "$EMBERSCOPE_SHARED/tools/pprof-oracle/install_pprof.sh"
 fi
-command -v python3 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3; }
 
 step "format"
 cargo fmt --all -- --check

@@ -228,7 +228,7 @@ fn select_sample_type(profile: &ProfileView<'_>, wanted: Option<&str>) -> Result
     let Some(wanted) = wanted else {
         if profile.default_sample_type != 0 {
             let name = profile.string(profile.default_sample_type);
-            if let Some(index) = sample_type_index(profile, name) {
+            if let Some(index) = profile.sample_type_index(name) {
                 return Ok(index);
             }
         }
@@ -243,17 +243,10 @@ fn select_sample_type(profile: &ProfileView<'_>, wanted: Option<&str>) -> Result
             types.len()
         );
     }
-    sample_type_index(profile, wanted).with_context(|| {
+    profile.sample_type_index(wanted).with_context(|| {
         let names: Vec<&str> = types.iter().map(|&(t, _)| profile.string(t)).collect();
         format!("no sample type {wanted:?}; the profile has {names:?}")
     })
-}
-
-fn sample_type_index(profile: &ProfileView<'_>, name: &str) -> Option<usize> {
-    profile
-        .sample_type
-        .iter()
-        .position(|&(t, _)| profile.string(t) == name)
 }
 
 /// The merged tree of one sample type over all files, and that sample type's id (named after

@@ -7,13 +7,10 @@ use formats::pprof::{
     self, drop_go_type_parameters, fix_go_profile, may_have_truncated_go_stacks,
     repair_go_truncated_stacks,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn testdata(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/testdata")
-        .join(relative)
-}
+mod common;
+use common::testdata;
 
 fn decode_file(path: &Path) -> Profile {
     let body = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

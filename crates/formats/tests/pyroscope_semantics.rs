@@ -134,22 +134,31 @@ fn sample_labels_split_series_but_span_ids_do_not() {
 #[test]
 fn push_pipeline_preserves_stacks() {
     let mut checked = 0;
+    let mut refused = Vec::new();
     for path in pprof_files() {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_owned();
         let body = std::fs::read(&path).expect("read");
-        let Ok(profile) = pprof::decode(&body, pprof::DEFAULT_MAX_DECOMPRESSED_BYTES) else {
-            continue;
+        let profile = match pprof::decode(&body, pprof::DEFAULT_MAX_DECOMPRESSED_BYTES) {
+            Ok(profile) => profile,
+            Err(error) => {
+                refused.push(format!("{name}: {error}"));
+                continue;
+            }
         };
         let is_go = pprof::profile_language(&profile, &Labels::new()) == "go";
         let before = pprof::to_trees(&profile);
-        let Ok(series) = prepare_push(
-            profile,
-            &push_labels("x"),
-            &limits(),
-            &LabelLimits::default(),
-            0,
-            1,
-        ) else {
-            continue;
+        let labels = push_labels("x");
+        let label_limits = LabelLimits::default();
+        let series = match prepare_push(profile, &labels, &limits(), &label_limits, 0, 1) {
+            Ok(series) => series,
+            Err(error) => {
+                refused.push(format!("{name}: {error}"));
+                continue;
+            }
         };
         for (index, tree) in before.iter().enumerate() {
             let mut after = Tree::new();
@@ -169,7 +178,17 @@ fn push_pipeline_preserves_stacks() {
         }
         checked += 1;
     }
-    assert!(checked >= 25, "only {checked} profiles went through");
+    // Exactly the two broken files are refused, with Pyroscope's messages.
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(
+        refused[0].starts_with("dotnet-pprof-3.pb.gz: function id is 0"),
+        "{refused:?}"
+    );
+    assert!(
+        refused[1].starts_with("invalid_utf8.pb.gz: invalid utf8 string hex: "),
+        "{refused:?}"
+    );
+    assert!(checked >= 28, "only {checked} profiles went through");
 }
 
 #[test]

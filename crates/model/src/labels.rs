@@ -78,6 +78,15 @@ impl Labels {
     }
 }
 
+impl<'a> IntoIterator for &'a Labels {
+    type Item = &'a LabelPair;
+    type IntoIter = std::slice::Iter<'a, LabelPair>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
 impl fmt::Display for Labels {
     /// `{a="b", c="d"}`, the Prometheus form.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

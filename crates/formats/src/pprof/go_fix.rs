@@ -45,6 +45,7 @@
 //! or mapping references become 0; out-of-range string indices become 0), value sums wrap, and
 //! the repair appends at most `8 × (limit + 1)` ids to a sample per pass.
 
+use super::frames::string_at;
 use super::id_index::IdIndex;
 use super::normalize::{same_sample, sample_hash};
 use super::proto::{Function, Line, Location, Mapping, Profile, Sample, ValueType};
@@ -159,14 +160,6 @@ pub fn fix_go_profile(profile: &mut Profile) {
     if may_have_truncated_go_stacks(profile) {
         repair_go_truncated_stacks(profile);
     }
-}
-
-/// The string at `index`, or "" when out of range.
-fn string_at(profile: &Profile, index: i64) -> &str {
-    usize::try_from(index)
-        .ok()
-        .and_then(|i| profile.string_table.get(i))
-        .map_or("", String::as_str)
 }
 
 /// Whether the profile looks like a Go heap or CPU profile whose stacks may have been truncated

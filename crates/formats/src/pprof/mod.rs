@@ -34,9 +34,9 @@ pub use normalize::normalize;
 pub use proto::Profile;
 pub use series::{
     LabelLimits, SeriesProfile, prepare_push, profile_language, profile_type_labels,
-    split_by_sample_labels, validate_labels,
+    request_labels, split_by_sample_labels, validate_labels,
 };
-pub use to_tree::{add_to_tree, sample_type_index, to_tree, to_trees};
+pub use to_tree::{add_to_tree, to_tree, to_trees};
 pub use validate::{ProfileLimits, Reason, ValidationError, labels_string, validate_profile};
 pub use view::{
     FunctionView, LabelView, LineView, LocationView, ProfileView, SampleView, ViewBuffers,

@@ -7,7 +7,7 @@ use super::proto::Profile;
 use super::validate::{ProfileLimits, Reason, ValidationError, labels_string, validate_profile};
 use super::view::ProfileView;
 use super::{MergeOptions, ProfileMerger, ViewIndex, normalize};
-use model::{Labels, ProfileType};
+use model::{LabelPair, Labels, ProfileType};
 use rustc_hash::FxHashMap;
 
 pub const SERVICE_NAME: &str = "service_name";
@@ -85,6 +85,34 @@ pub fn profile_language(profile: &Profile, labels: &Labels) -> &'static str {
         }
     }
     "unknown"
+}
+
+/// A client's label list as Pyroscope's distributor takes it: `service_name="unknown_service"`
+/// appended when `service_name` is missing or empty, sorted by name (stably), and refused when
+/// a name repeats (an explicit empty `service_name` therefore meets the default and is refused,
+/// as in Pyroscope).
+pub fn request_labels(pairs: &[LabelPair]) -> Result<Labels, ValidationError> {
+    let mut pairs = pairs.to_vec();
+    if !pairs
+        .iter()
+        .any(|p| p.name == SERVICE_NAME && !p.value.is_empty())
+    {
+        pairs.push(LabelPair::new(SERVICE_NAME, UNKNOWN_SERVICE));
+    }
+    pairs.sort_by(|a, b| a.name.cmp(&b.name));
+    if let Some(pair) = pairs.windows(2).find(|w| w[0].name == w[1].name) {
+        return Err(invalid(
+            Reason::DuplicateLabelNames,
+            format!(
+                "profile with labels '{}' has duplicate label name: '{}'",
+                labels_string(&pairs),
+                pair[0].name
+            ),
+        ));
+    }
+    Ok(Labels::from_pairs(
+        pairs.into_iter().map(|p| (p.name, p.value)),
+    ))
 }
 
 /// What Pyroscope's distributor does to one pushed profile before storing it: default
@@ -241,7 +269,7 @@ pub fn validate_labels(labels: &mut Labels, limits: &LabelLimits) -> Result<(), 
             Reason::MaxLabelNamesPerSeries,
             format!(
                 "profile series '{}' has {} label names; limit {}",
-                labels_string(labels),
+                labels_string(&*labels),
                 labels.len(),
                 limits.max_label_names
             ),
@@ -252,7 +280,7 @@ pub fn validate_labels(labels: &mut Labels, limits: &LabelLimits) -> Result<(), 
             Reason::InvalidLabels,
             format!(
                 "invalid labels '{}' with error: invalid metric name",
-                labels_string(labels)
+                labels_string(&*labels)
             ),
         ));
     }
@@ -261,7 +289,7 @@ pub fn validate_labels(labels: &mut Labels, limits: &LabelLimits) -> Result<(), 
             Reason::MissingLabels,
             format!(
                 "invalid labels '{}' with error: service name is not provided",
-                labels_string(labels)
+                labels_string(&*labels)
             ),
         ));
     }
@@ -275,7 +303,7 @@ pub fn validate_labels(labels: &mut Labels, limits: &LabelLimits) -> Result<(), 
                 Reason::LabelNameTooLong,
                 format!(
                     "profile with labels '{}' has label name too long: '{name}'",
-                    labels_string(labels)
+                    labels_string(&*labels)
                 ),
             ));
         }
@@ -284,7 +312,7 @@ pub fn validate_labels(labels: &mut Labels, limits: &LabelLimits) -> Result<(), 
                 Reason::LabelValueTooLong,
                 format!(
                     "profile with labels '{}' has label value too long: '{value}'",
-                    labels_string(labels)
+                    labels_string(&*labels)
                 ),
             ));
         }
@@ -293,7 +321,7 @@ pub fn validate_labels(labels: &mut Labels, limits: &LabelLimits) -> Result<(), 
                 Reason::InvalidLabels,
                 format!(
                     "invalid labels '{}' with error: invalid label name '{name}'",
-                    labels_string(labels)
+                    labels_string(&*labels)
                 ),
             ));
         }
@@ -308,7 +336,7 @@ pub fn validate_labels(labels: &mut Labels, limits: &LabelLimits) -> Result<(), 
                         Reason::DuplicateLabelNames,
                         format!(
                             "profile with labels '{}' has duplicate label name '{sanitized}' after label name sanitization from '{name}'",
-                            labels_string(labels)
+                            labels_string(&*labels)
                         ),
                     ));
                 }
@@ -401,6 +429,29 @@ mod tests {
             err.message,
             "invalid labels '{__name__=\"cpu\", a-b=\"1\", service_name=\"s\"}' with error: invalid label name 'a-b'"
         );
+    }
+
+    #[test]
+    fn request_labels_default_and_refuse_duplicates() {
+        let labels = request_labels(&[LabelPair::new("__name__", "cpu")]).expect("valid");
+        assert_eq!(labels.get("service_name"), Some("unknown_service"));
+        let err = request_labels(&[
+            LabelPair::new("__name__", "cpu"),
+            LabelPair::new("service_name", "a"),
+            LabelPair::new("__name__", "wall"),
+        ])
+        .expect_err("duplicate");
+        assert_eq!(err.reason, Reason::DuplicateLabelNames);
+        assert_eq!(
+            err.message,
+            "profile with labels '{__name__=\"cpu\", __name__=\"wall\", service_name=\"a\"}' has duplicate label name: '__name__'"
+        );
+        let err = request_labels(&[
+            LabelPair::new("__name__", "cpu"),
+            LabelPair::new("service_name", ""),
+        ])
+        .expect_err("explicit empty service_name meets the default");
+        assert_eq!(err.reason, Reason::DuplicateLabelNames);
     }
 
     #[test]

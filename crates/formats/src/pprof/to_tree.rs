@@ -1,17 +1,9 @@
 //! pprof → stack trees, one per sample type, with frames named as pprof names them.
 
-use super::frames::{FrameNames, string_at};
+use super::frames::FrameNames;
 use super::proto::Profile;
 use super::view::ProfileView;
 use model::Tree;
-
-/// Index of the sample type called `name` (its type string), if any.
-pub fn sample_type_index(profile: &Profile, name: &str) -> Option<usize> {
-    profile
-        .sample_type
-        .iter()
-        .position(|st| string_at(profile, st.r#type) == name)
-}
 
 /// The tree of sample type `value_index`. Samples without locations, and samples whose
 /// locations are unknown, are skipped; zero values add nothing.

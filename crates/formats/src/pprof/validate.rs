@@ -2,10 +2,15 @@
 //! Pyroscope's order and with its exact messages, plus the two repairs it makes on the way
 //! (stacks deeper than the limit keep their root side; strings longer than the limit keep their
 //! suffix).
+//!
+//! Two choices where Pyroscope's versions or Go's types differ: long strings are cut on a
+//! character boundary (as Pyroscope does since v1.19; v1.18 cut bytes, which a Rust `String`
+//! cannot hold), and negative string indices are refused with the out-of-range message (Go
+//! does not check them and would fail later).
 
 use super::frames::string_at;
 use super::proto::Profile;
-use model::Labels;
+use model::{LabelPair, Labels};
 use std::fmt::Write as _;
 
 /// Per-tenant limits on one profile, with Pyroscope's defaults.
@@ -92,9 +97,9 @@ fn malformed(message: &str) -> ValidationError {
 
 /// A label set as Pyroscope prints it in messages: `{name="value", ...}`, values quoted as Go's
 /// `strconv.Quote` does.
-pub fn labels_string(labels: &Labels) -> String {
+pub fn labels_string<'a>(labels: impl IntoIterator<Item = &'a LabelPair>) -> String {
     let mut out = String::from("{");
-    for (index, pair) in labels.iter().enumerate() {
+    for (index, pair) in labels.into_iter().enumerate() {
         if index > 0 {
             out.push_str(", ");
         }
@@ -106,7 +111,8 @@ pub fn labels_string(labels: &Labels) -> String {
     out
 }
 
-/// Go's `strconv.Quote` for valid UTF-8 strings.
+/// Go's `strconv.Quote` for valid UTF-8 strings. Control characters are escaped as Go escapes
+/// them; other runes Go deems unprintable (U+00A0, U+200B, …) are kept as they are here.
 pub fn go_quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');

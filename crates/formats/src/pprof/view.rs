@@ -95,6 +95,13 @@ impl<'a> ProfileView<'a> {
             .unwrap_or("")
     }
 
+    /// Index of the sample type whose type string is `name`.
+    pub fn sample_type_index(&self, name: &str) -> Option<usize> {
+        self.sample_type
+            .iter()
+            .position(|&(t, _)| self.string(t) == name)
+    }
+
     #[inline]
     pub fn sample_locations(&self, sample: &SampleView) -> &[u64] {
         &self.location_ids[sample.locations.0 as usize..sample.locations.1 as usize]
