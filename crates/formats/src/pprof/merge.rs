@@ -65,6 +65,7 @@ pub struct ProfileMerger {
     options: MergeOptions,
     strings: Interner,
     sample_type: Option<Vec<(String, String)>>,
+    /// The inputs' period type (None: they have none), known once `sample_type` is set.
     period_type: Option<(String, String)>,
     period: i64,
     default_sample_type: String,
@@ -340,26 +341,30 @@ impl ProfileMerger {
             }
             types = vec![types.swap_remove(index)];
         }
-        let period_type = profile.period_type.map(pair).unwrap_or_default();
-        match (&self.sample_type, &self.period_type) {
-            (Some(expected), Some(expected_period)) => {
+        let period_type = profile.period_type.map(pair);
+        match &self.sample_type {
+            Some(expected) => {
                 if *expected != types {
                     return Err(MergeError::SampleTypes {
                         expected: describe(expected),
                         found: describe(&types),
                     });
                 }
-                if *expected_period != period_type {
+                if self.period_type != period_type {
+                    let show = |p: &Option<(String, String)>| match p {
+                        Some(p) => describe(std::slice::from_ref(p)),
+                        None => "none".to_owned(),
+                    };
                     return Err(MergeError::PeriodTypes {
-                        expected: describe(std::slice::from_ref(expected_period)),
-                        found: describe(std::slice::from_ref(&period_type)),
+                        expected: show(&self.period_type),
+                        found: show(&period_type),
                     });
                 }
                 self.period = self.period.max(profile.period);
             }
-            _ => {
+            None => {
                 self.sample_type = Some(types);
-                self.period_type = Some(period_type);
+                self.period_type = period_type;
                 self.period = profile.period;
                 self.default_sample_type = profile.string(profile.default_sample_type).to_owned();
             }
@@ -525,9 +530,7 @@ impl ProfileMerger {
             .iter()
             .map(|st| value_type(&mut self.strings, st))
             .collect();
-        if let Some(period_type) = self.period_type.take()
-            && period_type != (String::new(), String::new())
-        {
+        if let Some(period_type) = self.period_type.take() {
             self.out.period_type = Some(value_type(&mut self.strings, &period_type));
         }
         self.out.period = self.period;
