@@ -24,6 +24,17 @@ if ! command -v pprof >/dev/null 2>&1; then
   sh "$EMBERSCOPE_SHARED/tools/pprof-oracle/install_pprof.sh"
 fi
 
+step "set-up: a real S3 server for the storage conformance suite (moto, from PyPI)"
+venv=target/test-venv
+if [ ! -x "$venv/bin/moto_server" ]; then
+  python3 -m venv "$venv" 2>/dev/null || {
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+    python3 -m venv "$venv"
+  }
+  "$venv/bin/pip" install -q 'moto[server]'
+fi
+export EMBERSCOPE_MOTO_SERVER="$PWD/$venv/bin/moto_server"
+
 step "format"
 cargo fmt --all -- --check
 

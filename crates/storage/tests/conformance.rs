@@ -1,0 +1,315 @@
+//! One conformance suite for every object store backend: the local filesystem and a real S3
+//! server (moto) on loopback. Put, ranged get, list, conditional put, delete, errors; plus the
+//! fault-injecting wrapper.
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, path::Path};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use storage::{Fault, FaultyStore, StorageConfig};
+
+async fn suite(store: Arc<dyn ObjectStore>) {
+    let prefix = Path::from(format!("conformance-{}", ulid::Ulid::new()));
+    let key = |name: &str| Path::from(format!("{prefix}/{name}"));
+
+    // Put and get, whole and by ranges.
+    let data = Bytes::from((0..=255u8).cycle().take(1 << 20).collect::<Vec<u8>>());
+    store
+        .put(&key("a/one"), data.clone().into())
+        .await
+        .expect("put");
+    let got = store
+        .get(&key("a/one"))
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(got, data);
+    assert_eq!(store.head(&key("a/one")).await.expect("head").size, 1 << 20);
+    assert_eq!(
+        store.get_range(&key("a/one"), 10..20).await.expect("range"),
+        data.slice(10..20)
+    );
+    let tail = (1u64 << 20) - 7..1 << 20;
+    assert_eq!(
+        store.get_range(&key("a/one"), tail).await.expect("tail"),
+        data.slice((1 << 20) - 7..)
+    );
+    let ranges = store
+        .get_ranges(&key("a/one"), &[0..3, 1000..1010, 500_000..500_001])
+        .await
+        .expect("ranges");
+    assert_eq!(
+        ranges,
+        vec![
+            data.slice(0..3),
+            data.slice(1000..1010),
+            data.slice(500_000..500_001)
+        ]
+    );
+
+    // Overwrite replaces.
+    store
+        .put(&key("a/one"), PutPayload::from_static(b"small"))
+        .await
+        .expect("overwrite");
+    let got = store
+        .get(&key("a/one"))
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(&got[..], b"small");
+
+    // List by prefix, recursively and by level.
+    for name in ["a/two", "a/deeper/three", "b/four"] {
+        store
+            .put(&key(name), PutPayload::from_static(b"x"))
+            .await
+            .expect("put");
+    }
+    let mut listed: Vec<String> = store
+        .list(Some(&key("a")))
+        .map_ok(|meta| meta.location.to_string())
+        .try_collect()
+        .await
+        .expect("list");
+    listed.sort();
+    let expected: Vec<String> = ["a/deeper/three", "a/one", "a/two"]
+        .iter()
+        .map(|n| key(n).to_string())
+        .collect();
+    assert_eq!(listed, expected);
+    let level = store
+        .list_with_delimiter(Some(&key("a")))
+        .await
+        .expect("delimited");
+    assert_eq!(level.objects.len(), 2);
+    assert_eq!(level.common_prefixes, vec![key("a/deeper")]);
+
+    // Conditional put: create only if absent.
+    let create = PutOptions {
+        mode: PutMode::Create,
+        ..Default::default()
+    };
+    store
+        .put_opts(
+            &key("c/once"),
+            PutPayload::from_static(b"first"),
+            create.clone(),
+        )
+        .await
+        .expect("create a new key");
+    let err = store
+        .put_opts(&key("c/once"), PutPayload::from_static(b"second"), create)
+        .await
+        .expect_err("create an existing key");
+    assert!(
+        matches!(err, object_store::Error::AlreadyExists { .. }),
+        "{err:?}"
+    );
+    let got = store
+        .get(&key("c/once"))
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(&got[..], b"first");
+
+    // Missing keys and deletes.
+    let err = store.get(&key("missing")).await.expect_err("missing key");
+    assert!(
+        matches!(err, object_store::Error::NotFound { .. }),
+        "{err:?}"
+    );
+    assert!(store.get_range(&key("missing"), 0..1).await.is_err());
+    store.delete(&key("a/two")).await.expect("delete");
+    let err = store.head(&key("a/two")).await.expect_err("deleted key");
+    assert!(
+        matches!(err, object_store::Error::NotFound { .. }),
+        "{err:?}"
+    );
+
+    // Clean up everything this run wrote.
+    let all: Vec<Path> = store
+        .list(Some(&prefix))
+        .map_ok(|meta| meta.location)
+        .try_collect()
+        .await
+        .expect("list all");
+    for location in all {
+        store.delete(&location).await.expect("delete");
+    }
+    let left: Vec<_> = store.list(Some(&prefix)).try_collect().await.expect("list");
+    assert!(left.is_empty());
+}
+
+#[tokio::test]
+async fn local_filesystem_conforms() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = StorageConfig::Filesystem {
+        dir: dir.path().join("data"),
+    }
+    .open()
+    .expect("open");
+    suite(store).await;
+}
+
+/// A moto S3 server on a free loopback port, stopped on drop.
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto_binary() -> String {
+    std::env::var("EMBERSCOPE_MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned())
+}
+
+fn start_moto() -> Moto {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let child = Command::new(moto_binary())
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start the S3 test server {:?} ({e}); scripts/test.sh installs it (pip moto[server])",
+                moto_binary()
+            )
+        });
+    let moto = Moto { child, port };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    moto
+}
+
+/// Creates a bucket with a plain (unsigned) request: moto does not check signatures.
+fn create_bucket(port: u16, bucket: &str) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to moto");
+    write!(
+        stream,
+        "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "create bucket: {response}"
+    );
+}
+
+fn s3_config(port: u16, bucket: &str) -> StorageConfig {
+    StorageConfig::S3 {
+        bucket: bucket.to_owned(),
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        region: Some("us-east-1".to_owned()),
+        access_key_id: Some("test".to_owned()),
+        secret_access_key: Some("test".to_owned()),
+        allow_http: true,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_conforms() {
+    let moto = start_moto();
+    create_bucket(moto.port, "emberscope-test");
+    let store = s3_config(moto.port, "emberscope-test")
+        .open()
+        .expect("open");
+    suite(store).await;
+}
+
+#[tokio::test]
+async fn faults_fail_writes_without_storing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let inner = StorageConfig::Filesystem {
+        dir: dir.path().to_path_buf(),
+    }
+    .open()
+    .expect("open");
+    let faulty = FaultyStore::new(inner.clone());
+    faulty.plan([
+        Fault::Fail,
+        Fault::Hang(Duration::from_millis(50)),
+        Fault::StoreThenFail,
+    ]);
+    let key = |n: &str| Path::from(format!("f/{n}"));
+
+    assert!(
+        faulty
+            .put(&key("failed"), PutPayload::from_static(b"x"))
+            .await
+            .is_err()
+    );
+    assert!(
+        inner.head(&key("failed")).await.is_err(),
+        "a failed write stores nothing"
+    );
+
+    let started = Instant::now();
+    assert!(
+        faulty
+            .put(&key("hung"), PutPayload::from_static(b"x"))
+            .await
+            .is_err()
+    );
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    assert!(inner.head(&key("hung")).await.is_err());
+
+    assert!(
+        faulty
+            .put(&key("lost-reply"), PutPayload::from_static(b"x"))
+            .await
+            .is_err()
+    );
+    assert!(
+        inner.head(&key("lost-reply")).await.is_ok(),
+        "stored, but the caller was told it failed"
+    );
+
+    faulty
+        .put(&key("fine"), PutPayload::from_static(b"x"))
+        .await
+        .expect("no fault left");
+    assert_eq!(faulty.writes(), 4);
+}
+
+#[test]
+fn configuration_parses_from_yaml_like_json() {
+    let parsed: StorageConfig = serde_json::from_str(
+        r#"{"backend":"s3","bucket":"b","endpoint":"http://127.0.0.1:9000","allow_http":true}"#,
+    )
+    .expect("valid");
+    assert!(
+        matches!(parsed, StorageConfig::S3 { ref bucket, allow_http: true, .. } if bucket == "b")
+    );
+    let default: StorageConfig =
+        serde_json::from_str(r#"{"backend":"filesystem"}"#).expect("valid");
+    assert_eq!(default, StorageConfig::default());
+    assert!(serde_json::from_str::<StorageConfig>(r#"{"backend":"ftp"}"#).is_err());
+}
