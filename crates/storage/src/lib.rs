@@ -12,4 +12,5 @@ pub mod paths;
 
 pub use config::{StorageConfig, StorageError};
 pub use faults::{Fault, FaultyStore};
+pub use model::TenantId;
 pub use object_store::{self, ObjectStore, ObjectStoreExt, path::Path};

@@ -175,8 +175,17 @@ impl Drop for Moto {
     }
 }
 
+/// `$EMBERSCOPE_MOTO_SERVER`, else the one `scripts/test.sh` installs, else `moto_server`.
 fn moto_binary() -> String {
-    std::env::var("EMBERSCOPE_MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned())
+    if let Ok(path) = std::env::var("EMBERSCOPE_MOTO_SERVER") {
+        return path;
+    }
+    let installed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/test-venv/bin/moto_server");
+    if installed.exists() {
+        return installed.display().to_string();
+    }
+    "moto_server".to_owned()
 }
 
 fn start_moto() -> Moto {
