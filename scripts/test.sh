@@ -35,6 +35,10 @@ if [ ! -x "$venv/bin/moto_server" ]; then
 fi
 export EMBERSCOPE_MOTO_SERVER="$PWD/$venv/bin/moto_server"
 
+step "set-up: PostgreSQL for the metastore conformance suite (Debian's package, started here)"
+EMBERSCOPE_POSTGRES="$(scripts/postgres.sh)"
+export EMBERSCOPE_POSTGRES
+
 step "format"
 cargo fmt --all -- --check
 

@@ -1,0 +1,81 @@
+//! The metastore: which blocks exist and what they hold, so that a query reads only the objects
+//! (and the datasets inside them) that can match.
+//!
+//! It owns the [`Metastore`] trait and its two real backends, sharing one conformance suite:
+//! [`SqliteMetastore`] (embedded, the single-binary default) and [`PostgresMetastore`] (an
+//! existing, replicated database for a cluster). It does not own the objects themselves (the
+//! `storage` crate) nor their format (`block`). A block is recorded only after its object is
+//! stored; replacing blocks (compaction, retention) is one atomic step that leaves tombstones,
+//! whose objects are deleted after a grace period.
+//!
+//! Still to come: the compaction job queue with leases.
+
+mod postgres;
+mod sqlite;
+mod types;
+
+pub use postgres::PostgresMetastore;
+pub use sqlite::SqliteMetastore;
+pub use types::{BlockMeta, BlockQuery, DatasetMeta, Tombstone};
+
+use async_trait::async_trait;
+use model::TenantId;
+use ulid::Ulid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetastoreError {
+    #[error("block {0} is already recorded")]
+    AlreadyExists(Ulid),
+    #[error("block {0} is not recorded (or was already replaced)")]
+    NotFound(Ulid),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("the metastore holds invalid data: {0}")]
+    Corrupt(String),
+    #[error("metastore task failed: {0}")]
+    Task(String),
+}
+
+/// The block index. Every call is atomic; a call that returns `Ok` is durable.
+#[async_trait]
+pub trait Metastore: Send + Sync + std::fmt::Debug {
+    /// Records a stored block. A second call with the same id is refused.
+    async fn add_block(&self, block: &BlockMeta) -> Result<(), MetastoreError>;
+
+    /// Live blocks with a dataset of the query's tenant that overlaps its time range and
+    /// matches its filters; each block carries only those datasets. Ordered by block id.
+    async fn query_blocks(&self, query: &BlockQuery) -> Result<Vec<BlockMeta>, MetastoreError>;
+
+    /// The values of a dataset-level label (`service_name` or `__profile_type__`) in the live
+    /// datasets of `tenant` overlapping `[start_ms, end_ms]`, sorted and distinct. Other names
+    /// give an empty list (they live in the blocks' own series indexes).
+    async fn label_values(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, MetastoreError>;
+
+    /// Replaces the live blocks `old` by `new` in one step (compaction, retention): `new`
+    /// becomes visible and `old` becomes tombstones stamped `now_ms`. Refused, changing
+    /// nothing, when any of `old` is not live.
+    async fn replace_blocks(
+        &self,
+        old: &[Ulid],
+        new: &[BlockMeta],
+        now_ms: i64,
+    ) -> Result<(), MetastoreError>;
+
+    /// Tombstones stamped before `before_ms`: blocks whose objects may now be deleted.
+    async fn tombstones(&self, before_ms: i64) -> Result<Vec<Tombstone>, MetastoreError>;
+
+    /// Forgets tombstones once their objects are deleted.
+    async fn remove_tombstones(&self, ids: &[Ulid]) -> Result<(), MetastoreError>;
+}
+
+/// Names of the dataset-level labels the index answers.
+pub const SERVICE_NAME: &str = "service_name";
+pub const PROFILE_TYPE: &str = "__profile_type__";

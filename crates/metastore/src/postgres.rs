@@ -1,0 +1,235 @@
+//! The cluster backend: an existing PostgreSQL database (replicated by its operators; we write
+//! no consensus of our own). Every call is one transaction.
+
+use crate::types::{DatasetRow, group_rows, join_types, label_values_of, signed, tombstone};
+use crate::{BlockMeta, BlockQuery, Metastore, MetastoreError, Tombstone};
+use async_trait::async_trait;
+use model::TenantId;
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, NoTls, Transaction};
+use ulid::Ulid;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS blocks (
+    id TEXT PRIMARY KEY,
+    shard BIGINT NOT NULL,
+    level BIGINT NOT NULL,
+    tenant TEXT,
+    min_time BIGINT NOT NULL,
+    max_time BIGINT NOT NULL,
+    size BIGINT NOT NULL,
+    deleted_at BIGINT
+);
+CREATE TABLE IF NOT EXISTS datasets (
+    block_id TEXT NOT NULL REFERENCES blocks (id),
+    tenant TEXT NOT NULL,
+    service_name TEXT NOT NULL,
+    min_time BIGINT NOT NULL,
+    max_time BIGINT NOT NULL,
+    profile_types TEXT NOT NULL,
+    byte_offset BIGINT NOT NULL,
+    byte_length BIGINT NOT NULL,
+    PRIMARY KEY (block_id, tenant, service_name)
+);
+CREATE INDEX IF NOT EXISTS datasets_by_tenant_time ON datasets (tenant, max_time, min_time);
+CREATE INDEX IF NOT EXISTS blocks_deleted ON blocks (deleted_at) WHERE deleted_at IS NOT NULL;
+";
+
+/// The PostgreSQL metastore (one connection; calls are serialised through it).
+#[derive(Debug)]
+pub struct PostgresMetastore {
+    client: Mutex<Client>,
+}
+
+impl PostgresMetastore {
+    /// Connects with a libpq-style connection string (`host=… user=… dbname=…` or a URL) and
+    /// creates the schema if needed.
+    pub async fn connect(config: &str) -> Result<PostgresMetastore, MetastoreError> {
+        let (client, connection) = tokio_postgres::connect(config, NoTls).await?;
+        tokio::spawn(async move {
+            // The connection ends when the client is dropped; errors surface on the client.
+            let _ = connection.await;
+        });
+        client.batch_execute(SCHEMA).await?;
+        Ok(PostgresMetastore {
+            client: Mutex::new(client),
+        })
+    }
+}
+
+async fn insert_block(tx: &Transaction<'_>, block: &BlockMeta) -> Result<(), MetastoreError> {
+    let id = block.id.to_string();
+    let inserted = tx
+        .execute(
+            "INSERT INTO blocks (id, shard, level, tenant, min_time, max_time, size)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+            &[
+                &id,
+                &i64::from(block.shard),
+                &i64::from(block.level),
+                &block.tenant.as_ref().map(TenantId::as_str),
+                &block.min_time_ms,
+                &block.max_time_ms,
+                &signed(block.size, "block size")?,
+            ],
+        )
+        .await?;
+    if inserted == 0 {
+        return Err(MetastoreError::AlreadyExists(block.id));
+    }
+    for d in &block.datasets {
+        tx.execute(
+            "INSERT INTO datasets (block_id, tenant, service_name, min_time, max_time, profile_types, byte_offset, byte_length)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &id,
+                &d.tenant.as_str(),
+                &d.service_name,
+                &d.min_time_ms,
+                &d.max_time_ms,
+                &join_types(&d.profile_types),
+                &signed(d.offset, "dataset offset")?,
+                &signed(d.length, "dataset length")?,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn dataset_rows(
+    client: &Client,
+    tenant: &str,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<DatasetRow>, MetastoreError> {
+    let rows = client
+        .query(
+            "SELECT d.block_id, b.shard, b.level, b.tenant, b.min_time, b.max_time, b.size,
+                    d.tenant, d.service_name, d.min_time, d.max_time, d.profile_types, d.byte_offset, d.byte_length
+             FROM datasets d JOIN blocks b ON b.id = d.block_id
+             WHERE d.tenant = $1 AND d.min_time <= $2 AND d.max_time >= $3 AND b.deleted_at IS NULL
+             ORDER BY d.block_id COLLATE \"C\", d.service_name COLLATE \"C\"",
+            &[&tenant, &end_ms, &start_ms],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(DatasetRow {
+                block_id: r.try_get(0)?,
+                shard: r.try_get(1)?,
+                level: r.try_get(2)?,
+                block_tenant: r.try_get(3)?,
+                block_min_time: r.try_get(4)?,
+                block_max_time: r.try_get(5)?,
+                size: r.try_get(6)?,
+                tenant: r.try_get(7)?,
+                service_name: r.try_get(8)?,
+                min_time: r.try_get(9)?,
+                max_time: r.try_get(10)?,
+                profile_types: r.try_get(11)?,
+                offset: r.try_get(12)?,
+                length: r.try_get(13)?,
+            })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Metastore for PostgresMetastore {
+    async fn add_block(&self, block: &BlockMeta) -> Result<(), MetastoreError> {
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        insert_block(&tx, block).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn query_blocks(&self, query: &BlockQuery) -> Result<Vec<BlockMeta>, MetastoreError> {
+        let client = self.client.lock().await;
+        let rows =
+            dataset_rows(&client, query.tenant.as_str(), query.start_ms, query.end_ms).await?;
+        group_rows(rows, query)
+    }
+
+    async fn label_values(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, MetastoreError> {
+        let client = self.client.lock().await;
+        let rows = dataset_rows(&client, tenant.as_str(), start_ms, end_ms).await?;
+        Ok(label_values_of(&rows, name))
+    }
+
+    async fn replace_blocks(
+        &self,
+        old: &[Ulid],
+        new: &[BlockMeta],
+        now_ms: i64,
+    ) -> Result<(), MetastoreError> {
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        for id in old {
+            let changed = tx
+                .execute(
+                    "UPDATE blocks SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
+                    &[&now_ms, &id.to_string()],
+                )
+                .await?;
+            if changed == 0 {
+                return Err(MetastoreError::NotFound(*id));
+            }
+        }
+        for block in new {
+            insert_block(&tx, block).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn tombstones(&self, before_ms: i64) -> Result<Vec<Tombstone>, MetastoreError> {
+        let client = self.client.lock().await;
+        let rows = client
+            .query(
+                "SELECT id, shard, level, tenant, deleted_at FROM blocks
+                 WHERE deleted_at IS NOT NULL AND deleted_at < $1 ORDER BY id COLLATE \"C\"",
+                &[&before_ms],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                tombstone(
+                    &r.try_get::<_, String>(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                )
+            })
+            .collect()
+    }
+
+    async fn remove_tombstones(&self, ids: &[Ulid]) -> Result<(), MetastoreError> {
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        for id in ids {
+            let id = id.to_string();
+            tx.execute(
+                "DELETE FROM datasets WHERE block_id = $1
+                 AND EXISTS (SELECT 1 FROM blocks WHERE id = $1 AND deleted_at IS NOT NULL)",
+                &[&id],
+            )
+            .await?;
+            tx.execute(
+                "DELETE FROM blocks WHERE id = $1 AND deleted_at IS NOT NULL",
+                &[&id],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,269 @@
+//! The embedded backend: one SQLite file (WAL, `synchronous=FULL`, so that a returned call
+//! survives a crash), used from a blocking thread.
+
+use crate::types::{DatasetRow, group_rows, join_types, label_values_of, signed, tombstone};
+use crate::{BlockMeta, BlockQuery, Metastore, MetastoreError, Tombstone};
+use async_trait::async_trait;
+use model::TenantId;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use ulid::Ulid;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS blocks (
+    id TEXT PRIMARY KEY,
+    shard INTEGER NOT NULL,
+    level INTEGER NOT NULL,
+    tenant TEXT,
+    min_time INTEGER NOT NULL,
+    max_time INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    deleted_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS datasets (
+    block_id TEXT NOT NULL REFERENCES blocks (id),
+    tenant TEXT NOT NULL,
+    service_name TEXT NOT NULL,
+    min_time INTEGER NOT NULL,
+    max_time INTEGER NOT NULL,
+    profile_types TEXT NOT NULL,
+    byte_offset INTEGER NOT NULL,
+    byte_length INTEGER NOT NULL,
+    PRIMARY KEY (block_id, tenant, service_name)
+);
+CREATE INDEX IF NOT EXISTS datasets_by_tenant_time ON datasets (tenant, max_time, min_time);
+CREATE INDEX IF NOT EXISTS blocks_deleted ON blocks (deleted_at) WHERE deleted_at IS NOT NULL;
+";
+
+/// The SQLite metastore.
+#[derive(Debug, Clone)]
+pub struct SqliteMetastore {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl SqliteMetastore {
+    /// Opens (creating if needed) the database file at `path`.
+    pub fn open(path: &Path) -> Result<SqliteMetastore, MetastoreError> {
+        let connection = Connection::open(path)?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        connection.busy_timeout(std::time::Duration::from_secs(10))?;
+        connection.execute_batch(SCHEMA)?;
+        Ok(SqliteMetastore {
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    /// Runs `work` on a blocking thread with the connection.
+    async fn with<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, MetastoreError> + Send + 'static,
+    ) -> Result<T, MetastoreError> {
+        let connection = self.connection.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = connection
+                .lock()
+                .map_err(|_| MetastoreError::Task("a previous call panicked".to_owned()))?;
+            work(&mut guard)
+        })
+        .await
+        .map_err(|e| MetastoreError::Task(e.to_string()))?
+    }
+}
+
+fn insert_block(tx: &rusqlite::Transaction<'_>, block: &BlockMeta) -> Result<(), MetastoreError> {
+    let exists: Option<i64> = tx
+        .query_row(
+            "SELECT 1 FROM blocks WHERE id = ?1",
+            [block.id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if exists.is_some() {
+        return Err(MetastoreError::AlreadyExists(block.id));
+    }
+    tx.execute(
+        "INSERT INTO blocks (id, shard, level, tenant, min_time, max_time, size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            block.id.to_string(),
+            block.shard,
+            block.level,
+            block.tenant.as_ref().map(TenantId::as_str),
+            block.min_time_ms,
+            block.max_time_ms,
+            signed(block.size, "block size")?,
+        ],
+    )?;
+    for d in &block.datasets {
+        tx.execute(
+            "INSERT INTO datasets (block_id, tenant, service_name, min_time, max_time, profile_types, byte_offset, byte_length)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                block.id.to_string(),
+                d.tenant.as_str(),
+                d.service_name,
+                d.min_time_ms,
+                d.max_time_ms,
+                join_types(&d.profile_types),
+                signed(d.offset, "dataset offset")?,
+                signed(d.length, "dataset length")?,
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn dataset_rows(
+    connection: &Connection,
+    tenant: &str,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<DatasetRow>, MetastoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT d.block_id, b.shard, b.level, b.tenant, b.min_time, b.max_time, b.size,
+                d.tenant, d.service_name, d.min_time, d.max_time, d.profile_types, d.byte_offset, d.byte_length
+         FROM datasets d JOIN blocks b ON b.id = d.block_id
+         WHERE d.tenant = ?1 AND d.min_time <= ?2 AND d.max_time >= ?3 AND b.deleted_at IS NULL
+         ORDER BY d.block_id, d.service_name",
+    )?;
+    let rows = statement.query_map(params![tenant, end_ms, start_ms], |r| {
+        Ok(DatasetRow {
+            block_id: r.get(0)?,
+            shard: r.get(1)?,
+            level: r.get(2)?,
+            block_tenant: r.get(3)?,
+            block_min_time: r.get(4)?,
+            block_max_time: r.get(5)?,
+            size: r.get(6)?,
+            tenant: r.get(7)?,
+            service_name: r.get(8)?,
+            min_time: r.get(9)?,
+            max_time: r.get(10)?,
+            profile_types: r.get(11)?,
+            offset: r.get(12)?,
+            length: r.get(13)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+#[async_trait]
+impl Metastore for SqliteMetastore {
+    async fn add_block(&self, block: &BlockMeta) -> Result<(), MetastoreError> {
+        let block = block.clone();
+        self.with(move |connection| {
+            let tx = connection.transaction()?;
+            insert_block(&tx, &block)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn query_blocks(&self, query: &BlockQuery) -> Result<Vec<BlockMeta>, MetastoreError> {
+        let query = query.clone();
+        self.with(move |connection| {
+            let rows = dataset_rows(
+                connection,
+                query.tenant.as_str(),
+                query.start_ms,
+                query.end_ms,
+            )?;
+            group_rows(rows, &query)
+        })
+        .await
+    }
+
+    async fn label_values(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, MetastoreError> {
+        let (tenant, name) = (tenant.clone(), name.to_owned());
+        self.with(move |connection| {
+            let rows = dataset_rows(connection, tenant.as_str(), start_ms, end_ms)?;
+            Ok(label_values_of(&rows, &name))
+        })
+        .await
+    }
+
+    async fn replace_blocks(
+        &self,
+        old: &[Ulid],
+        new: &[BlockMeta],
+        now_ms: i64,
+    ) -> Result<(), MetastoreError> {
+        let (old, new) = (old.to_vec(), new.to_vec());
+        self.with(move |connection| {
+            let tx = connection.transaction()?;
+            for id in &old {
+                let changed = tx.execute(
+                    "UPDATE blocks SET deleted_at = ?1 WHERE id = ?2 AND deleted_at IS NULL",
+                    params![now_ms, id.to_string()],
+                )?;
+                if changed == 0 {
+                    return Err(MetastoreError::NotFound(*id));
+                }
+            }
+            for block in &new {
+                insert_block(&tx, block)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn tombstones(&self, before_ms: i64) -> Result<Vec<Tombstone>, MetastoreError> {
+        self.with(move |connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT id, shard, level, tenant, deleted_at FROM blocks
+                 WHERE deleted_at IS NOT NULL AND deleted_at < ?1 ORDER BY id",
+            )?;
+            let rows = statement.query_map([before_ms], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get(4)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, shard, level, tenant, deleted_at) = row?;
+                out.push(tombstone(&id, shard, level, tenant.as_deref(), deleted_at)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn remove_tombstones(&self, ids: &[Ulid]) -> Result<(), MetastoreError> {
+        let ids = ids.to_vec();
+        self.with(move |connection| {
+            let tx = connection.transaction()?;
+            for id in &ids {
+                let live: Option<i64> = tx
+                    .query_row(
+                        "SELECT 1 FROM blocks WHERE id = ?1 AND deleted_at IS NULL",
+                        [id.to_string()],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if live.is_some() {
+                    continue; // never forget a live block
+                }
+                tx.execute("DELETE FROM datasets WHERE block_id = ?1", [id.to_string()])?;
+                tx.execute("DELETE FROM blocks WHERE id = ?1", [id.to_string()])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}

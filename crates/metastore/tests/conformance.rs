@@ -1,0 +1,293 @@
+//! One conformance suite for every metastore backend: embedded SQLite and a real PostgreSQL
+//! (started by `scripts/postgres.sh`, which `scripts/test.sh` runs).
+
+use metastore::{
+    BlockMeta, BlockQuery, DatasetMeta, Metastore, MetastoreError, PostgresMetastore,
+    SqliteMetastore,
+};
+use model::TenantId;
+use ulid::Ulid;
+
+fn tenant(name: &str, run: &str) -> TenantId {
+    TenantId::new(&format!("{name}-{run}")).expect("valid tenant")
+}
+
+fn dataset(tenant: &TenantId, service: &str, min: i64, max: i64, types: &[&str]) -> DatasetMeta {
+    DatasetMeta {
+        tenant: tenant.clone(),
+        service_name: service.to_owned(),
+        min_time_ms: min,
+        max_time_ms: max,
+        profile_types: types.iter().map(|t| t.to_string()).collect(),
+        offset: 0,
+        length: 100,
+    }
+}
+
+fn block(id: Ulid, level: u32, tenant: Option<&TenantId>, datasets: Vec<DatasetMeta>) -> BlockMeta {
+    BlockMeta {
+        id,
+        shard: 1,
+        level,
+        tenant: tenant.cloned(),
+        min_time_ms: datasets.iter().map(|d| d.min_time_ms).min().unwrap_or(0),
+        max_time_ms: datasets.iter().map(|d| d.max_time_ms).max().unwrap_or(0),
+        size: 1234,
+        datasets,
+    }
+}
+
+fn query(tenant: &TenantId, start: i64, end: i64) -> BlockQuery {
+    BlockQuery {
+        tenant: tenant.clone(),
+        start_ms: start,
+        end_ms: end,
+        service_names: Vec::new(),
+        profile_type: None,
+    }
+}
+
+const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+const HEAP: &str = "memory:inuse_space:bytes:space:bytes";
+
+async fn suite(store: &dyn Metastore) {
+    let run = Ulid::new().to_string().to_lowercase();
+    // Ids in increasing order, as a writer creates them.
+    let mut ids = ulid::Generator::new();
+    let mut next_id = move || ids.generate().expect("ulid");
+    let (a, b) = (tenant("a", &run), tenant("b", &run));
+
+    // A segment with datasets of two tenants; a second one later in time.
+    let s1 = next_id();
+    let s2 = next_id();
+    let segment1 = block(
+        s1,
+        0,
+        None,
+        vec![
+            dataset(&a, "api", 1_000, 2_000, &[CPU]),
+            dataset(&a, "db", 1_500, 2_500, &[CPU, HEAP]),
+            dataset(&b, "api", 1_000, 2_000, &[HEAP]),
+        ],
+    );
+    let segment2 = block(s2, 0, None, vec![dataset(&a, "api", 5_000, 6_000, &[CPU])]);
+    store.add_block(&segment1).await.expect("add");
+    store.add_block(&segment2).await.expect("add");
+    assert!(
+        matches!(store.add_block(&segment1).await, Err(MetastoreError::AlreadyExists(id)) if id == s1)
+    );
+
+    // Tenants see only their own datasets.
+    let found = store
+        .query_blocks(&query(&a, 0, 10_000))
+        .await
+        .expect("query");
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].id, s1);
+    assert_eq!(found[0].datasets.len(), 2);
+    assert!(
+        found
+            .iter()
+            .flat_map(|b| &b.datasets)
+            .all(|d| d.tenant == a)
+    );
+    let found_b = store
+        .query_blocks(&query(&b, 0, 10_000))
+        .await
+        .expect("query");
+    assert_eq!(found_b.len(), 1);
+    assert_eq!(
+        found_b[0].datasets,
+        vec![dataset(&b, "api", 1_000, 2_000, &[HEAP])]
+    );
+
+    // Time ranges overlap inclusively; filters by service and profile type.
+    assert_eq!(
+        store
+            .query_blocks(&query(&a, 2_500, 4_999))
+            .await
+            .expect("query")
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .query_blocks(&query(&a, 2_501, 4_999))
+            .await
+            .expect("query")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .query_blocks(&query(&a, 6_000, 7_000))
+            .await
+            .expect("query")[0]
+            .id,
+        s2
+    );
+    let mut only_db = query(&a, 0, 10_000);
+    only_db.service_names = vec!["db".to_owned()];
+    let found = store.query_blocks(&only_db).await.expect("query");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].datasets[0].service_name, "db");
+    let mut only_heap = query(&a, 0, 10_000);
+    only_heap.profile_type = Some(HEAP.to_owned());
+    let found = store.query_blocks(&only_heap).await.expect("query");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].datasets.len(), 1);
+
+    // Label values from the index alone.
+    assert_eq!(
+        store
+            .label_values(&a, "service_name", 0, 10_000)
+            .await
+            .expect("values"),
+        ["api", "db"]
+    );
+    assert_eq!(
+        store
+            .label_values(&a, "__profile_type__", 0, 10_000)
+            .await
+            .expect("values"),
+        [HEAP, CPU]
+    );
+    assert_eq!(
+        store
+            .label_values(&a, "service_name", 5_000, 10_000)
+            .await
+            .expect("values"),
+        ["api"]
+    );
+    assert!(
+        store
+            .label_values(&a, "pod", 0, 10_000)
+            .await
+            .expect("values")
+            .is_empty()
+    );
+
+    // Compaction: both segments' tenant-a datasets into one block, atomically.
+    let compacted = block(
+        next_id(),
+        1,
+        Some(&a),
+        vec![
+            dataset(&a, "api", 1_000, 6_000, &[CPU]),
+            dataset(&a, "db", 1_500, 2_500, &[CPU, HEAP]),
+        ],
+    );
+    store
+        .replace_blocks(&[s1, s2], std::slice::from_ref(&compacted), 50_000)
+        .await
+        .expect("replace");
+    let found = store
+        .query_blocks(&query(&a, 0, 10_000))
+        .await
+        .expect("query");
+    assert_eq!(found, vec![compacted.clone()]);
+    // (Tenant b's data lived in segment 1 too: a real compactor writes b's block in the same step.)
+    assert!(
+        store
+            .query_blocks(&query(&b, 0, 10_000))
+            .await
+            .expect("query")
+            .is_empty()
+    );
+
+    // Replacing blocks that are no longer live changes nothing.
+    let stray = block(next_id(), 1, Some(&a), vec![dataset(&a, "x", 1, 2, &[CPU])]);
+    let err = store
+        .replace_blocks(&[s1], std::slice::from_ref(&stray), 60_000)
+        .await
+        .expect_err("s1 is gone");
+    assert!(matches!(err, MetastoreError::NotFound(id) if id == s1));
+    assert_eq!(
+        store
+            .query_blocks(&query(&a, 0, 10_000))
+            .await
+            .expect("query"),
+        vec![compacted.clone()]
+    );
+    // A replacement whose new block already exists is refused whole too.
+    let err = store
+        .replace_blocks(&[compacted.id], std::slice::from_ref(&compacted), 60_000)
+        .await;
+    assert!(matches!(err, Err(MetastoreError::AlreadyExists(_))));
+    assert_eq!(
+        store
+            .query_blocks(&query(&a, 0, 10_000))
+            .await
+            .expect("query"),
+        vec![compacted.clone()]
+    );
+
+    // Tombstones after the grace period, then forgotten.
+    let ours = |t: &[metastore::Tombstone]| -> Vec<Ulid> {
+        t.iter()
+            .map(|t| t.id)
+            .filter(|id| *id == s1 || *id == s2)
+            .collect()
+    };
+    assert!(ours(&store.tombstones(50_000).await.expect("tombstones")).is_empty());
+    let due = store.tombstones(50_001).await.expect("tombstones");
+    assert_eq!(ours(&due), vec![s1, s2]);
+    assert!(
+        due.iter()
+            .filter(|t| t.id == s1)
+            .all(|t| t.level == 0 && t.tenant.is_none() && t.deleted_at_ms == 50_000)
+    );
+    store
+        .remove_tombstones(&[s1, s2, compacted.id])
+        .await
+        .expect("remove");
+    assert!(ours(&store.tombstones(i64::MAX).await.expect("tombstones")).is_empty());
+    // A live block is never forgotten through remove_tombstones.
+    assert_eq!(
+        store
+            .query_blocks(&query(&a, 0, 10_000))
+            .await
+            .expect("query"),
+        vec![compacted]
+    );
+}
+
+#[tokio::test]
+async fn sqlite_conforms() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteMetastore::open(&dir.path().join("metastore.db")).expect("open");
+    suite(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_survives_reopening() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("metastore.db");
+    let t = TenantId::new("persist").expect("valid");
+    let id = Ulid::new();
+    {
+        let store = SqliteMetastore::open(&path).expect("open");
+        store
+            .add_block(&block(id, 0, None, vec![dataset(&t, "s", 1, 2, &[CPU])]))
+            .await
+            .expect("add");
+    }
+    let store = SqliteMetastore::open(&path).expect("reopen");
+    assert_eq!(
+        store.query_blocks(&query(&t, 0, 10)).await.expect("query")[0].id,
+        id
+    );
+}
+
+#[tokio::test]
+async fn postgres_conforms() {
+    let config = std::env::var("EMBERSCOPE_POSTGRES").unwrap_or_else(|_| {
+        "host=127.0.0.1 port=5432 user=postgres password=emberscope dbname=emberscope_test"
+            .to_owned()
+    });
+    let store = PostgresMetastore::connect(&config)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("cannot reach PostgreSQL ({e}); scripts/test.sh starts it (scripts/postgres.sh)")
+        });
+    suite(&store).await;
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs (Debian's package) and starts a local PostgreSQL for the metastore conformance suite,
+# creates the test database, and prints the connection string. Safe to run again.
+set -euo pipefail
+if ! command -v pg_lsclusters >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+cluster=$(pg_lsclusters --no-header | head -1)
+if [ -z "$cluster" ]; then
+  version=$(ls /usr/lib/postgresql | sort -n | tail -1)
+  pg_createcluster "$version" main >/dev/null
+  cluster=$(pg_lsclusters --no-header | head -1)
+fi
+read -r version name port status _ <<<"$cluster"
+if [ "$status" != "online" ]; then
+  pg_ctlcluster "$version" "$name" start
+fi
+su postgres -c "psql -q -p $port -c \"ALTER USER postgres PASSWORD 'emberscope'\"" >/dev/null
+if ! su postgres -c "psql -p $port -lqt" | cut -d'|' -f1 | grep -qw emberscope_test; then
+  su postgres -c "createdb -p $port emberscope_test"
+fi
+echo "host=127.0.0.1 port=$port user=postgres password=emberscope dbname=emberscope_test"
