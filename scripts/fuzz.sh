@@ -16,6 +16,7 @@ for target in $(cargo fuzz list); do
   case "$target" in
     pprof_*) find "$shared/testdata/pprof" "$shared/testdata/clients" -type f \
                ! -name '*.json' ! -name '*.txt' -exec cp -f {} "$corpus/" \; ;;
+    block_*) cp -f crates/block/testdata/*.blk "$corpus/" ;;
   esac
   echo "fuzzing $target for ${seconds}s"
   cargo fuzz run "$target" "$corpus" fuzz/seeds/"$target" -- \

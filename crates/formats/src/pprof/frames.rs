@@ -24,8 +24,9 @@ pub(crate) fn string_at(profile: &Profile, index: i64) -> &str {
         .map_or("", String::as_str)
 }
 
-/// pprof's name for a frame without a function name.
-fn unnamed<'a>(mapping_file: &'a str) -> Cow<'a, str> {
+/// pprof's name for a frame without a function name: `[basename of the mapping file]`, or
+/// `<unknown>` without one.
+pub fn unnamed_frame<'a>(mapping_file: &'a str) -> Cow<'a, str> {
     if mapping_file.is_empty() {
         return Cow::Borrowed("<unknown>");
     }
@@ -47,14 +48,14 @@ impl<'a> FrameNames<'a> {
                 .map_or("", |m| profile.string(profile.mappings[m].filename));
             let lines = profile.location_lines(location);
             if lines.is_empty() {
-                names.push(unnamed(mapping_file));
+                names.push(unnamed_frame(mapping_file));
             }
             for line in lines.iter().rev() {
                 let name = functions
                     .get(line.function_id)
                     .map_or("", |f| profile.string(profile.functions[f].name));
                 if name.is_empty() {
-                    names.push(unnamed(mapping_file));
+                    names.push(unnamed_frame(mapping_file));
                 } else {
                     names.push(Cow::Borrowed(name));
                 }

@@ -20,7 +20,7 @@ pub mod proto {
 }
 
 pub use decode::{DEFAULT_MAX_DECOMPRESSED_BYTES, PprofError, decode, encode_gzip};
-pub use frames::FrameNames;
+pub use frames::{FrameNames, unnamed_frame};
 pub use go_fix::{
     drop_go_type_parameters, fix_go_profile, may_have_truncated_go_stacks,
     repair_go_truncated_stacks,
@@ -33,8 +33,8 @@ pub use merge::{MergeError, MergeOptions, ProfileMerger, ViewIndex, set_select_m
 pub use normalize::normalize;
 pub use proto::Profile;
 pub use series::{
-    LabelLimits, SeriesProfile, prepare_push, profile_language, profile_type_labels,
-    request_labels, split_by_sample_labels, validate_labels,
+    LabelLimits, SERVICE_NAME, SPAN_ID, SeriesProfile, UNKNOWN_SERVICE, prepare_push,
+    profile_language, profile_type_labels, request_labels, split_by_sample_labels, validate_labels,
 };
 pub use to_tree::{add_to_tree, to_tree, to_trees};
 pub use validate::{ProfileLimits, Reason, ValidationError, labels_string, validate_profile};

@@ -1,0 +1,263 @@
+//! Reading a block: the footer first, then only the sections a query needs.
+
+use crate::BlockError;
+use crate::footer::{DatasetInfo, Footer, Section, TRAILER_LEN, checksum, parse_trailer};
+use crate::profiles;
+use crate::series::SeriesIndex;
+use crate::symbols::Symbols;
+use bytes::Bytes;
+use model::{Labels, MatchOp, Matcher, TenantId, Tree};
+use prost::Message;
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+use storage::object_store::ObjectStore;
+use storage::{ObjectStoreExt, Path};
+
+/// Largest decompressed protobuf section accepted (a corrupt size field is an error, not an
+/// allocation).
+const MAX_SECTION_BYTES: usize = 1 << 30;
+
+fn decompress(bytes: &[u8], dataset: usize, section: &'static str) -> Result<Vec<u8>, BlockError> {
+    let mut out = Vec::new();
+    formats::compression::decompress_into(bytes, MAX_SECTION_BYTES, &mut out).map_err(|e| {
+        BlockError::Corrupt {
+            dataset,
+            section,
+            reason: e.to_string(),
+        }
+    })?;
+    Ok(out)
+}
+
+/// How much of an object's tail is fetched first, hoping the footer fits in it.
+const TAIL_FETCH: u64 = 64 * 1024;
+
+#[derive(Debug, Clone)]
+enum Source {
+    Store(Arc<dyn ObjectStore>, Path),
+    Bytes(Bytes),
+}
+
+impl Source {
+    async fn range(&self, range: std::ops::Range<u64>) -> Result<Bytes, BlockError> {
+        match self {
+            Source::Store(store, path) => Ok(store.get_range(path, range).await?),
+            Source::Bytes(bytes) => {
+                let (start, end) = (range.start as usize, range.end as usize);
+                bytes
+                    .get(start..end)
+                    .map(|_| bytes.slice(start..end))
+                    .ok_or_else(|| {
+                        BlockError::NotABlock(format!("range {start}..{end} past the end"))
+                    })
+            }
+        }
+    }
+}
+
+/// An open block: its footer, and the means to fetch sections.
+#[derive(Debug, Clone)]
+pub struct BlockReader {
+    source: Source,
+    size: u64,
+    datasets: Vec<DatasetInfo>,
+}
+
+/// Which profiles to read from a block.
+#[derive(Debug, Clone)]
+pub struct SelectQuery {
+    pub tenant: TenantId,
+    /// Profile type id (`process_cpu:cpu:nanoseconds:cpu:nanoseconds`).
+    pub profile_type: String,
+    /// Label matchers on the series (including `service_name`).
+    pub matchers: Vec<Matcher>,
+    pub start_nanos: i64,
+    pub end_nanos: i64,
+}
+
+/// What one dataset contributed to a query: its symbols and the summed value per stack.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub service_name: String,
+    pub series: Vec<Labels>,
+    pub symbols: Symbols,
+    /// (stack id, summed value), by stack id.
+    pub samples: Vec<(u32, i64)>,
+    /// Profiles (rows) read.
+    pub profiles: usize,
+}
+
+impl Selection {
+    /// Adds this selection's stacks, named by their frames, into `tree`.
+    pub fn add_to_tree(&self, tree: &mut Tree) {
+        self.symbols.add_to_tree(&self.samples, tree);
+    }
+}
+
+impl BlockReader {
+    /// Opens the block at `path`: one ranged read of its tail (two if the footer is large).
+    pub async fn open(store: Arc<dyn ObjectStore>, path: Path) -> Result<BlockReader, BlockError> {
+        let size = store.head(&path).await?.size;
+        Self::with_source(Source::Store(store, path), size).await
+    }
+
+    /// A block held in memory (a freshly written one, or a test's).
+    pub async fn from_bytes(bytes: Bytes) -> Result<BlockReader, BlockError> {
+        let size = bytes.len() as u64;
+        Self::with_source(Source::Bytes(bytes), size).await
+    }
+
+    async fn with_source(source: Source, size: u64) -> Result<BlockReader, BlockError> {
+        if size < TRAILER_LEN as u64 {
+            return Err(BlockError::NotABlock("shorter than its trailer".to_owned()));
+        }
+        let tail_start = size.saturating_sub(TAIL_FETCH);
+        let tail = source.range(tail_start..size).await?;
+        let (footer_len, footer_crc) = parse_trailer(&tail)?;
+        let footer_start = size
+            .checked_sub(TRAILER_LEN as u64 + u64::from(footer_len))
+            .ok_or_else(|| BlockError::NotABlock("footer longer than the object".to_owned()))?;
+        let footer_bytes = if footer_start >= tail_start {
+            let from = (footer_start - tail_start) as usize;
+            tail.slice(from..from + footer_len as usize)
+        } else {
+            source
+                .range(footer_start..footer_start + u64::from(footer_len))
+                .await?
+        };
+        if checksum(&footer_bytes) != footer_crc {
+            return Err(BlockError::NotABlock("footer checksum mismatch".to_owned()));
+        }
+        let footer = Footer::decode(footer_bytes)?;
+        for (index, dataset) in footer.datasets.iter().enumerate() {
+            for (name, section) in [
+                ("series", dataset.series),
+                ("profiles", dataset.profiles),
+                ("symbols", dataset.symbols),
+            ] {
+                let ok = section.is_some_and(|s| {
+                    s.offset
+                        .checked_add(s.length)
+                        .is_some_and(|end| end <= footer_start)
+                });
+                if !ok {
+                    return Err(BlockError::Corrupt {
+                        dataset: index,
+                        section: name,
+                        reason: "missing or out of the object's range".to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(BlockReader {
+            source,
+            size,
+            datasets: footer.datasets,
+        })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn datasets(&self) -> &[DatasetInfo] {
+        &self.datasets
+    }
+
+    async fn section(
+        &self,
+        index: usize,
+        name: &'static str,
+        section: Option<Section>,
+    ) -> Result<Bytes, BlockError> {
+        let corrupt = |reason: &str| BlockError::Corrupt {
+            dataset: index,
+            section: name,
+            reason: reason.to_owned(),
+        };
+        let section = section.ok_or_else(|| corrupt("missing"))?;
+        let bytes = self
+            .source
+            .range(section.offset..section.offset + section.length)
+            .await?;
+        if checksum(&bytes) != section.crc32 {
+            return Err(corrupt("checksum mismatch"));
+        }
+        Ok(bytes)
+    }
+
+    /// Whether dataset `info` can hold what `query` asks for, from the footer alone.
+    fn may_match(info: &DatasetInfo, query: &SelectQuery) -> bool {
+        info.tenant == query.tenant.as_str()
+            && info.min_time_nanos <= query.end_nanos
+            && info.max_time_nanos >= query.start_nanos
+            && info
+                .profile_types
+                .binary_search(&query.profile_type)
+                .is_ok()
+            && query
+                .matchers
+                .iter()
+                .filter(|m| m.name == formats::pprof::SERVICE_NAME)
+                .all(|m| m.matches(Some(&info.service_name)))
+    }
+
+    /// Reads what `query` selects, dataset by dataset, fetching only datasets that may match
+    /// (and, of those, profiles and symbols only when some series matches).
+    pub async fn select(&self, query: &SelectQuery) -> Result<Vec<Selection>, BlockError> {
+        let profile_type = Matcher::new(
+            "__profile_type__",
+            MatchOp::Equal,
+            query.profile_type.clone(),
+        )
+        .map_err(|e| BlockError::NotABlock(e.to_string()))?;
+        let mut matchers = query.matchers.clone();
+        matchers.push(profile_type);
+        let mut out = Vec::new();
+        for (index, info) in self.datasets.iter().enumerate() {
+            if !Self::may_match(info, query) {
+                continue;
+            }
+            let index_bytes = self.section(index, "series", info.series).await?;
+            let series_index =
+                SeriesIndex::decode(&decompress(&index_bytes, index, "series")?, index)?;
+            let series = series_index.select(&matchers);
+            if series.is_empty() {
+                continue;
+            }
+            let profile_bytes = self.section(index, "profiles", info.profiles).await?;
+            let rows = profiles::read(
+                profile_bytes,
+                &series,
+                query.start_nanos,
+                query.end_nanos,
+                index,
+            )?;
+            if rows.is_empty() {
+                continue;
+            }
+            let symbol_bytes = self.section(index, "symbols", info.symbols).await?;
+            let symbols = Symbols::decode(&decompress(&symbol_bytes, index, "symbols")?, index)?;
+            let mut sums: FxHashMap<u32, i64> = FxHashMap::default();
+            for row in &rows {
+                for (&stack, &value) in row.stack_ids.iter().zip(&row.values) {
+                    let slot = sums.entry(stack).or_insert(0);
+                    *slot = slot.wrapping_add(value);
+                }
+            }
+            let mut samples: Vec<(u32, i64)> = sums.into_iter().filter(|&(_, v)| v != 0).collect();
+            samples.sort_unstable();
+            out.push(Selection {
+                service_name: info.service_name.clone(),
+                series: series
+                    .iter()
+                    .filter_map(|&id| series_index.labels(id).cloned())
+                    .collect(),
+                symbols,
+                samples,
+                profiles: rows.len(),
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,342 @@
+//! A dataset's symbols: strings, mappings, functions, locations, and stacks as a trie.
+//!
+//! Stack node 0 is the root; every other node is (parent node, location). A stack id is the
+//! id of its leaf node, so a stack is stored once however many profiles hold it, and stacks
+//! share their root-side prefixes.
+
+use crate::BlockError;
+use formats::pprof::{IdIndex, ProfileView, unnamed_frame};
+use model::{Interner, NodeId, Tree};
+use rustc_hash::FxHashMap;
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct SymbolsProto {
+    #[prost(string, repeated, tag = "1")]
+    pub strings: Vec<String>,
+    #[prost(message, repeated, tag = "2")]
+    pub mappings: Vec<MappingProto>,
+    #[prost(message, repeated, tag = "3")]
+    pub functions: Vec<FunctionProto>,
+    #[prost(message, repeated, tag = "4")]
+    pub locations: Vec<LocationProto>,
+    /// Parent of stack node i + 1 (node 0, the root, is implicit).
+    #[prost(uint32, repeated, tag = "5")]
+    pub stack_parents: Vec<u32>,
+    /// Location of stack node i + 1.
+    #[prost(uint32, repeated, tag = "6")]
+    pub stack_locations: Vec<u32>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
+pub(crate) struct MappingProto {
+    #[prost(uint64, tag = "1")]
+    pub memory_start: u64,
+    #[prost(uint64, tag = "2")]
+    pub memory_limit: u64,
+    #[prost(uint64, tag = "3")]
+    pub file_offset: u64,
+    #[prost(uint32, tag = "4")]
+    pub filename: u32,
+    #[prost(uint32, tag = "5")]
+    pub build_id: u32,
+    #[prost(bool, tag = "6")]
+    pub has_functions: bool,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
+pub(crate) struct FunctionProto {
+    #[prost(uint32, tag = "1")]
+    pub name: u32,
+    #[prost(uint32, tag = "2")]
+    pub system_name: u32,
+    #[prost(uint32, tag = "3")]
+    pub filename: u32,
+    #[prost(int64, tag = "4")]
+    pub start_line: i64,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
+pub(crate) struct LocationProto {
+    /// Mapping index + 1; 0 for none.
+    #[prost(uint32, tag = "1")]
+    pub mapping: u32,
+    #[prost(uint64, tag = "2")]
+    pub address: u64,
+    /// Function index of each line, innermost first (as pprof orders lines).
+    #[prost(uint32, repeated, tag = "3")]
+    pub line_functions: Vec<u32>,
+    #[prost(int64, repeated, tag = "4")]
+    pub line_numbers: Vec<i64>,
+}
+
+/// Symbols being collected for one dataset.
+#[derive(Debug, Default)]
+pub(crate) struct SymbolsBuilder {
+    strings: Interner,
+    mappings: Vec<MappingProto>,
+    mapping_ids: FxHashMap<MappingProto, u32>,
+    functions: Vec<FunctionProto>,
+    function_ids: FxHashMap<FunctionProto, u32>,
+    locations: Vec<LocationProto>,
+    location_ids: FxHashMap<LocationProto, u32>,
+    stack_parents: Vec<u32>,
+    stack_locations: Vec<u32>,
+    stack_ids: FxHashMap<(u32, u32), u32>,
+}
+
+impl SymbolsBuilder {
+    pub fn new() -> Self {
+        let mut builder = SymbolsBuilder::default();
+        builder.strings.intern("");
+        builder
+    }
+
+    /// Interns the profile's locations; returns the dataset location index of each of the
+    /// profile's locations (by position), `None` where a reference is broken.
+    pub fn add_locations(&mut self, profile: &ProfileView<'_>) -> Vec<Option<u32>> {
+        let functions = IdIndex::new(profile.functions.iter().map(|f| f.id));
+        let mappings = IdIndex::new(profile.mappings.iter().map(|m| m.id));
+        let mut function_map: Vec<Option<u32>> = vec![None; profile.functions.len()];
+        let mut mapping_map: Vec<Option<u32>> = vec![None; profile.mappings.len()];
+        let mut out = Vec::with_capacity(profile.locations.len());
+        for location in &profile.locations {
+            let mapping = match mappings.get(location.mapping_id) {
+                Some(position) => {
+                    let id = match mapping_map[position] {
+                        Some(id) => id,
+                        None => {
+                            let m = &profile.mappings[position];
+                            let key = MappingProto {
+                                memory_start: m.memory_start,
+                                memory_limit: m.memory_limit,
+                                file_offset: m.file_offset,
+                                filename: self.strings.intern(profile.string(m.filename)),
+                                build_id: self.strings.intern(profile.string(m.build_id)),
+                                has_functions: m.has_functions,
+                            };
+                            let id = intern(&mut self.mappings, &mut self.mapping_ids, key);
+                            mapping_map[position] = Some(id);
+                            id
+                        }
+                    };
+                    id + 1
+                }
+                None => 0,
+            };
+            let mut key = LocationProto {
+                mapping,
+                address: location.address,
+                line_functions: Vec::new(),
+                line_numbers: Vec::new(),
+            };
+            let mut broken = false;
+            for line in profile.location_lines(location) {
+                let Some(position) = functions.get(line.function_id) else {
+                    broken = true;
+                    break;
+                };
+                let id = match function_map[position] {
+                    Some(id) => id,
+                    None => {
+                        let f = &profile.functions[position];
+                        let function = FunctionProto {
+                            name: self.strings.intern(profile.string(f.name)),
+                            system_name: self.strings.intern(profile.string(f.system_name)),
+                            filename: self.strings.intern(profile.string(f.filename)),
+                            start_line: f.start_line,
+                        };
+                        let id = intern(&mut self.functions, &mut self.function_ids, function);
+                        function_map[position] = Some(id);
+                        id
+                    }
+                };
+                key.line_functions.push(id);
+                key.line_numbers.push(line.line);
+            }
+            out.push((!broken).then(|| intern(&mut self.locations, &mut self.location_ids, key)));
+        }
+        out
+    }
+
+    /// The stack id of dataset locations given root first. Empty stacks have no id.
+    pub fn stack_id(&mut self, locations_root_first: &[u32]) -> Option<u32> {
+        let mut node = 0u32;
+        for &location in locations_root_first {
+            let next = self.stack_parents.len() as u32 + 1;
+            let (parents, locs) = (&mut self.stack_parents, &mut self.stack_locations);
+            node = *self.stack_ids.entry((node, location)).or_insert_with(|| {
+                parents.push(node);
+                locs.push(location);
+                next
+            });
+        }
+        (node != 0).then_some(node)
+    }
+
+    pub fn finish(self) -> SymbolsProto {
+        SymbolsProto {
+            strings: self.strings.into_strings(),
+            mappings: self.mappings,
+            functions: self.functions,
+            locations: self.locations,
+            stack_parents: self.stack_parents,
+            stack_locations: self.stack_locations,
+        }
+    }
+}
+
+fn intern<K: Clone + Eq + std::hash::Hash>(
+    items: &mut Vec<K>,
+    ids: &mut FxHashMap<K, u32>,
+    key: K,
+) -> u32 {
+    if let Some(&id) = ids.get(&key) {
+        return id;
+    }
+    let id = items.len() as u32;
+    items.push(key.clone());
+    ids.insert(key, id);
+    id
+}
+
+/// Decoded symbols of one dataset, checked so that resolving stacks cannot go out of range.
+#[derive(Debug, Clone)]
+pub struct Symbols {
+    proto: SymbolsProto,
+}
+
+impl Symbols {
+    pub(crate) fn decode(bytes: &[u8], dataset: usize) -> Result<Symbols, BlockError> {
+        use prost::Message;
+        let proto = SymbolsProto::decode(bytes)?;
+        let corrupt = |reason: String| BlockError::Corrupt {
+            dataset,
+            section: "symbols",
+            reason,
+        };
+        let strings = proto.strings.len() as u32;
+        let string_ok = |s: u32| s < strings;
+        for m in &proto.mappings {
+            if !string_ok(m.filename) || !string_ok(m.build_id) {
+                return Err(corrupt("mapping string out of range".to_owned()));
+            }
+        }
+        for f in &proto.functions {
+            if !string_ok(f.name) || !string_ok(f.system_name) || !string_ok(f.filename) {
+                return Err(corrupt("function string out of range".to_owned()));
+            }
+        }
+        for l in &proto.locations {
+            if l.mapping as usize > proto.mappings.len()
+                || l.line_functions
+                    .iter()
+                    .any(|&f| f as usize >= proto.functions.len())
+            {
+                return Err(corrupt("location reference out of range".to_owned()));
+            }
+        }
+        if proto.stack_parents.len() != proto.stack_locations.len() {
+            return Err(corrupt("stack arrays differ in length".to_owned()));
+        }
+        for (i, (&parent, &location)) in proto
+            .stack_parents
+            .iter()
+            .zip(&proto.stack_locations)
+            .enumerate()
+        {
+            // Parents come before children: node i + 1 has a parent <= i.
+            if parent as usize > i || location as usize >= proto.locations.len() {
+                return Err(corrupt(format!("stack node {} is malformed", i + 1)));
+            }
+        }
+        Ok(Symbols { proto })
+    }
+
+    /// Number of stack nodes, root included.
+    pub fn stack_nodes(&self) -> usize {
+        self.proto.stack_parents.len() + 1
+    }
+
+    fn string(&self, index: u32) -> &str {
+        self.proto
+            .strings
+            .get(index as usize)
+            .map_or("", String::as_str)
+    }
+
+    /// Frame names of a location, outermost first (pprof's naming, as the foundation's).
+    fn frames(&self, location: u32, out: &mut Vec<String>) {
+        let Some(l) = self.proto.locations.get(location as usize) else {
+            return;
+        };
+        let mapping_file = match l.mapping {
+            0 => "",
+            m => self
+                .proto
+                .mappings
+                .get(m as usize - 1)
+                .map_or("", |m| self.string(m.filename)),
+        };
+        if l.line_functions.is_empty() {
+            out.push(unnamed_frame(mapping_file).into_owned());
+        }
+        for &function in l.line_functions.iter().rev() {
+            let name = self
+                .proto
+                .functions
+                .get(function as usize)
+                .map_or("", |f| self.string(f.name));
+            if name.is_empty() {
+                out.push(unnamed_frame(mapping_file).into_owned());
+            } else {
+                out.push(name.to_owned());
+            }
+        }
+    }
+
+    /// Adds `(stack id, value)` pairs into a tree of function names.
+    pub fn add_to_tree(&self, samples: &[(u32, i64)], tree: &mut Tree) {
+        // Stack node → tree node, filled root-first (parents have smaller ids).
+        let mut tree_nodes: Vec<Option<NodeId>> = vec![None; self.stack_nodes()];
+        tree_nodes[0] = Some(Tree::ROOT);
+        let mut frames = Vec::new();
+        let mut leaves = Vec::with_capacity(samples.len());
+        for &(stack, value) in samples {
+            let Some(node) = self.tree_node(stack, tree, &mut tree_nodes, &mut frames) else {
+                continue;
+            };
+            leaves.push((node, value));
+        }
+        tree.add_self_values(&leaves);
+    }
+
+    fn tree_node(
+        &self,
+        stack: u32,
+        tree: &mut Tree,
+        tree_nodes: &mut [Option<NodeId>],
+        frames: &mut Vec<String>,
+    ) -> Option<NodeId> {
+        if stack as usize >= tree_nodes.len() || stack == 0 {
+            return None;
+        }
+        // Walk up to the nearest resolved ancestor, then resolve down.
+        let mut path = Vec::new();
+        let mut node = stack;
+        while tree_nodes[node as usize].is_none() {
+            path.push(node);
+            node = self.proto.stack_parents[node as usize - 1];
+        }
+        let mut current = tree_nodes[node as usize]?;
+        for &stack_node in path.iter().rev() {
+            frames.clear();
+            self.frames(self.proto.stack_locations[stack_node as usize - 1], frames);
+            for frame in frames.iter() {
+                let name = tree.intern(frame);
+                current = tree.child(current, name);
+            }
+            tree_nodes[stack_node as usize] = Some(current);
+        }
+        Some(current)
+    }
+}

@@ -1,0 +1,264 @@
+//! Writing a block: profiles in, one object's bytes out.
+
+use crate::BlockError;
+use crate::footer::{DatasetInfo, Footer, Section, checksum, trailer};
+use crate::profiles::{self, ProfileRow};
+use crate::series::SeriesBuilder;
+use crate::symbols::SymbolsBuilder;
+use formats::pprof::{IdIndex, ProfileView, SeriesProfile};
+use model::TenantId;
+use prost::Message;
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Collects the series of many pushed profiles, grouped into datasets by (tenant,
+/// `service_name`), and encodes them as one block object.
+#[derive(Debug, Default)]
+pub struct BlockWriter {
+    datasets: BTreeMap<(TenantId, String), DatasetBuilder>,
+    profiles: u64,
+}
+
+#[derive(Debug)]
+struct DatasetBuilder {
+    symbols: SymbolsBuilder,
+    series: SeriesBuilder,
+    rows: Vec<ProfileRow>,
+    min_time: i64,
+    max_time: i64,
+    profile_types: BTreeSet<String>,
+}
+
+/// Where one dataset landed in an encoded block, for the metastore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetSummary {
+    pub tenant: TenantId,
+    pub service_name: String,
+    pub min_time_nanos: i64,
+    pub max_time_nanos: i64,
+    pub profile_types: Vec<String>,
+    pub offset: u64,
+    pub length: u64,
+}
+
+/// An encoded block and what it holds.
+#[derive(Debug, Clone)]
+pub struct EncodedBlock {
+    pub bytes: Vec<u8>,
+    pub datasets: Vec<DatasetSummary>,
+}
+
+/// zstd for the protobuf sections (the Parquet section compresses its own pages).
+fn compress(data: &[u8]) -> Result<Vec<u8>, BlockError> {
+    zstd::bulk::compress(data, 3).map_err(|e| BlockError::NotABlock(format!("zstd: {e}")))
+}
+
+/// A pprof `span_id` label value (16 hex digits) as Pyroscope reads it: the 8 decoded bytes
+/// as a little-endian integer; anything else is no span (0).
+fn span_id(value: &str) -> u64 {
+    if value.len() != 16 {
+        return 0;
+    }
+    let mut bytes = [0u8; 8];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        match u8::from_str_radix(&value[2 * i..2 * i + 2], 16) {
+            Ok(b) => *byte = b,
+            Err(_) => return 0,
+        }
+    }
+    u64::from_le_bytes(bytes)
+}
+
+impl BlockWriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of series profiles added.
+    pub fn profiles(&self) -> u64 {
+        self.profiles
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.datasets.is_empty()
+    }
+
+    /// Adds one series profile of `tenant` (one row per sample type with data).
+    pub fn add(&mut self, tenant: &TenantId, series: &SeriesProfile) {
+        let types = series.profile_types();
+        let service = series
+            .labels
+            .get("service_name")
+            .unwrap_or(formats::pprof::UNKNOWN_SERVICE)
+            .to_owned();
+        let profile = &series.profile;
+        let view = ProfileView::from_profile(profile);
+        let dataset = self
+            .datasets
+            .entry((tenant.clone(), service))
+            .or_insert_with(|| DatasetBuilder {
+                symbols: SymbolsBuilder::new(),
+                series: SeriesBuilder::default(),
+                rows: Vec::new(),
+                min_time: i64::MAX,
+                max_time: i64::MIN,
+                profile_types: BTreeSet::new(),
+            });
+        let location_map = dataset.symbols.add_locations(&view);
+        let locations = IdIndex::new(view.locations.iter().map(|l| l.id));
+        let span_key = view
+            .strings
+            .iter()
+            .position(|s| *s == "span_id")
+            .map(|p| p as i64);
+        // Each sample's stack id and span, once for all sample types.
+        let mut stacks: Vec<Option<(u32, u64)>> = Vec::with_capacity(view.samples.len());
+        let mut root_first = Vec::new();
+        for sample in &view.samples {
+            root_first.clear();
+            let mut complete = true;
+            for &id in view.sample_locations(sample).iter().rev() {
+                match locations
+                    .get(id)
+                    .and_then(|p| location_map.get(p).copied().flatten())
+                {
+                    Some(location) => root_first.push(location),
+                    None => {
+                        complete = false;
+                        break;
+                    }
+                }
+            }
+            let stack = if complete {
+                dataset.symbols.stack_id(&root_first)
+            } else {
+                None
+            };
+            let span = view
+                .sample_labels(sample)
+                .iter()
+                .find(|l| Some(l.key) == span_key)
+                .map_or(0, |l| span_id(view.string(l.str)));
+            stacks.push(stack.map(|s| (s, span)));
+        }
+        for (index, (profile_type, labels)) in types.iter().enumerate() {
+            let mut sums: FxHashMap<(u32, u64), i64> = FxHashMap::default();
+            let mut order: Vec<(u32, u64)> = Vec::new();
+            for (sample, stack) in view.samples.iter().zip(&stacks) {
+                let Some(key) = *stack else { continue };
+                let value = view.sample_values(sample).get(index).copied().unwrap_or(0);
+                if value == 0 {
+                    continue;
+                }
+                let slot = sums.entry(key).or_insert_with(|| {
+                    order.push(key);
+                    0
+                });
+                *slot = slot.wrapping_add(value);
+            }
+            let mut row = ProfileRow {
+                series_id: dataset.series.id(labels),
+                time_nanos: profile.time_nanos,
+                total: 0,
+                stack_ids: Vec::with_capacity(order.len()),
+                values: Vec::with_capacity(order.len()),
+                span_ids: Vec::with_capacity(order.len()),
+            };
+            for key in order {
+                let value = sums[&key];
+                if value == 0 {
+                    continue;
+                }
+                row.total = row.total.wrapping_add(value);
+                row.stack_ids.push(key.0);
+                row.span_ids.push(key.1);
+                row.values.push(value);
+            }
+            if row.values.is_empty() {
+                continue;
+            }
+            dataset.profile_types.insert(profile_type.to_string());
+            dataset.min_time = dataset.min_time.min(profile.time_nanos);
+            dataset.max_time = dataset.max_time.max(profile.time_nanos);
+            dataset.rows.push(row);
+        }
+        self.profiles += 1;
+    }
+
+    /// Encodes every dataset with rows into one object.
+    pub fn finish(self) -> Result<EncodedBlock, BlockError> {
+        let mut bytes = Vec::new();
+        let mut footer = Footer::default();
+        let mut summaries = Vec::new();
+        for ((tenant, service_name), dataset) in self.datasets {
+            if dataset.rows.is_empty() {
+                continue;
+            }
+            let start = bytes.len() as u64;
+            let (series_proto, remap) = dataset.series.finish();
+            let mut rows = dataset.rows;
+            for row in &mut rows {
+                row.series_id = remap[row.series_id as usize];
+            }
+            rows.sort_by_key(|r| (r.series_id, r.time_nanos));
+            let section = |data: &[u8], bytes: &mut Vec<u8>| {
+                let s = Section {
+                    offset: bytes.len() as u64,
+                    length: data.len() as u64,
+                    crc32: checksum(data),
+                };
+                bytes.extend_from_slice(data);
+                s
+            };
+            let series = section(&compress(&series_proto.encode_to_vec())?, &mut bytes);
+            let profiles = section(&profiles::write(&rows)?, &mut bytes);
+            let symbols = section(
+                &compress(&dataset.symbols.finish().encode_to_vec())?,
+                &mut bytes,
+            );
+            let profile_types: Vec<String> = dataset.profile_types.into_iter().collect();
+            summaries.push(DatasetSummary {
+                tenant: tenant.clone(),
+                service_name: service_name.clone(),
+                min_time_nanos: dataset.min_time,
+                max_time_nanos: dataset.max_time,
+                profile_types: profile_types.clone(),
+                offset: start,
+                length: bytes.len() as u64 - start,
+            });
+            footer.datasets.push(DatasetInfo {
+                tenant: tenant.as_str().to_owned(),
+                service_name,
+                min_time_nanos: dataset.min_time,
+                max_time_nanos: dataset.max_time,
+                profile_types,
+                series: Some(series),
+                profiles: Some(profiles),
+                symbols: Some(symbols),
+                profile_count: rows.len() as u64,
+            });
+        }
+        let encoded = footer.encode_to_vec();
+        let length = u32::try_from(encoded.len())
+            .map_err(|_| BlockError::NotABlock("footer larger than 4 GiB".to_owned()))?;
+        bytes.extend_from_slice(&encoded);
+        bytes.extend_from_slice(&trailer(length, checksum(&encoded)));
+        Ok(EncodedBlock {
+            bytes,
+            datasets: summaries,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::span_id;
+
+    #[test]
+    fn span_ids_read_as_pyroscope_reads_them() {
+        assert_eq!(span_id("0100000000000000"), 1);
+        assert_eq!(span_id("00000000000000ff"), 0xff << 56);
+        assert_eq!(span_id("xyz"), 0);
+        assert_eq!(span_id("zz00000000000000"), 0);
+    }
+}
