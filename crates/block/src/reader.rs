@@ -79,7 +79,8 @@ pub struct SelectQuery {
 #[derive(Debug, Clone)]
 pub struct Selection {
     pub service_name: String,
-    pub series: Vec<Labels>,
+    /// The matching series that hold profiles in range, with how many profiles each.
+    pub series: Vec<(Labels, usize)>,
     pub symbols: Symbols,
     /// (stack id, summed value), by stack id.
     pub samples: Vec<(u32, i64)>,
@@ -239,7 +240,9 @@ impl BlockReader {
             let symbol_bytes = self.section(index, "symbols", info.symbols).await?;
             let symbols = Symbols::decode(&decompress(&symbol_bytes, index, "symbols")?, index)?;
             let mut sums: FxHashMap<u32, i64> = FxHashMap::default();
+            let mut per_series: FxHashMap<u32, usize> = FxHashMap::default();
             for row in &rows {
+                *per_series.entry(row.series_id).or_insert(0) += 1;
                 for (&stack, &value) in row.stack_ids.iter().zip(&row.values) {
                     let slot = sums.entry(stack).or_insert(0);
                     *slot = slot.wrapping_add(value);
@@ -251,7 +254,10 @@ impl BlockReader {
                 service_name: info.service_name.clone(),
                 series: series
                     .iter()
-                    .filter_map(|&id| series_index.labels(id).cloned())
+                    .filter_map(|id| {
+                        let count = per_series.get(id).copied()?;
+                        Some((series_index.labels(*id)?.clone(), count))
+                    })
                     .collect(),
                 symbols,
                 samples,

@@ -1,6 +1,8 @@
 //! The `emberscope` command line: profile tools on local files today (`collapse`, `merge`,
 //! `flamegraph`); the server and the API clients join it as they are built.
 
+mod debug_ingest;
+
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use formats::compression::decompress_into;
@@ -39,6 +41,23 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Push one profile file repeatedly through the write path into a data folder, printing
+    /// `acked <uid>` per acknowledged write (used by the crash test).
+    #[command(hide = true)]
+    DebugIngest {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long, default_value = "anonymous")]
+        tenant: String,
+        #[arg(long)]
+        prefix: String,
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
     /// Print the flame graph of pprof files as flamebearer JSON (what /pyroscope/render returns).
     Flamegraph {
         #[arg(required = true)]
@@ -72,6 +91,14 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::DebugIngest {
+            data,
+            file,
+            tenant,
+            prefix,
+            count,
+            concurrency,
+        } => debug_ingest::run(data, file, tenant, prefix, count, concurrency),
         Command::Collapse { files, select } => {
             let (tree, _) = merged_tree(&files, select.sample_type.as_deref())?;
             write_stdout(model::write_collapsed(&tree).as_bytes())
