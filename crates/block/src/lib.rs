@@ -23,7 +23,7 @@ mod symbols;
 mod writer;
 
 pub use footer::{DatasetInfo, FORMAT_VERSION, Section};
-pub use reader::{BlockReader, SelectQuery, Selection};
+pub use reader::{BlockReader, DatasetContents, SelectQuery, Selection};
 pub use series::SeriesIndex;
 pub use symbols::Symbols;
 pub use writer::{BlockWriter, DatasetSummary, EncodedBlock};

@@ -95,7 +95,45 @@ impl Selection {
     }
 }
 
+/// Everything one dataset holds, for compaction.
+#[derive(Debug, Clone)]
+pub struct DatasetContents {
+    pub info: DatasetInfo,
+    pub series: SeriesIndex,
+    pub symbols: Symbols,
+    pub(crate) rows: Vec<profiles::ProfileRow>,
+}
+
+impl DatasetContents {
+    /// Number of profiles (rows).
+    pub fn profiles(&self) -> usize {
+        self.rows.len()
+    }
+}
+
 impl BlockReader {
+    /// Reads dataset `index` whole.
+    pub async fn read_dataset(&self, index: usize) -> Result<DatasetContents, BlockError> {
+        let info = self
+            .datasets
+            .get(index)
+            .cloned()
+            .ok_or_else(|| BlockError::NotABlock(format!("no dataset {index}")))?;
+        let series_bytes = self.section(index, "series", info.series).await?;
+        let series = SeriesIndex::decode(&decompress(&series_bytes, index, "series")?, index)?;
+        let all: Vec<u32> = (0..series.len() as u32).collect();
+        let profile_bytes = self.section(index, "profiles", info.profiles).await?;
+        let rows = profiles::read(profile_bytes, &all, i64::MIN, i64::MAX, index)?;
+        let symbol_bytes = self.section(index, "symbols", info.symbols).await?;
+        let symbols = Symbols::decode(&decompress(&symbol_bytes, index, "symbols")?, index)?;
+        Ok(DatasetContents {
+            info,
+            series,
+            symbols,
+            rows,
+        })
+    }
+
     /// Opens the block at `path`: one ranged read of its tail (two if the footer is large).
     pub async fn open(store: Arc<dyn ObjectStore>, path: Path) -> Result<BlockReader, BlockError> {
         let size = store.head(&path).await?.size;

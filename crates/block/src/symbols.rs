@@ -162,15 +162,86 @@ impl SymbolsBuilder {
     pub fn stack_id(&mut self, locations_root_first: &[u32]) -> Option<u32> {
         let mut node = 0u32;
         for &location in locations_root_first {
-            let next = self.stack_parents.len() as u32 + 1;
-            let (parents, locs) = (&mut self.stack_parents, &mut self.stack_locations);
-            node = *self.stack_ids.entry((node, location)).or_insert_with(|| {
-                parents.push(node);
-                locs.push(location);
-                next
-            });
+            node = self.stack_child(node, location);
         }
         (node != 0).then_some(node)
+    }
+
+    /// The child of stack node `parent` at dataset location `location`, created if missing.
+    fn stack_child(&mut self, parent: u32, location: u32) -> u32 {
+        let next = self.stack_parents.len() as u32 + 1;
+        let (parents, locs) = (&mut self.stack_parents, &mut self.stack_locations);
+        *self.stack_ids.entry((parent, location)).or_insert_with(|| {
+            parents.push(parent);
+            locs.push(location);
+            next
+        })
+    }
+
+    /// Re-interns another dataset's symbols; returns, for each of its stack nodes, the node
+    /// here (index 0, the root, maps to the root).
+    pub fn import(&mut self, source: &Symbols) -> Vec<u32> {
+        let source = &source.proto;
+        let string_map: Vec<u32> = source
+            .strings
+            .iter()
+            .map(|s| self.strings.intern(s))
+            .collect();
+        let string = |i: u32| string_map.get(i as usize).copied().unwrap_or(0);
+        let mapping_map: Vec<u32> = source
+            .mappings
+            .iter()
+            .map(|m| {
+                let key = MappingProto {
+                    filename: string(m.filename),
+                    build_id: string(m.build_id),
+                    ..m.clone()
+                };
+                intern(&mut self.mappings, &mut self.mapping_ids, key)
+            })
+            .collect();
+        let function_map: Vec<u32> = source
+            .functions
+            .iter()
+            .map(|f| {
+                let key = FunctionProto {
+                    name: string(f.name),
+                    system_name: string(f.system_name),
+                    filename: string(f.filename),
+                    start_line: f.start_line,
+                };
+                intern(&mut self.functions, &mut self.function_ids, key)
+            })
+            .collect();
+        let location_map: Vec<u32> = source
+            .locations
+            .iter()
+            .map(|l| {
+                let key = LocationProto {
+                    mapping: match l.mapping {
+                        0 => 0,
+                        m => mapping_map.get(m as usize - 1).map_or(0, |&id| id + 1),
+                    },
+                    address: l.address,
+                    line_functions: l
+                        .line_functions
+                        .iter()
+                        .map(|&f| function_map.get(f as usize).copied().unwrap_or(0))
+                        .collect(),
+                    line_numbers: l.line_numbers.clone(),
+                };
+                intern(&mut self.locations, &mut self.location_ids, key)
+            })
+            .collect();
+        // Parents precede children, so one pass in id order maps every node.
+        let mut stacks = Vec::with_capacity(source.stack_parents.len() + 1);
+        stacks.push(0u32);
+        for (&parent, &location) in source.stack_parents.iter().zip(&source.stack_locations) {
+            let parent = stacks.get(parent as usize).copied().unwrap_or(0);
+            let location = location_map.get(location as usize).copied().unwrap_or(0);
+            stacks.push(self.stack_child(parent, location));
+        }
+        stacks
     }
 
     pub fn finish(self) -> SymbolsProto {

@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct BlockWriter {
     datasets: BTreeMap<(TenantId, String), DatasetBuilder>,
     profiles: u64,
+    drop_duplicates: bool,
 }
 
 #[derive(Debug)]
@@ -29,6 +30,19 @@ struct DatasetBuilder {
     profile_types: BTreeSet<String>,
 }
 
+impl DatasetBuilder {
+    fn new() -> DatasetBuilder {
+        DatasetBuilder {
+            symbols: SymbolsBuilder::new(),
+            series: SeriesBuilder::default(),
+            rows: Vec::new(),
+            min_time: i64::MAX,
+            max_time: i64::MIN,
+            profile_types: BTreeSet::new(),
+        }
+    }
+}
+
 /// Where one dataset landed in an encoded block, for the metastore.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatasetSummary {
@@ -39,6 +53,8 @@ pub struct DatasetSummary {
     pub profile_types: Vec<String>,
     pub offset: u64,
     pub length: u64,
+    /// Profiles (rows) stored.
+    pub profiles: u64,
 }
 
 /// An encoded block and what it holds.
@@ -51,6 +67,43 @@ pub struct EncodedBlock {
 /// zstd for the protobuf sections (the Parquet section compresses its own pages).
 fn compress(data: &[u8]) -> Result<Vec<u8>, BlockError> {
     zstd::bulk::compress(data, 3).map_err(|e| BlockError::NotABlock(format!("zstd: {e}")))
+}
+
+impl EncodedBlock {
+    /// What the metastore records of this block once it is stored under `id`.
+    pub fn meta(
+        &self,
+        id: ulid::Ulid,
+        shard: u32,
+        level: u32,
+        tenant: Option<TenantId>,
+    ) -> metastore::BlockMeta {
+        let datasets: Vec<metastore::DatasetMeta> = self
+            .datasets
+            .iter()
+            .map(|d| metastore::DatasetMeta {
+                tenant: d.tenant.clone(),
+                service_name: d.service_name.clone(),
+                min_time_ms: d.min_time_nanos.div_euclid(1_000_000),
+                // Rounded up, so that the range covers the last profile.
+                max_time_ms: d.max_time_nanos.div_euclid(1_000_000)
+                    + i64::from(d.max_time_nanos.rem_euclid(1_000_000) != 0),
+                profile_types: d.profile_types.clone(),
+                offset: d.offset,
+                length: d.length,
+            })
+            .collect();
+        metastore::BlockMeta {
+            id,
+            shard,
+            level,
+            tenant,
+            min_time_ms: datasets.iter().map(|d| d.min_time_ms).min().unwrap_or(0),
+            max_time_ms: datasets.iter().map(|d| d.max_time_ms).max().unwrap_or(0),
+            size: self.bytes.len() as u64,
+            datasets,
+        }
+    }
 }
 
 /// A pprof `span_id` label value (16 hex digits) as Pyroscope reads it: the 8 decoded bytes
@@ -72,6 +125,15 @@ fn span_id(value: &str) -> u64 {
 impl BlockWriter {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A writer for compaction: exact duplicate profiles (same series, time and samples, as
+    /// replicated or retried writes leave in different segments) are kept once.
+    pub fn for_compaction() -> Self {
+        BlockWriter {
+            drop_duplicates: true,
+            ..Self::default()
+        }
     }
 
     /// Number of series profiles added.
@@ -96,14 +158,7 @@ impl BlockWriter {
         let dataset = self
             .datasets
             .entry((tenant.clone(), service))
-            .or_insert_with(|| DatasetBuilder {
-                symbols: SymbolsBuilder::new(),
-                series: SeriesBuilder::default(),
-                rows: Vec::new(),
-                min_time: i64::MAX,
-                max_time: i64::MIN,
-                profile_types: BTreeSet::new(),
-            });
+            .or_insert_with(DatasetBuilder::new);
         let location_map = dataset.symbols.add_locations(&view);
         let locations = IdIndex::new(view.locations.iter().map(|l| l.id));
         let span_key = view
@@ -185,6 +240,51 @@ impl BlockWriter {
         self.profiles += 1;
     }
 
+    /// Adds a whole dataset read from another block (compaction): symbols are re-interned into
+    /// this block's dataset of the same (tenant, service), stacks and series remapped.
+    pub fn add_dataset(
+        &mut self,
+        contents: &crate::reader::DatasetContents,
+    ) -> Result<(), BlockError> {
+        let tenant = TenantId::new(&contents.info.tenant).map_err(|e| BlockError::Corrupt {
+            dataset: 0,
+            section: "footer",
+            reason: e.to_string(),
+        })?;
+        let dataset = self
+            .datasets
+            .entry((tenant, contents.info.service_name.clone()))
+            .or_insert_with(DatasetBuilder::new);
+        let stacks = dataset.symbols.import(&contents.symbols);
+        let mut series_map: FxHashMap<u32, u32> = FxHashMap::default();
+        for row in &contents.rows {
+            let series_id = match series_map.get(&row.series_id) {
+                Some(&id) => id,
+                None => {
+                    let Some(labels) = contents.series.labels(row.series_id) else {
+                        continue;
+                    };
+                    let id = dataset.series.id(labels);
+                    series_map.insert(row.series_id, id);
+                    id
+                }
+            };
+            let mut copy = row.clone();
+            copy.series_id = series_id;
+            for stack in &mut copy.stack_ids {
+                *stack = stacks.get(*stack as usize).copied().unwrap_or(0);
+            }
+            dataset.min_time = dataset.min_time.min(copy.time_nanos);
+            dataset.max_time = dataset.max_time.max(copy.time_nanos);
+            dataset.rows.push(copy);
+        }
+        dataset
+            .profile_types
+            .extend(contents.info.profile_types.iter().cloned());
+        self.profiles += contents.rows.len() as u64;
+        Ok(())
+    }
+
     /// Encodes every dataset with rows into one object.
     pub fn finish(self) -> Result<EncodedBlock, BlockError> {
         let mut bytes = Vec::new();
@@ -200,7 +300,27 @@ impl BlockWriter {
             for row in &mut rows {
                 row.series_id = remap[row.series_id as usize];
             }
-            rows.sort_by_key(|r| (r.series_id, r.time_nanos));
+            if self.drop_duplicates {
+                rows.sort_by(|a, b| {
+                    (
+                        a.series_id,
+                        a.time_nanos,
+                        &a.stack_ids,
+                        &a.values,
+                        &a.span_ids,
+                    )
+                        .cmp(&(
+                            b.series_id,
+                            b.time_nanos,
+                            &b.stack_ids,
+                            &b.values,
+                            &b.span_ids,
+                        ))
+                });
+                rows.dedup();
+            } else {
+                rows.sort_by_key(|r| (r.series_id, r.time_nanos));
+            }
             let section = |data: &[u8], bytes: &mut Vec<u8>| {
                 let s = Section {
                     offset: bytes.len() as u64,
@@ -225,6 +345,7 @@ impl BlockWriter {
                 profile_types: profile_types.clone(),
                 offset: start,
                 length: bytes.len() as u64 - start,
+                profiles: rows.len() as u64,
             });
             footer.datasets.push(DatasetInfo {
                 tenant: tenant.as_str().to_owned(),

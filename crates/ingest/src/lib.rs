@@ -9,4 +9,4 @@
 
 mod segment_writer;
 
-pub use segment_writer::{IngestError, SegmentWriter, SegmentWriterConfig, block_meta};
+pub use segment_writer::{IngestError, SegmentWriter, SegmentWriterConfig};

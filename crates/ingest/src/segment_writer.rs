@@ -8,9 +8,9 @@
 //! flushes at `max_head_bytes`, and while it flushes new writes wait in a bounded queue, whose
 //! senders then wait in turn.
 
-use block::{BlockWriter, EncodedBlock};
+use block::BlockWriter;
 use formats::pprof::SeriesProfile;
-use metastore::{BlockMeta, DatasetMeta, Metastore, MetastoreError};
+use metastore::{Metastore, MetastoreError};
 use model::TenantId;
 use std::sync::Arc;
 use std::time::Duration;
@@ -201,40 +201,6 @@ async fn run(
     }
 }
 
-/// What the metastore records of an encoded segment.
-pub fn block_meta(
-    id: Ulid,
-    shard: u32,
-    level: u32,
-    tenant: Option<TenantId>,
-    encoded: &EncodedBlock,
-) -> BlockMeta {
-    let datasets: Vec<DatasetMeta> = encoded
-        .datasets
-        .iter()
-        .map(|d| DatasetMeta {
-            tenant: d.tenant.clone(),
-            service_name: d.service_name.clone(),
-            min_time_ms: d.min_time_nanos.div_euclid(1_000_000),
-            max_time_ms: d.max_time_nanos.div_euclid(1_000_000)
-                + i64::from(d.max_time_nanos.rem_euclid(1_000_000) != 0),
-            profile_types: d.profile_types.clone(),
-            offset: d.offset,
-            length: d.length,
-        })
-        .collect();
-    BlockMeta {
-        id,
-        shard,
-        level,
-        tenant,
-        min_time_ms: datasets.iter().map(|d| d.min_time_ms).min().unwrap_or(0),
-        max_time_ms: datasets.iter().map(|d| d.max_time_ms).max().unwrap_or(0),
-        size: encoded.bytes.len() as u64,
-        datasets,
-    }
-}
-
 async fn flush(
     config: &SegmentWriterConfig,
     store: &Arc<dyn ObjectStore>,
@@ -275,7 +241,7 @@ async fn persist(
             segment,
             reason: e.to_string(),
         })?;
-    let meta = block_meta(segment, config.shard, 0, None, &encoded);
+    let meta = encoded.meta(segment, config.shard, 0, None);
     let key = paths::segment(config.shard, segment);
     let payload = bytes_payload(encoded.bytes);
     let mut last_error = String::new();

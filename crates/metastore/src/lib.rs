@@ -69,6 +69,11 @@ pub trait Metastore: Send + Sync + std::fmt::Debug {
         now_ms: i64,
     ) -> Result<(), MetastoreError>;
 
+    /// Live blocks of one level across tenants, oldest (smallest id) first, at most `limit`:
+    /// what compaction and retention work through.
+    async fn live_blocks(&self, level: u32, limit: usize)
+    -> Result<Vec<BlockMeta>, MetastoreError>;
+
     /// Tombstones stamped before `before_ms`: blocks whose objects may now be deleted.
     async fn tombstones(&self, before_ms: i64) -> Result<Vec<Tombstone>, MetastoreError>;
 

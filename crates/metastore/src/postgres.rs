@@ -1,7 +1,9 @@
 //! The cluster backend: an existing PostgreSQL database (replicated by its operators; we write
 //! no consensus of our own). Every call is one transaction.
 
-use crate::types::{DatasetRow, group_rows, join_types, label_values_of, signed, tombstone};
+use crate::types::{
+    DatasetRow, group_all, group_rows, join_types, label_values_of, signed, tombstone,
+};
 use crate::{BlockMeta, BlockQuery, Metastore, MetastoreError, Tombstone};
 use async_trait::async_trait;
 use model::TenantId;
@@ -113,26 +115,26 @@ async fn dataset_rows(
             &[&tenant, &end_ms, &start_ms],
         )
         .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(DatasetRow {
-                block_id: r.try_get(0)?,
-                shard: r.try_get(1)?,
-                level: r.try_get(2)?,
-                block_tenant: r.try_get(3)?,
-                block_min_time: r.try_get(4)?,
-                block_max_time: r.try_get(5)?,
-                size: r.try_get(6)?,
-                tenant: r.try_get(7)?,
-                service_name: r.try_get(8)?,
-                min_time: r.try_get(9)?,
-                max_time: r.try_get(10)?,
-                profile_types: r.try_get(11)?,
-                offset: r.try_get(12)?,
-                length: r.try_get(13)?,
-            })
-        })
-        .collect()
+    rows.iter().map(row_of).collect()
+}
+
+fn row_of(r: &tokio_postgres::Row) -> Result<DatasetRow, MetastoreError> {
+    Ok(DatasetRow {
+        block_id: r.try_get(0)?,
+        shard: r.try_get(1)?,
+        level: r.try_get(2)?,
+        block_tenant: r.try_get(3)?,
+        block_min_time: r.try_get(4)?,
+        block_max_time: r.try_get(5)?,
+        size: r.try_get(6)?,
+        tenant: r.try_get(7)?,
+        service_name: r.try_get(8)?,
+        min_time: r.try_get(9)?,
+        max_time: r.try_get(10)?,
+        profile_types: r.try_get(11)?,
+        offset: r.try_get(12)?,
+        length: r.try_get(13)?,
+    })
 }
 
 #[async_trait]
@@ -188,6 +190,27 @@ impl Metastore for PostgresMetastore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn live_blocks(
+        &self,
+        level: u32,
+        limit: usize,
+    ) -> Result<Vec<BlockMeta>, MetastoreError> {
+        let client = self.client.lock().await;
+        let rows = client
+            .query(
+                "SELECT d.block_id, b.shard, b.level, b.tenant, b.min_time, b.max_time, b.size,
+                        d.tenant, d.service_name, d.min_time, d.max_time, d.profile_types, d.byte_offset, d.byte_length
+                 FROM datasets d JOIN blocks b ON b.id = d.block_id
+                 WHERE b.id IN (SELECT id FROM blocks WHERE level = $1 AND deleted_at IS NULL
+                                ORDER BY id COLLATE \"C\" LIMIT $2)
+                 ORDER BY d.block_id COLLATE \"C\", d.tenant COLLATE \"C\", d.service_name COLLATE \"C\"",
+                &[&i64::from(level), &i64::try_from(limit).unwrap_or(i64::MAX)],
+            )
+            .await?;
+        let rows: Result<Vec<DatasetRow>, MetastoreError> = rows.iter().map(row_of).collect();
+        group_all(rows?)
     }
 
     async fn tombstones(&self, before_ms: i64) -> Result<Vec<Tombstone>, MetastoreError> {

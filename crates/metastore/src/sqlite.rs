@@ -1,7 +1,9 @@
 //! The embedded backend: one SQLite file (WAL, `synchronous=FULL`, so that a returned call
 //! survives a crash), used from a blocking thread.
 
-use crate::types::{DatasetRow, group_rows, join_types, label_values_of, signed, tombstone};
+use crate::types::{
+    DatasetRow, group_all, group_rows, join_types, label_values_of, signed, tombstone,
+};
 use crate::{BlockMeta, BlockQuery, Metastore, MetastoreError, Tombstone};
 use async_trait::async_trait;
 use model::TenantId;
@@ -128,25 +130,27 @@ fn dataset_rows(
          WHERE d.tenant = ?1 AND d.min_time <= ?2 AND d.max_time >= ?3 AND b.deleted_at IS NULL
          ORDER BY d.block_id, d.service_name",
     )?;
-    let rows = statement.query_map(params![tenant, end_ms, start_ms], |r| {
-        Ok(DatasetRow {
-            block_id: r.get(0)?,
-            shard: r.get(1)?,
-            level: r.get(2)?,
-            block_tenant: r.get(3)?,
-            block_min_time: r.get(4)?,
-            block_max_time: r.get(5)?,
-            size: r.get(6)?,
-            tenant: r.get(7)?,
-            service_name: r.get(8)?,
-            min_time: r.get(9)?,
-            max_time: r.get(10)?,
-            profile_types: r.get(11)?,
-            offset: r.get(12)?,
-            length: r.get(13)?,
-        })
-    })?;
+    let rows = statement.query_map(params![tenant, end_ms, start_ms], row_of)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<DatasetRow> {
+    Ok(DatasetRow {
+        block_id: r.get(0)?,
+        shard: r.get(1)?,
+        level: r.get(2)?,
+        block_tenant: r.get(3)?,
+        block_min_time: r.get(4)?,
+        block_max_time: r.get(5)?,
+        size: r.get(6)?,
+        tenant: r.get(7)?,
+        service_name: r.get(8)?,
+        min_time: r.get(9)?,
+        max_time: r.get(10)?,
+        profile_types: r.get(11)?,
+        offset: r.get(12)?,
+        length: r.get(13)?,
+    })
 }
 
 #[async_trait]
@@ -214,6 +218,37 @@ impl Metastore for SqliteMetastore {
             }
             tx.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn live_blocks(
+        &self,
+        level: u32,
+        limit: usize,
+    ) -> Result<Vec<BlockMeta>, MetastoreError> {
+        self.with(move |connection| {
+            let ids: Vec<String> = {
+                let mut statement = connection.prepare_cached(
+                    "SELECT id FROM blocks WHERE level = ?1 AND deleted_at IS NULL ORDER BY id LIMIT ?2",
+                )?;
+                let rows = statement.query_map(params![level, i64::try_from(limit).unwrap_or(i64::MAX)], |r| r.get(0))?;
+                rows.collect::<Result<Vec<String>, _>>()?
+            };
+            let mut statement = connection.prepare_cached(
+                "SELECT d.block_id, b.shard, b.level, b.tenant, b.min_time, b.max_time, b.size,
+                        d.tenant, d.service_name, d.min_time, d.max_time, d.profile_types, d.byte_offset, d.byte_length
+                 FROM datasets d JOIN blocks b ON b.id = d.block_id
+                 WHERE d.block_id = ?1 ORDER BY d.tenant, d.service_name",
+            )?;
+            let mut rows = Vec::new();
+            for id in &ids {
+                let found = statement.query_map([id], row_of)?;
+                for row in found {
+                    rows.push(row?);
+                }
+            }
+            group_all(rows)
         })
         .await
     }

@@ -148,6 +148,37 @@ pub(crate) fn group_rows(
     Ok(blocks)
 }
 
+/// Groups rows ordered by block id into blocks, keeping every dataset.
+pub(crate) fn group_all(rows: Vec<DatasetRow>) -> Result<Vec<BlockMeta>, crate::MetastoreError> {
+    let mut blocks: Vec<BlockMeta> = Vec::new();
+    for row in rows {
+        let id = parse_ulid(&row.block_id)?;
+        let dataset = DatasetMeta {
+            tenant: parse_tenant(&row.tenant)?,
+            service_name: row.service_name.clone(),
+            min_time_ms: row.min_time,
+            max_time_ms: row.max_time,
+            profile_types: split_types(&row.profile_types),
+            offset: unsigned(row.offset, "dataset offset")?,
+            length: unsigned(row.length, "dataset length")?,
+        };
+        match blocks.last_mut() {
+            Some(block) if block.id == id => block.datasets.push(dataset),
+            _ => blocks.push(BlockMeta {
+                id,
+                shard: small(row.shard, "shard")?,
+                level: small(row.level, "level")?,
+                tenant: row.block_tenant.as_deref().map(parse_tenant).transpose()?,
+                min_time_ms: row.block_min_time,
+                max_time_ms: row.block_max_time,
+                size: unsigned(row.size, "block size")?,
+                datasets: vec![dataset],
+            }),
+        }
+    }
+    Ok(blocks)
+}
+
 /// Distinct sorted values of a dataset-level label over rows.
 pub(crate) fn label_values_of(rows: &[DatasetRow], name: &str) -> Vec<String> {
     let mut values: Vec<String> = match name {

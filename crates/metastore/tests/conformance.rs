@@ -166,6 +166,16 @@ async fn suite(store: &dyn Metastore) {
             .is_empty()
     );
 
+    // Live level-0 blocks across tenants, oldest first, every dataset included.
+    let level0: Vec<BlockMeta> = store
+        .live_blocks(0, 1_000_000)
+        .await
+        .expect("live blocks")
+        .into_iter()
+        .filter(|b| b.id == s1 || b.id == s2)
+        .collect();
+    assert_eq!(level0, vec![segment1.clone(), segment2.clone()]);
+
     // Compaction: both segments' tenant-a datasets into one block, atomically.
     let compacted = block(
         next_id(),

@@ -36,6 +36,14 @@ pub fn block(tenant: &TenantId, id: Ulid) -> Path {
     ])
 }
 
+/// The key of a recorded object: a compacted block (level ≥ 1, one tenant) or a segment.
+pub fn object(level: u32, shard: u32, tenant: Option<&TenantId>, id: Ulid) -> Path {
+    match (level, tenant) {
+        (1.., Some(tenant)) => block(tenant, id),
+        _ => segment(shard, id),
+    }
+}
+
 /// The prefix under which the blocks of `tenant` live.
 pub fn tenant_blocks_prefix(tenant: &TenantId) -> Path {
     Path::from_iter([BLOCKS, tenant.as_str()])

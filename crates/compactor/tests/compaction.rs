@@ -1,0 +1,317 @@
+//! Compaction, garbage collection and retention on real storage (local files) and a real
+//! metastore (SQLite), checked through the query read API against the foundation's stacks.
+
+use compactor::{Compactor, CompactorConfig};
+use formats::pprof::{self, LabelLimits, ProfileLimits, SeriesProfile};
+use futures_lite::collect_keys;
+use ingest::{SegmentWriter, SegmentWriterConfig};
+use metastore::{Metastore, SqliteMetastore};
+use model::{Labels, MatchOp, Matcher, TenantId, Tree, write_collapsed};
+use query::{ProfileQuery, Querier};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use storage::{ObjectStore, StorageConfig};
+
+mod futures_lite {
+    use storage::ObjectStore;
+    /// Keys under a prefix.
+    pub async fn collect_keys(store: &dyn ObjectStore, prefix: &str) -> Vec<String> {
+        use futures::TryStreamExt;
+        store
+            .list(Some(&storage::Path::from(prefix)))
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .expect("list")
+    }
+}
+
+fn shared() -> PathBuf {
+    std::env::var("EMBERSCOPE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
+fn pushed(relative: &str, service: &str, time_nanos: i64) -> Vec<SeriesProfile> {
+    let body = std::fs::read(shared().join("testdata").join(relative)).expect("read");
+    let mut profile = pprof::decode(&body, pprof::DEFAULT_MAX_DECOMPRESSED_BYTES).expect("valid");
+    profile.time_nanos = time_nanos;
+    let limits = ProfileLimits {
+        reject_older_than_nanos: 0,
+        reject_newer_than_nanos: 0,
+        ..ProfileLimits::default()
+    };
+    let labels = Labels::from_pairs([("__name__", "process_cpu"), ("service_name", service)]);
+    pprof::prepare_push(
+        profile,
+        &labels,
+        &limits,
+        &LabelLimits::default(),
+        body.len(),
+        1,
+    )
+    .expect("valid")
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    store: Arc<dyn ObjectStore>,
+    metastore: Arc<SqliteMetastore>,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = StorageConfig::Filesystem {
+        dir: dir.path().join("objects"),
+    }
+    .open()
+    .expect("store");
+    let metastore =
+        Arc::new(SqliteMetastore::open(&dir.path().join("metastore.db")).expect("metastore"));
+    Env {
+        _dir: dir,
+        store,
+        metastore,
+    }
+}
+
+/// A writer that flushes every write into its own segment.
+fn writer(env: &Env) -> SegmentWriter {
+    let config = SegmentWriterConfig {
+        flush_interval: Duration::from_millis(20),
+        max_head_bytes: 1,
+        ..SegmentWriterConfig::default()
+    };
+    SegmentWriter::start(config, Arc::clone(&env.store), env.metastore.clone())
+}
+
+fn compactor(env: &Env, config: CompactorConfig) -> Compactor {
+    Compactor::new(Arc::clone(&env.store), env.metastore.clone(), config)
+}
+
+fn eager() -> CompactorConfig {
+    CompactorConfig {
+        min_segments_per_job: 1,
+        grace_period: Duration::ZERO,
+        ..CompactorConfig::default()
+    }
+}
+
+async fn read(env: &Env, tenant: &TenantId, service: &str, profile_type: &str) -> String {
+    let querier = Querier::new(Arc::clone(&env.store), env.metastore.clone());
+    let query = ProfileQuery {
+        tenant: tenant.clone(),
+        profile_type: profile_type.to_owned(),
+        matchers: vec![Matcher::new("service_name", MatchOp::Equal, service).expect("valid")],
+        start_ms: 0,
+        end_ms: i64::MAX / 2_000_000,
+    };
+    write_collapsed(&querier.select_tree(&query).await.expect("query").0)
+}
+
+const FILES: &[(&str, &str)] = &[
+    ("pprof/cpu.pprof", "go-cpu"),
+    ("pprof/heap", "go-heap"),
+    ("pprof/profile_java", "java"),
+    ("pprof/go.cpu.labels.pprof", "labels"),
+    ("clients/pyroscope-io-1.4.0_cpu.pprof", "python"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_keeps_every_stack_and_frees_segments() {
+    let env = env();
+    let writer = writer(&env);
+    let tenants = [
+        TenantId::new("tenant-a").expect("valid"),
+        TenantId::new("tenant-b").expect("valid"),
+    ];
+    let mut expected: BTreeMap<(String, String, String), Tree> = BTreeMap::new();
+    for (t, tenant) in tenants.iter().enumerate() {
+        for (i, (file, service)) in FILES.iter().enumerate() {
+            if t == 1 && i % 2 == 1 {
+                continue; // tenant b has fewer services
+            }
+            for copy in 0..2i64 {
+                let time = 1_700_000_000_000_000_000 + copy * 10_000_000_000 + i as i64;
+                let series = pushed(file, service, time);
+                for one in &series {
+                    for (index, (profile_type, _)) in one.profile_types().into_iter().enumerate() {
+                        expected
+                            .entry((
+                                tenant.to_string(),
+                                service.to_string(),
+                                profile_type.to_string(),
+                            ))
+                            .or_default()
+                            .merge(&pprof::to_tree(&one.profile, index));
+                    }
+                }
+                writer
+                    .write(tenant.clone(), series, 1)
+                    .await
+                    .expect("acknowledged");
+            }
+        }
+    }
+    writer.shutdown().await;
+    let segments_before = collect_keys(&*env.store, "segments").await.len();
+    assert!(segments_before >= 10, "{segments_before} segments");
+
+    let check = |label: &'static str| {
+        let env = &env;
+        let expected = &expected;
+        async move {
+            for ((tenant, service, profile_type), tree) in expected {
+                let tenant = TenantId::new(tenant).expect("valid");
+                assert_eq!(
+                    read(env, &tenant, service, profile_type).await,
+                    write_collapsed(tree),
+                    "{label}: {tenant} {service} {profile_type}"
+                );
+            }
+        }
+    };
+    check("before compaction").await;
+
+    let compactor = compactor(&env, eager());
+    let report = compactor
+        .compact_once(2_000)
+        .await
+        .expect("compact")
+        .expect("a job ran");
+    assert_eq!(report.segments, segments_before);
+    assert_eq!(report.blocks, 2, "one block per tenant");
+    assert_eq!(
+        report.profiles_in, report.profiles_out,
+        "no duplicates here"
+    );
+    check("after compaction").await;
+    assert_eq!(
+        env.metastore
+            .live_blocks(0, 1000)
+            .await
+            .expect("live")
+            .len(),
+        0
+    );
+    assert_eq!(
+        env.metastore
+            .live_blocks(1, 1000)
+            .await
+            .expect("live")
+            .len(),
+        2
+    );
+
+    // Replaced segments go after the grace period; the blocks keep answering.
+    assert_eq!(
+        compactor.collect_garbage(1_999).await.expect("gc"),
+        0,
+        "still in grace"
+    );
+    assert_eq!(
+        compactor.collect_garbage(3_000).await.expect("gc"),
+        segments_before
+    );
+    assert!(collect_keys(&*env.store, "segments").await.is_empty());
+    check("after garbage collection").await;
+    assert_eq!(
+        compactor.compact_once(4_000).await.expect("compact"),
+        None,
+        "nothing left to do"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_duplicates_are_kept_once() {
+    let env = env();
+    let writer = writer(&env);
+    let tenant = TenantId::new("t").expect("valid");
+    let time = 1_700_000_000_000_000_000;
+    for _ in 0..3 {
+        writer
+            .write(tenant.clone(), pushed("pprof/cpu.pprof", "api", time), 1)
+            .await
+            .expect("ack");
+    }
+    writer.shutdown().await;
+    let cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+    let series = pushed("pprof/cpu.pprof", "api", time);
+    let once = write_collapsed(&pprof::to_tree(&series[0].profile, 1));
+    assert_ne!(
+        read(&env, &tenant, "api", cpu).await,
+        once,
+        "three copies before compaction"
+    );
+    let report = compactor(&env, eager())
+        .compact_once(1)
+        .await
+        .expect("compact")
+        .expect("ran");
+    assert_eq!(report.profiles_out * 3, report.profiles_in);
+    assert_eq!(read(&env, &tenant, "api", cpu).await, once);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_removes_old_data_per_tenant() {
+    let env = env();
+    let writer = writer(&env);
+    let (short, long) = (
+        TenantId::new("short").expect("valid"),
+        TenantId::new("long").expect("valid"),
+    );
+    let hour_nanos = 3_600_000_000_000i64;
+    let base = 1_700_000_000_000_000_000i64;
+    for tenant in [&short, &long] {
+        writer
+            .write(tenant.clone(), pushed("pprof/cpu.pprof", "api", base), 1)
+            .await
+            .expect("ack");
+        writer
+            .write(
+                tenant.clone(),
+                pushed("pprof/cpu.pprof", "api", base + 48 * hour_nanos),
+                1,
+            )
+            .await
+            .expect("ack");
+    }
+    writer.shutdown().await;
+    let mut config = eager();
+    config
+        .tenant_retention
+        .insert(short.clone(), Duration::from_secs(24 * 3600));
+    let compactor = compactor(&env, config);
+    compactor
+        .compact_once(1)
+        .await
+        .expect("compact")
+        .expect("ran");
+    // Now = base + 50 h: short keeps the last 24 h; long keeps everything.
+    let now_ms = (base + 50 * hour_nanos) / 1_000_000;
+    // Compacted blocks span both profiles, so nothing of a block is expired yet…
+    assert_eq!(
+        compactor.apply_retention(now_ms).await.expect("retention"),
+        0
+    );
+    // …until all of a block's data is past its tenant's period.
+    assert_eq!(
+        compactor
+            .apply_retention(now_ms + 24 * 3_600_000)
+            .await
+            .expect("retention"),
+        1
+    );
+    let cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+    assert!(read(&env, &short, "api", cpu).await.is_empty());
+    assert!(!read(&env, &long, "api", cpu).await.is_empty());
+    assert_eq!(
+        compactor
+            .collect_garbage(now_ms + 25 * 3_600_000)
+            .await
+            .expect("gc"),
+        1 + 4
+    );
+}
