@@ -41,8 +41,18 @@ fn gzip_len(body: &[u8]) -> usize {
 fn cpu_seconds() -> f64 {
     // utime + stime of this process, in clock ticks (100 per second on Linux).
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
@@ -61,24 +71,43 @@ fn dir_size(path: &std::path::Path) -> u64 {
     if let Ok(entries) = std::fs::read_dir(path) {
         for entry in entries.flatten() {
             let p = entry.path();
-            total += if p.is_dir() { dir_size(&p) } else { entry.metadata().map_or(0, |m| m.len()) };
+            total += if p.is_dir() {
+                dir_size(&p)
+            } else {
+                entry.metadata().map_or(0, |m| m.len())
+            };
         }
     }
     total
 }
 
 fn main() {
-    let minutes: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(10);
+    let minutes: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(10);
     let intervals = minutes * 6;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(run(intervals));
 }
 
 async fn run(intervals: usize) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = storage::StorageConfig::Filesystem { dir: dir.path().join("objects") }.open().expect("store");
-    let metastore = Arc::new(SqliteMetastore::open(&dir.path().join("metastore.db")).expect("metastore"));
-    let writer = Arc::new(SegmentWriter::start(SegmentWriterConfig::default(), Arc::clone(&store), metastore.clone()));
+    let store = storage::StorageConfig::Filesystem {
+        dir: dir.path().join("objects"),
+    }
+    .open()
+    .expect("store");
+    let metastore =
+        Arc::new(SqliteMetastore::open(&dir.path().join("metastore.db")).expect("metastore"));
+    let writer = Arc::new(SegmentWriter::start(
+        SegmentWriterConfig::default(),
+        Arc::clone(&store),
+        metastore.clone(),
+    ));
     let tenant = TenantId::new("bench").expect("valid");
     let limits = ProfileLimits {
         reject_older_than_nanos: 0,
@@ -90,8 +119,12 @@ async fn run(intervals: usize) {
         .iter()
         .map(|f| {
             let body = read(f);
-            let profile = pprof::decode(&body, pprof::DEFAULT_MAX_DECOMPRESSED_BYTES).expect("valid");
-            let raw = formats::compression::decompress(&body, pprof::DEFAULT_MAX_DECOMPRESSED_BYTES).expect("valid").len();
+            let profile =
+                pprof::decode(&body, pprof::DEFAULT_MAX_DECOMPRESSED_BYTES).expect("valid");
+            let raw =
+                formats::compression::decompress(&body, pprof::DEFAULT_MAX_DECOMPRESSED_BYTES)
+                    .expect("valid")
+                    .len();
             (gzip_len(&body), Arc::new(profile), raw)
         })
         .collect();
@@ -117,19 +150,35 @@ async fn run(intervals: usize) {
                 raw_in += raw;
                 profiles += 1;
                 let permit = Arc::clone(&permits).acquire_owned().await.expect("permits");
-                let (writer, tenant, latencies, size) = (Arc::clone(&writer), tenant.clone(), Arc::clone(&latencies), *raw);
+                let (writer, tenant, latencies, size) = (
+                    Arc::clone(&writer),
+                    tenant.clone(),
+                    Arc::clone(&latencies),
+                    *raw,
+                );
                 let (profile, limits) = (Arc::clone(profile), limits.clone());
                 tasks.spawn(async move {
                     // Decode-side work (validation, normalisation, split) as a request handler does it.
                     let series = tokio::task::spawn_blocking(move || {
                         let mut profile = (*profile).clone();
                         profile.time_nanos = time;
-                        pprof::prepare_push(profile, &labels, &limits, &LabelLimits::default(), size, 1).expect("valid")
+                        pprof::prepare_push(
+                            profile,
+                            &labels,
+                            &limits,
+                            &LabelLimits::default(),
+                            size,
+                            1,
+                        )
+                        .expect("valid")
                     })
                     .await
                     .expect("prepare");
                     let sent = Instant::now();
-                    writer.write(tenant, series, size).await.expect("acknowledged");
+                    writer
+                        .write(tenant, series, size)
+                        .await
+                        .expect("acknowledged");
                     latencies.lock().expect("lock").push(sent.elapsed());
                     drop(permit);
                 });
@@ -164,13 +213,33 @@ async fn run(intervals: usize) {
 
     let mut latencies = latencies.lock().expect("lock").clone();
     latencies.sort_unstable();
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p) as usize).copied().unwrap_or_default();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or_default()
+    };
     let mb = |b: usize| b as f64 / 1e6;
     println!("| measure | value |\n|---|---|");
-    println!("| workload | {SERVICES} services × {PODS} pods × {intervals} intervals of 10 s = {profiles} profiles, {samples} samples |");
-    println!("| ingested | {:.1} MB gzip pprof, {:.1} MB uncompressed |", mb(gzip_in), mb(raw_in));
-    println!("| stored as segments | {:.1} MB ({:.1} % of gzip) |", segment_bytes as f64 / 1e6, 100.0 * segment_bytes as f64 / gzip_in as f64);
-    println!("| stored after compaction | {:.2} MB = {:.2} % of the gzip bytes ingested, {:.2} bytes per sample |", block_bytes as f64 / 1e6, 100.0 * block_bytes as f64 / gzip_in as f64, block_bytes as f64 / samples as f64);
+    println!(
+        "| workload | {SERVICES} services × {PODS} pods × {intervals} intervals of 10 s = {profiles} profiles, {samples} samples |"
+    );
+    println!(
+        "| ingested | {:.1} MB gzip pprof, {:.1} MB uncompressed |",
+        mb(gzip_in),
+        mb(raw_in)
+    );
+    println!(
+        "| stored as segments | {:.1} MB ({:.1} % of gzip) |",
+        segment_bytes as f64 / 1e6,
+        100.0 * segment_bytes as f64 / gzip_in as f64
+    );
+    println!(
+        "| stored after compaction | {:.2} MB = {:.2} % of the gzip bytes ingested, {:.2} bytes per sample |",
+        block_bytes as f64 / 1e6,
+        100.0 * block_bytes as f64 / gzip_in as f64,
+        block_bytes as f64 / samples as f64
+    );
     println!(
         "| ingest | {:.0} profiles/s, {:.1} MB/s uncompressed wall, {:.1} MB/s per CPU-second ({:.1} s wall, {:.1} CPU-s, 2 cores) |",
         profiles as f64 / ingest_wall.as_secs_f64(),
@@ -179,7 +248,11 @@ async fn run(intervals: usize) {
         ingest_wall.as_secs_f64(),
         ingest_cpu
     );
-    println!("| acknowledge latency | p50 {:?}, p99 {:?} ({IN_FLIGHT} writes in flight) |", pct(0.5), pct(0.99));
+    println!(
+        "| acknowledge latency | p50 {:?}, p99 {:?} ({IN_FLIGHT} writes in flight) |",
+        pct(0.5),
+        pct(0.99)
+    );
     println!(
         "| compaction | {jobs} jobs, {:.1} MB of segments in {:.2} s = {:.1} MB/s |",
         compacted_in as f64 / 1e6,

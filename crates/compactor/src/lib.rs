@@ -6,9 +6,13 @@
 //! one metastore step. Garbage collection deletes tombstoned objects after a grace period.
 //! Retention turns blocks whose data is older than the tenant's period into tombstones.
 //!
-//! Memory: one job holds the datasets of at most `max_segments_per_job` segments (each bounded
-//! by the segment writer's head size). Still to come: leased jobs for many workers, higher
-//! levels, and spilling for datasets with millions of distinct stacks.
+//! Work is planned and leased through the metastore's job queue, so several workers (or
+//! processes) never compact the same blocks; a worker that dies loses its lease, and a worker
+//! whose lease was taken over cannot record its result. Levels: segments (0) merge into
+//! per-tenant blocks (1), which merge into larger ones (2).
+//!
+//! Memory: one job holds the datasets of at most `max_segments_per_job` blocks. Still to come:
+//! spilling for datasets with millions of distinct stacks.
 
 use block::{BlockError, BlockReader, BlockWriter};
 use metastore::{BlockMeta, Metastore, MetastoreError};
@@ -49,6 +53,12 @@ pub struct CompactorConfig {
     pub default_retention: Option<Duration>,
     /// Per-tenant retention periods.
     pub tenant_retention: HashMap<TenantId, Duration>,
+    /// Blocks of one tenant at a level ≥ 1 waiting before they merge into the next level.
+    pub min_blocks_per_job: usize,
+    /// Levels compacted: blocks reach at most this level.
+    pub max_level: u32,
+    /// How long a worker holds a job before another may take it over.
+    pub lease: Duration,
 }
 
 impl Default for CompactorConfig {
@@ -59,6 +69,9 @@ impl Default for CompactorConfig {
             grace_period: Duration::from_secs(3600),
             default_retention: None,
             tenant_retention: HashMap::new(),
+            min_blocks_per_job: 8,
+            max_level: 2,
+            lease: Duration::from_secs(600),
         }
     }
 }
@@ -66,6 +79,7 @@ impl Default for CompactorConfig {
 /// What one compaction job did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CompactionReport {
+    /// Blocks (segments at level 0) merged.
     pub segments: usize,
     pub blocks: usize,
     pub profiles_in: u64,
@@ -79,6 +93,8 @@ pub struct Compactor {
     store: Arc<dyn ObjectStore>,
     metastore: Arc<dyn Metastore>,
     config: CompactorConfig,
+    /// This worker's name in job leases.
+    owner: String,
 }
 
 fn millis(duration: Duration) -> i64 {
@@ -95,6 +111,7 @@ impl Compactor {
             store,
             metastore,
             config,
+            owner: format!("compactor-{}", Ulid::new()),
         }
     }
 
@@ -102,24 +119,53 @@ impl Compactor {
         paths::object(meta.level, meta.shard, meta.tenant.as_ref(), meta.id)
     }
 
-    /// Runs one compaction job if enough segments wait; `None` when there was nothing to do.
+    /// Plans jobs where enough blocks wait and runs one leased job (lowest level first);
+    /// `None` when there was nothing to do.
     pub async fn compact_once(
         &self,
         now_ms: i64,
     ) -> Result<Option<CompactionReport>, CompactError> {
-        let segments = self
-            .metastore
-            .live_blocks(0, self.config.max_segments_per_job)
-            .await?;
-        if segments.is_empty() || segments.len() < self.config.min_segments_per_job {
-            return Ok(None);
+        for level in 0..self.config.max_level {
+            let min = if level == 0 {
+                self.config.min_segments_per_job
+            } else {
+                self.config.min_blocks_per_job
+            };
+            self.metastore
+                .plan_compaction(level, min, self.config.max_segments_per_job, now_ms)
+                .await?;
         }
+        let lease_ms = millis(self.config.lease);
+        let Some(job) = self
+            .metastore
+            .lease_compaction_job(&self.owner, now_ms, lease_ms)
+            .await?
+        else {
+            return Ok(None);
+        };
+        match self.run_job(&job, now_ms).await {
+            Ok(report) => Ok(Some(report)),
+            Err(CompactError::Metastore(MetastoreError::NotFound(block))) => {
+                // A block of the job went away (retention): plan again from what is live.
+                warn!(job = %job.id, %block, "compaction job lost a block, dropping it");
+                self.metastore.drop_compaction_job(job.id).await?;
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn run_job(
+        &self,
+        job: &metastore::CompactionJob,
+        now_ms: i64,
+    ) -> Result<CompactionReport, CompactError> {
         let mut report = CompactionReport {
-            segments: segments.len(),
+            segments: job.blocks.len(),
             ..Default::default()
         };
         let mut writers: BTreeMap<TenantId, BlockWriter> = BTreeMap::new();
-        for meta in &segments {
+        for meta in &job.blocks {
             let reader = BlockReader::open(Arc::clone(&self.store), Self::key(meta))
                 .await
                 .map_err(|source| CompactError::Block {
@@ -159,7 +205,7 @@ impl Compactor {
                 .map_err(|e| CompactError::Encode(e.to_string()))?
                 .map_err(|e| CompactError::Encode(e.to_string()))?;
             let id = Ulid::new();
-            let meta = encoded.meta(id, 0, 1, Some(tenant.clone()));
+            let meta = encoded.meta(id, 0, job.level + 1, Some(tenant.clone()));
             report.profiles_out += encoded.datasets.iter().map(|d| d.profiles).sum::<u64>();
             report.bytes_out += encoded.bytes.len() as u64;
             let options = PutOptions {
@@ -172,26 +218,27 @@ impl Compactor {
             new_blocks.push(meta);
         }
         report.blocks = new_blocks.len();
-        let old: Vec<Ulid> = segments.iter().map(|s| s.id).collect();
         if let Err(error) = self
             .metastore
-            .replace_blocks(&old, &new_blocks, now_ms)
+            .complete_compaction_job(job.id, &self.owner, &new_blocks, now_ms)
             .await
         {
-            // Someone else compacted these first: our blocks were never recorded, remove them.
+            // The lease was lost (another worker took over) or a block vanished: our blocks
+            // were never recorded, so remove them.
             for meta in &new_blocks {
                 let _ = self.store.delete(&Self::key(meta)).await;
             }
             return Err(error.into());
         }
         info!(
-            segments = report.segments,
-            blocks = report.blocks,
+            level = job.level,
+            blocks_in = report.segments,
+            blocks_out = report.blocks,
             bytes_in = report.bytes_in,
             bytes_out = report.bytes_out,
-            "compacted segments"
+            "compaction job done"
         );
-        Ok(Some(report))
+        Ok(report)
     }
 
     /// Deletes the objects of blocks tombstoned longer than the grace period ago; returns how
@@ -234,7 +281,7 @@ impl Compactor {
     /// period; returns how many.
     pub async fn apply_retention(&self, now_ms: i64) -> Result<usize, CompactError> {
         let mut expired = Vec::new();
-        for level in [0, 1] {
+        for level in 0..=self.config.max_level {
             for meta in self.metastore.live_blocks(level, usize::MAX >> 1).await? {
                 let all_expired = !meta.datasets.is_empty()
                     && meta.datasets.iter().all(|d| {

@@ -315,3 +315,67 @@ async fn retention_removes_old_data_per_tenant() {
         1 + 4
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_the_jobs_and_levels_climb() {
+    let env = env();
+    let writer = writer(&env);
+    let tenant = TenantId::new("t").expect("valid");
+    let mut expected = Tree::new();
+    for i in 0..6i64 {
+        let series = pushed(
+            "pprof/cpu.pprof",
+            "api",
+            1_700_000_000_000_000_000 + i * 10_000_000_000,
+        );
+        expected.merge(&pprof::to_tree(&series[0].profile, 1));
+        writer.write(tenant.clone(), series, 1).await.expect("ack");
+    }
+    writer.shutdown().await;
+    let config = CompactorConfig {
+        max_segments_per_job: 2,
+        min_segments_per_job: 1,
+        min_blocks_per_job: 2,
+        grace_period: Duration::ZERO,
+        ..CompactorConfig::default()
+    };
+    let (first, second) = (compactor(&env, config.clone()), compactor(&env, config));
+    let mut reports = Vec::new();
+    loop {
+        let (a, b) = tokio::join!(first.compact_once(10), second.compact_once(10));
+        let done: Vec<_> = [a.expect("first"), b.expect("second")]
+            .into_iter()
+            .flatten()
+            .collect();
+        if done.is_empty() {
+            break;
+        }
+        reports.extend(done);
+    }
+    // Three level-0 jobs of two segments each, then one level-1 job of two of the three blocks.
+    assert_eq!(reports.len(), 4, "{reports:?}");
+    assert!(
+        reports.iter().all(|r| r.segments == 2 && r.blocks == 1),
+        "{reports:?}"
+    );
+    assert!(
+        env.metastore
+            .live_blocks(0, 100)
+            .await
+            .expect("live")
+            .is_empty()
+    );
+    assert_eq!(
+        env.metastore.live_blocks(1, 100).await.expect("live").len(),
+        1
+    );
+    assert_eq!(
+        env.metastore.live_blocks(2, 100).await.expect("live").len(),
+        1
+    );
+    let cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+    assert_eq!(
+        read(&env, &tenant, "api", cpu).await,
+        write_collapsed(&expected)
+    );
+}

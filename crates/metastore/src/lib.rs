@@ -16,7 +16,7 @@ mod types;
 
 pub use postgres::PostgresMetastore;
 pub use sqlite::SqliteMetastore;
-pub use types::{BlockMeta, BlockQuery, DatasetMeta, Tombstone};
+pub use types::{BlockMeta, BlockQuery, CompactionJob, DatasetMeta, Tombstone};
 
 use async_trait::async_trait;
 use model::TenantId;
@@ -32,6 +32,8 @@ pub enum MetastoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("postgres: {0}")]
     Postgres(#[from] tokio_postgres::Error),
+    #[error("compaction job {0} is not leased by this worker (lease lost or job gone)")]
+    LeaseLost(Ulid),
     #[error("the metastore holds invalid data: {0}")]
     Corrupt(String),
     #[error("metastore task failed: {0}")]
@@ -73,6 +75,40 @@ pub trait Metastore: Send + Sync + std::fmt::Debug {
     /// what compaction and retention work through.
     async fn live_blocks(&self, level: u32, limit: usize)
     -> Result<Vec<BlockMeta>, MetastoreError>;
+
+    /// Plans compaction jobs over the live blocks of `level` that are in no job yet, oldest
+    /// first: level 0 (segments, any tenants) in groups of up to `max_blocks`, higher levels
+    /// per tenant. A group smaller than `min_blocks` waits. Returns the jobs created.
+    async fn plan_compaction(
+        &self,
+        level: u32,
+        min_blocks: usize,
+        max_blocks: usize,
+        now_ms: i64,
+    ) -> Result<usize, MetastoreError>;
+
+    /// Leases the oldest job whose lease is free or expired to `owner` until
+    /// `now_ms + lease_ms`. Many workers may call this at once; each job goes to one of them.
+    async fn lease_compaction_job(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<CompactionJob>, MetastoreError>;
+
+    /// Finishes a leased job in one step: its blocks are replaced by `new` (as
+    /// `replace_blocks`) and the job is removed. Refused with `LeaseLost` when `owner` no longer
+    /// holds an unexpired lease, and with `NotFound` when one of its blocks is no longer live.
+    async fn complete_compaction_job(
+        &self,
+        job: Ulid,
+        owner: &str,
+        new: &[BlockMeta],
+        now_ms: i64,
+    ) -> Result<(), MetastoreError>;
+
+    /// Drops a job (its blocks become plannable again), whoever holds it.
+    async fn drop_compaction_job(&self, job: Ulid) -> Result<(), MetastoreError>;
 
     /// Tombstones stamped before `before_ms`: blocks whose objects may now be deleted.
     async fn tombstones(&self, before_ms: i64) -> Result<Vec<Tombstone>, MetastoreError>;

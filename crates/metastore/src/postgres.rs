@@ -4,7 +4,8 @@
 use crate::types::{
     DatasetRow, group_all, group_rows, join_types, label_values_of, signed, tombstone,
 };
-use crate::{BlockMeta, BlockQuery, Metastore, MetastoreError, Tombstone};
+use crate::types::{join_ids, parse_tenant, parse_ulid, plan_groups, split_ids};
+use crate::{BlockMeta, BlockQuery, CompactionJob, Metastore, MetastoreError, Tombstone};
 use async_trait::async_trait;
 use model::TenantId;
 use tokio::sync::Mutex;
@@ -35,6 +36,18 @@ CREATE TABLE IF NOT EXISTS datasets (
 );
 CREATE INDEX IF NOT EXISTS datasets_by_tenant_time ON datasets (tenant, max_time, min_time);
 CREATE INDEX IF NOT EXISTS blocks_deleted ON blocks (deleted_at) WHERE deleted_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS compaction_jobs (
+    id TEXT PRIMARY KEY,
+    level BIGINT NOT NULL,
+    tenant TEXT,
+    blocks TEXT NOT NULL,
+    lease_owner TEXT NOT NULL DEFAULT '',
+    lease_expires BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS compaction_job_blocks (
+    block_id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL
+);
 ";
 
 /// The PostgreSQL metastore (one connection; calls are serialised through it).
@@ -118,6 +131,49 @@ async fn dataset_rows(
     rows.iter().map(row_of).collect()
 }
 
+/// Blocks (with every dataset) by id.
+async fn blocks_by_ids(
+    client: &impl tokio_postgres::GenericClient,
+    ids: &[String],
+) -> Result<Vec<BlockMeta>, MetastoreError> {
+    let rows = client
+        .query(
+            "SELECT d.block_id, b.shard, b.level, b.tenant, b.min_time, b.max_time, b.size,
+                    d.tenant, d.service_name, d.min_time, d.max_time, d.profile_types, d.byte_offset, d.byte_length
+             FROM datasets d JOIN blocks b ON b.id = d.block_id
+             WHERE b.id = ANY($1)
+             ORDER BY d.block_id COLLATE \"C\", d.tenant COLLATE \"C\", d.service_name COLLATE \"C\"",
+            &[&ids],
+        )
+        .await?;
+    let rows: Result<Vec<DatasetRow>, MetastoreError> = rows.iter().map(row_of).collect();
+    group_all(rows?)
+}
+
+/// Marks `old` deleted (all must be live) and inserts `new`, inside `tx`.
+async fn swap_blocks(
+    tx: &Transaction<'_>,
+    old: &[Ulid],
+    new: &[BlockMeta],
+    now_ms: i64,
+) -> Result<(), MetastoreError> {
+    for id in old {
+        let changed = tx
+            .execute(
+                "UPDATE blocks SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
+                &[&now_ms, &id.to_string()],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(MetastoreError::NotFound(*id));
+        }
+    }
+    for block in new {
+        insert_block(tx, block).await?;
+    }
+    Ok(())
+}
+
 fn row_of(r: &tokio_postgres::Row) -> Result<DatasetRow, MetastoreError> {
     Ok(DatasetRow {
         block_id: r.try_get(0)?,
@@ -174,20 +230,7 @@ impl Metastore for PostgresMetastore {
     ) -> Result<(), MetastoreError> {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await?;
-        for id in old {
-            let changed = tx
-                .execute(
-                    "UPDATE blocks SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
-                    &[&now_ms, &id.to_string()],
-                )
-                .await?;
-            if changed == 0 {
-                return Err(MetastoreError::NotFound(*id));
-            }
-        }
-        for block in new {
-            insert_block(&tx, block).await?;
-        }
+        swap_blocks(&tx, old, new, now_ms).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -211,6 +254,158 @@ impl Metastore for PostgresMetastore {
             .await?;
         let rows: Result<Vec<DatasetRow>, MetastoreError> = rows.iter().map(row_of).collect();
         group_all(rows?)
+    }
+
+    async fn plan_compaction(
+        &self,
+        level: u32,
+        min_blocks: usize,
+        max_blocks: usize,
+        _now_ms: i64,
+    ) -> Result<usize, MetastoreError> {
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        // One planner at a time: the lock is released at commit.
+        tx.execute("LOCK TABLE compaction_job_blocks IN EXCLUSIVE MODE", &[])
+            .await?;
+        let rows = tx
+            .query(
+                "SELECT id, tenant FROM blocks
+                 WHERE level = $1 AND deleted_at IS NULL
+                   AND id NOT IN (SELECT block_id FROM compaction_job_blocks)
+                 ORDER BY id COLLATE \"C\"",
+                &[&i64::from(level)],
+            )
+            .await?;
+        let mut blocks = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row.try_get(0)?;
+            let tenant: Option<String> = row.try_get(1)?;
+            blocks.push((
+                parse_ulid(&id)?,
+                tenant.as_deref().map(parse_tenant).transpose()?,
+            ));
+        }
+        let groups = plan_groups(level, blocks, min_blocks, max_blocks);
+        for (tenant, ids) in &groups {
+            let job = Ulid::new().to_string();
+            tx.execute(
+                "INSERT INTO compaction_jobs (id, level, tenant, blocks) VALUES ($1, $2, $3, $4)",
+                &[
+                    &job,
+                    &i64::from(level),
+                    &tenant.as_ref().map(TenantId::as_str),
+                    &join_ids(ids),
+                ],
+            )
+            .await?;
+            for id in ids {
+                tx.execute(
+                    "INSERT INTO compaction_job_blocks (block_id, job_id) VALUES ($1, $2)",
+                    &[&id.to_string(), &job],
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(groups.len())
+    }
+
+    async fn lease_compaction_job(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<CompactionJob>, MetastoreError> {
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        let expires = now_ms.saturating_add(lease_ms);
+        // Workers on other connections skip the rows this one holds.
+        let row = tx
+            .query_opt(
+                "UPDATE compaction_jobs SET lease_owner = $1, lease_expires = $2
+                 WHERE id = (SELECT id FROM compaction_jobs WHERE lease_expires <= $3
+                             ORDER BY id COLLATE \"C\" LIMIT 1 FOR UPDATE SKIP LOCKED)
+                 RETURNING id, level, tenant, blocks",
+                &[&owner, &expires, &now_ms],
+            )
+            .await?;
+        let Some(row) = row else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let id: String = row.try_get(0)?;
+        let level: i64 = row.try_get(1)?;
+        let tenant: Option<String> = row.try_get(2)?;
+        let blocks: String = row.try_get(3)?;
+        let ids: Vec<String> = split_ids(&blocks)?.iter().map(Ulid::to_string).collect();
+        let metas = blocks_by_ids(&tx, &ids).await?;
+        tx.commit().await?;
+        Ok(Some(CompactionJob {
+            id: parse_ulid(&id)?,
+            level: u32::try_from(level)
+                .map_err(|_| MetastoreError::Corrupt(format!("job level {level}")))?,
+            tenant: tenant.as_deref().map(parse_tenant).transpose()?,
+            blocks: metas,
+            lease_owner: owner.to_owned(),
+            lease_expires_ms: expires,
+        }))
+    }
+
+    async fn complete_compaction_job(
+        &self,
+        job: Ulid,
+        owner: &str,
+        new: &[BlockMeta],
+        now_ms: i64,
+    ) -> Result<(), MetastoreError> {
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                "SELECT lease_owner, lease_expires, blocks FROM compaction_jobs WHERE id = $1 FOR UPDATE",
+                &[&job.to_string()],
+            )
+            .await?;
+        let Some(row) = row else {
+            return Err(MetastoreError::LeaseLost(job));
+        };
+        let holder: String = row.try_get(0)?;
+        let expires: i64 = row.try_get(1)?;
+        let blocks: String = row.try_get(2)?;
+        if holder != owner || expires < now_ms {
+            return Err(MetastoreError::LeaseLost(job));
+        }
+        swap_blocks(&tx, &split_ids(&blocks)?, new, now_ms).await?;
+        tx.execute(
+            "DELETE FROM compaction_job_blocks WHERE job_id = $1",
+            &[&job.to_string()],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM compaction_jobs WHERE id = $1",
+            &[&job.to_string()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn drop_compaction_job(&self, job: Ulid) -> Result<(), MetastoreError> {
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "DELETE FROM compaction_job_blocks WHERE job_id = $1",
+            &[&job.to_string()],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM compaction_jobs WHERE id = $1",
+            &[&job.to_string()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn tombstones(&self, before_ms: i64) -> Result<Vec<Tombstone>, MetastoreError> {

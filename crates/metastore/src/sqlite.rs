@@ -2,12 +2,13 @@
 //! survives a crash), used from a blocking thread.
 
 use crate::types::{
-    DatasetRow, group_all, group_rows, join_types, label_values_of, signed, tombstone,
+    DatasetRow, group_all, group_rows, join_ids, join_types, label_values_of, parse_tenant,
+    parse_ulid, plan_groups, signed, split_ids, tombstone,
 };
-use crate::{BlockMeta, BlockQuery, Metastore, MetastoreError, Tombstone};
+use crate::{BlockMeta, BlockQuery, CompactionJob, Metastore, MetastoreError, Tombstone};
 use async_trait::async_trait;
 use model::TenantId;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use ulid::Ulid;
@@ -36,6 +37,18 @@ CREATE TABLE IF NOT EXISTS datasets (
 );
 CREATE INDEX IF NOT EXISTS datasets_by_tenant_time ON datasets (tenant, max_time, min_time);
 CREATE INDEX IF NOT EXISTS blocks_deleted ON blocks (deleted_at) WHERE deleted_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS compaction_jobs (
+    id TEXT PRIMARY KEY,
+    level INTEGER NOT NULL,
+    tenant TEXT,
+    blocks TEXT NOT NULL,
+    lease_owner TEXT NOT NULL DEFAULT '',
+    lease_expires INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS compaction_job_blocks (
+    block_id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL
+);
 ";
 
 /// The SQLite metastore.
@@ -134,6 +147,49 @@ fn dataset_rows(
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// Blocks (with every dataset) by id, in the order given.
+fn blocks_by_ids(
+    connection: &Connection,
+    ids: &[String],
+) -> Result<Vec<BlockMeta>, MetastoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT d.block_id, b.shard, b.level, b.tenant, b.min_time, b.max_time, b.size,
+                d.tenant, d.service_name, d.min_time, d.max_time, d.profile_types, d.byte_offset, d.byte_length
+         FROM datasets d JOIN blocks b ON b.id = d.block_id
+         WHERE d.block_id = ?1 ORDER BY d.tenant, d.service_name",
+    )?;
+    let mut rows = Vec::new();
+    for id in ids {
+        let found = statement.query_map([id], row_of)?;
+        for row in found {
+            rows.push(row?);
+        }
+    }
+    group_all(rows)
+}
+
+/// Marks `old` deleted (all must be live) and inserts `new`, inside `tx`.
+fn swap_blocks(
+    tx: &rusqlite::Transaction<'_>,
+    old: &[Ulid],
+    new: &[BlockMeta],
+    now_ms: i64,
+) -> Result<(), MetastoreError> {
+    for id in old {
+        let changed = tx.execute(
+            "UPDATE blocks SET deleted_at = ?1 WHERE id = ?2 AND deleted_at IS NULL",
+            params![now_ms, id.to_string()],
+        )?;
+        if changed == 0 {
+            return Err(MetastoreError::NotFound(*id));
+        }
+    }
+    for block in new {
+        insert_block(tx, block)?;
+    }
+    Ok(())
+}
+
 fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<DatasetRow> {
     Ok(DatasetRow {
         block_id: r.get(0)?,
@@ -204,18 +260,7 @@ impl Metastore for SqliteMetastore {
         let (old, new) = (old.to_vec(), new.to_vec());
         self.with(move |connection| {
             let tx = connection.transaction()?;
-            for id in &old {
-                let changed = tx.execute(
-                    "UPDATE blocks SET deleted_at = ?1 WHERE id = ?2 AND deleted_at IS NULL",
-                    params![now_ms, id.to_string()],
-                )?;
-                if changed == 0 {
-                    return Err(MetastoreError::NotFound(*id));
-                }
-            }
-            for block in &new {
-                insert_block(&tx, block)?;
-            }
+            swap_blocks(&tx, &old, &new, now_ms)?;
             tx.commit()?;
             Ok(())
         })
@@ -235,20 +280,144 @@ impl Metastore for SqliteMetastore {
                 let rows = statement.query_map(params![level, i64::try_from(limit).unwrap_or(i64::MAX)], |r| r.get(0))?;
                 rows.collect::<Result<Vec<String>, _>>()?
             };
-            let mut statement = connection.prepare_cached(
-                "SELECT d.block_id, b.shard, b.level, b.tenant, b.min_time, b.max_time, b.size,
-                        d.tenant, d.service_name, d.min_time, d.max_time, d.profile_types, d.byte_offset, d.byte_length
-                 FROM datasets d JOIN blocks b ON b.id = d.block_id
-                 WHERE d.block_id = ?1 ORDER BY d.tenant, d.service_name",
-            )?;
-            let mut rows = Vec::new();
-            for id in &ids {
-                let found = statement.query_map([id], row_of)?;
-                for row in found {
-                    rows.push(row?);
+            blocks_by_ids(connection, &ids)
+        })
+        .await
+    }
+
+    async fn plan_compaction(
+        &self,
+        level: u32,
+        min_blocks: usize,
+        max_blocks: usize,
+        _now_ms: i64,
+    ) -> Result<usize, MetastoreError> {
+        self.with(move |connection| {
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let free: Vec<(String, Option<String>)> = {
+                let mut statement = tx.prepare_cached(
+                    "SELECT id, tenant FROM blocks
+                     WHERE level = ?1 AND deleted_at IS NULL
+                       AND id NOT IN (SELECT block_id FROM compaction_job_blocks)
+                     ORDER BY id",
+                )?;
+                let rows = statement.query_map([level], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut blocks = Vec::with_capacity(free.len());
+            for (id, tenant) in free {
+                blocks.push((parse_ulid(&id)?, tenant.as_deref().map(parse_tenant).transpose()?));
+            }
+            let groups = plan_groups(level, blocks, min_blocks, max_blocks);
+            for (tenant, ids) in &groups {
+                let job = Ulid::new().to_string();
+                tx.execute(
+                    "INSERT INTO compaction_jobs (id, level, tenant, blocks) VALUES (?1, ?2, ?3, ?4)",
+                    params![job, level, tenant.as_ref().map(TenantId::as_str), join_ids(ids)],
+                )?;
+                for id in ids {
+                    tx.execute(
+                        "INSERT INTO compaction_job_blocks (block_id, job_id) VALUES (?1, ?2)",
+                        params![id.to_string(), job],
+                    )?;
                 }
             }
-            group_all(rows)
+            tx.commit()?;
+            Ok(groups.len())
+        })
+        .await
+    }
+
+    async fn lease_compaction_job(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<CompactionJob>, MetastoreError> {
+        let owner = owner.to_owned();
+        self.with(move |connection| {
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let found: Option<(String, i64, Option<String>, String)> = tx
+                .query_row(
+                    "SELECT id, level, tenant, blocks FROM compaction_jobs WHERE lease_expires <= ?1 ORDER BY id LIMIT 1",
+                    [now_ms],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let Some((id, level, tenant, blocks)) = found else {
+                return Ok(None);
+            };
+            let expires = now_ms.saturating_add(lease_ms);
+            tx.execute(
+                "UPDATE compaction_jobs SET lease_owner = ?1, lease_expires = ?2 WHERE id = ?3",
+                params![owner, expires, id],
+            )?;
+            let ids: Vec<String> = split_ids(&blocks)?.iter().map(Ulid::to_string).collect();
+            let metas = blocks_by_ids(&tx, &ids)?;
+            tx.commit()?;
+            Ok(Some(CompactionJob {
+                id: parse_ulid(&id)?,
+                level: u32::try_from(level).map_err(|_| MetastoreError::Corrupt(format!("job level {level}")))?,
+                tenant: tenant.as_deref().map(parse_tenant).transpose()?,
+                blocks: metas,
+                lease_owner: owner,
+                lease_expires_ms: expires,
+            }))
+        })
+        .await
+    }
+
+    async fn complete_compaction_job(
+        &self,
+        job: Ulid,
+        owner: &str,
+        new: &[BlockMeta],
+        now_ms: i64,
+    ) -> Result<(), MetastoreError> {
+        let (owner, new) = (owner.to_owned(), new.to_vec());
+        self.with(move |connection| {
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let found: Option<(String, i64, String)> = tx
+                .query_row(
+                    "SELECT lease_owner, lease_expires, blocks FROM compaction_jobs WHERE id = ?1",
+                    [job.to_string()],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((holder, expires, blocks)) = found else {
+                return Err(MetastoreError::LeaseLost(job));
+            };
+            if holder != owner || expires < now_ms {
+                return Err(MetastoreError::LeaseLost(job));
+            }
+            swap_blocks(&tx, &split_ids(&blocks)?, &new, now_ms)?;
+            tx.execute(
+                "DELETE FROM compaction_job_blocks WHERE job_id = ?1",
+                [job.to_string()],
+            )?;
+            tx.execute(
+                "DELETE FROM compaction_jobs WHERE id = ?1",
+                [job.to_string()],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn drop_compaction_job(&self, job: Ulid) -> Result<(), MetastoreError> {
+        self.with(move |connection| {
+            let tx = connection.transaction()?;
+            tx.execute(
+                "DELETE FROM compaction_job_blocks WHERE job_id = ?1",
+                [job.to_string()],
+            )?;
+            tx.execute(
+                "DELETE FROM compaction_jobs WHERE id = ?1",
+                [job.to_string()],
+            )?;
+            tx.commit()?;
+            Ok(())
         })
         .await
     }

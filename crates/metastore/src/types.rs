@@ -44,6 +44,55 @@ pub struct BlockQuery {
     pub profile_type: Option<String>,
 }
 
+/// A leased unit of compaction work: blocks of one level (and, above level 0, one tenant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactionJob {
+    pub id: Ulid,
+    pub level: u32,
+    pub tenant: Option<TenantId>,
+    pub blocks: Vec<BlockMeta>,
+    pub lease_owner: String,
+    pub lease_expires_ms: i64,
+}
+
+/// Groups live blocks of one level (oldest first) into job block lists.
+pub(crate) fn plan_groups(
+    level: u32,
+    blocks: Vec<(Ulid, Option<TenantId>)>,
+    min_blocks: usize,
+    max_blocks: usize,
+) -> Vec<(Option<TenantId>, Vec<Ulid>)> {
+    let max_blocks = max_blocks.max(1);
+    let mut by_tenant: std::collections::BTreeMap<Option<TenantId>, Vec<Ulid>> = Default::default();
+    for (id, tenant) in blocks {
+        let key = if level == 0 { None } else { tenant };
+        by_tenant.entry(key).or_default().push(id);
+    }
+    let mut out = Vec::new();
+    for (tenant, ids) in by_tenant {
+        for chunk in ids.chunks(max_blocks) {
+            if chunk.len() >= min_blocks.max(1) {
+                out.push((tenant.clone(), chunk.to_vec()));
+            }
+        }
+    }
+    out
+}
+
+pub(crate) fn join_ids(ids: &[Ulid]) -> String {
+    ids.iter()
+        .map(Ulid::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub(crate) fn split_ids(text: &str) -> Result<Vec<Ulid>, crate::MetastoreError> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(parse_ulid)
+        .collect()
+}
+
 /// A replaced block whose object is still to be deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tombstone {
