@@ -6,8 +6,10 @@
 
 use crate::BlockError;
 use formats::pprof::{IdIndex, ProfileView, unnamed_frame};
+use hashbrown::HashTable;
 use model::{Interner, NodeId, Tree};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxBuildHasher, FxHashMap};
+use std::hash::BuildHasher;
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub(crate) struct SymbolsProto {
@@ -78,7 +80,10 @@ pub(crate) struct SymbolsBuilder {
     functions: Vec<FunctionProto>,
     function_ids: FxHashMap<FunctionProto, u32>,
     locations: Vec<LocationProto>,
-    location_ids: FxHashMap<LocationProto, u32>,
+    /// Location ids by the hash of their content (keys compared in `locations`).
+    location_ids: HashTable<u32>,
+    /// A reused key, so that known locations are found without allocating.
+    scratch: LocationProto,
     stack_parents: Vec<u32>,
     stack_locations: Vec<u32>,
     stack_ids: FxHashMap<(u32, u32), u32>,
@@ -123,12 +128,11 @@ impl SymbolsBuilder {
                 }
                 None => 0,
             };
-            let mut key = LocationProto {
-                mapping,
-                address: location.address,
-                line_functions: Vec::new(),
-                line_numbers: Vec::new(),
-            };
+            let mut key = std::mem::take(&mut self.scratch);
+            key.mapping = mapping;
+            key.address = location.address;
+            key.line_functions.clear();
+            key.line_numbers.clear();
             let mut broken = false;
             for line in profile.location_lines(location) {
                 let Some(position) = functions.get(line.function_id) else {
@@ -153,9 +157,29 @@ impl SymbolsBuilder {
                 key.line_functions.push(id);
                 key.line_numbers.push(line.line);
             }
-            out.push((!broken).then(|| intern(&mut self.locations, &mut self.location_ids, key)));
+            out.push((!broken).then(|| self.intern_location(&key)));
+            self.scratch = key;
         }
         out
+    }
+
+    /// The id of a location, adding a copy of `key` if it is new.
+    fn intern_location(&mut self, key: &LocationProto) -> u32 {
+        let hash = FxBuildHasher.hash_one(key);
+        let locations = &self.locations;
+        if let Some(&id) = self
+            .location_ids
+            .find(hash, |&id| locations[id as usize] == *key)
+        {
+            return id;
+        }
+        let id = self.locations.len() as u32;
+        self.locations.push(key.clone());
+        let locations = &self.locations;
+        self.location_ids.insert_unique(hash, id, |&other| {
+            FxBuildHasher.hash_one(&locations[other as usize])
+        });
+        id
     }
 
     /// The stack id of dataset locations given root first. Empty stacks have no id.
@@ -230,7 +254,7 @@ impl SymbolsBuilder {
                         .collect(),
                     line_numbers: l.line_numbers.clone(),
                 };
-                intern(&mut self.locations, &mut self.location_ids, key)
+                self.intern_location(&key)
             })
             .collect();
         // Parents precede children, so one pass in id order maps every node.

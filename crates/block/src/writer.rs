@@ -196,42 +196,65 @@ impl BlockWriter {
                 .map_or(0, |l| span_id(view.string(l.str)));
             stacks.push(stack.map(|s| (s, span)));
         }
+        // Samples are unique by stack and span after normalisation, unless two pprof locations
+        // became one dataset location: check once, and merge only then.
+        let mut seen: rustc_hash::FxHashSet<(u32, u64)> = rustc_hash::FxHashSet::default();
+        seen.reserve(stacks.len());
+        let unique = stacks.iter().flatten().all(|key| seen.insert(*key));
+        drop(seen);
         for (index, (profile_type, labels)) in types.iter().enumerate() {
-            let mut sums: FxHashMap<(u32, u64), i64> = FxHashMap::default();
-            let mut order: Vec<(u32, u64)> = Vec::new();
-            for (sample, stack) in view.samples.iter().zip(&stacks) {
-                let Some(key) = *stack else { continue };
-                let value = view.sample_values(sample).get(index).copied().unwrap_or(0);
-                if value == 0 {
-                    continue;
-                }
-                let slot = sums.entry(key).or_insert_with(|| {
-                    order.push(key);
-                    0
-                });
-                *slot = slot.wrapping_add(value);
-            }
             let mut row = ProfileRow {
                 series_id: dataset.series.id(labels),
                 time_nanos: profile.time_nanos,
                 total: 0,
-                stack_ids: Vec::with_capacity(order.len()),
-                values: Vec::with_capacity(order.len()),
-                span_ids: Vec::with_capacity(order.len()),
+                stack_ids: Vec::with_capacity(stacks.len()),
+                values: Vec::with_capacity(stacks.len()),
+                span_ids: Vec::with_capacity(stacks.len()),
             };
-            for key in order {
-                let value = sums[&key];
-                if value == 0 {
-                    continue;
+            if unique {
+                for (sample, stack) in view.samples.iter().zip(&stacks) {
+                    let Some((stack, span)) = *stack else {
+                        continue;
+                    };
+                    let value = view.sample_values(sample).get(index).copied().unwrap_or(0);
+                    if value != 0 {
+                        row.total = row.total.wrapping_add(value);
+                        row.stack_ids.push(stack);
+                        row.span_ids.push(span);
+                        row.values.push(value);
+                    }
                 }
-                row.total = row.total.wrapping_add(value);
-                row.stack_ids.push(key.0);
-                row.span_ids.push(key.1);
-                row.values.push(value);
+            } else {
+                let mut sums: FxHashMap<(u32, u64), i64> = FxHashMap::default();
+                let mut order: Vec<(u32, u64)> = Vec::new();
+                for (sample, stack) in view.samples.iter().zip(&stacks) {
+                    let Some(key) = *stack else { continue };
+                    let value = view.sample_values(sample).get(index).copied().unwrap_or(0);
+                    if value == 0 {
+                        continue;
+                    }
+                    let slot = sums.entry(key).or_insert_with(|| {
+                        order.push(key);
+                        0
+                    });
+                    *slot = slot.wrapping_add(value);
+                }
+                for key in order {
+                    let value = sums[&key];
+                    if value != 0 {
+                        row.total = row.total.wrapping_add(value);
+                        row.stack_ids.push(key.0);
+                        row.span_ids.push(key.1);
+                        row.values.push(value);
+                    }
+                }
             }
             if row.values.is_empty() {
                 continue;
             }
+            row.stack_ids.shrink_to_fit();
+            row.values.shrink_to_fit();
+            row.span_ids.shrink_to_fit();
             dataset.profile_types.insert(profile_type.to_string());
             dataset.min_time = dataset.min_time.min(profile.time_nanos);
             dataset.max_time = dataset.max_time.max(profile.time_nanos);
