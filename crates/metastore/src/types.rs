@@ -159,42 +159,19 @@ pub(crate) fn group_rows(
     rows: Vec<DatasetRow>,
     query: &BlockQuery,
 ) -> Result<Vec<BlockMeta>, crate::MetastoreError> {
-    let mut blocks: Vec<BlockMeta> = Vec::new();
-    for row in rows {
-        if !query.service_names.is_empty() && !query.service_names.contains(&row.service_name) {
-            continue;
-        }
-        let profile_types = split_types(&row.profile_types);
-        if let Some(wanted) = &query.profile_type
-            && !profile_types.contains(wanted)
-        {
-            continue;
-        }
-        let dataset = DatasetMeta {
-            tenant: parse_tenant(&row.tenant)?,
-            service_name: row.service_name,
-            min_time_ms: row.min_time,
-            max_time_ms: row.max_time,
-            profile_types,
-            offset: unsigned(row.offset, "dataset offset")?,
-            length: unsigned(row.length, "dataset length")?,
-        };
-        let id = parse_ulid(&row.block_id)?;
-        match blocks.last_mut() {
-            Some(block) if block.id == id => block.datasets.push(dataset),
-            _ => blocks.push(BlockMeta {
-                id,
-                shard: small(row.shard, "shard")?,
-                level: small(row.level, "level")?,
-                tenant: row.block_tenant.as_deref().map(parse_tenant).transpose()?,
-                min_time_ms: row.block_min_time,
-                max_time_ms: row.block_max_time,
-                size: unsigned(row.size, "block size")?,
-                datasets: vec![dataset],
-            }),
-        }
-    }
-    Ok(blocks)
+    let accepted = rows
+        .into_iter()
+        .filter(|row| {
+            query.service_names.is_empty() || query.service_names.contains(&row.service_name)
+        })
+        .filter(|row| {
+            query
+                .profile_type
+                .as_ref()
+                .is_none_or(|wanted| split_types(&row.profile_types).contains(wanted))
+        })
+        .collect();
+    group_all(accepted)
 }
 
 /// Groups rows ordered by block id into blocks, keeping every dataset.
