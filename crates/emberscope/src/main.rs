@@ -41,6 +41,25 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Run the server: Pyroscope's HTTP API on one port, storing under --data (local files and
+    /// an embedded SQLite metastore; nothing to set up).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0:4040")]
+        listen: std::net::SocketAddr,
+        /// Folder for objects and the metastore.
+        #[arg(long, default_value = "./data")]
+        data: PathBuf,
+        /// Require X-Scope-OrgID (otherwise every request is tenant "anonymous").
+        #[arg(long = "auth.multitenancy-enabled")]
+        multitenancy: bool,
+        /// Refuse profiles older than this many seconds (0: no limit).
+        #[arg(long = "validation.reject-older-than", default_value_t = 3600)]
+        reject_older_than: i64,
+        /// Refuse profiles newer than now plus this many seconds (0: no limit).
+        #[arg(long = "validation.reject-newer-than", default_value_t = 600)]
+        reject_newer_than: i64,
+    },
     /// Push one profile file repeatedly through the write path into a data folder, printing
     /// `acked <uid>` per acknowledged write (used by the crash test).
     #[command(hide = true)]
@@ -91,6 +110,19 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Serve {
+            listen,
+            data,
+            multitenancy,
+            reject_older_than,
+            reject_newer_than,
+        } => serve(
+            listen,
+            data,
+            multitenancy,
+            reject_older_than,
+            reject_newer_than,
+        ),
         Command::DebugIngest {
             data,
             file,
@@ -133,6 +165,54 @@ fn run(cli: Cli) -> Result<()> {
             write_stdout(format!("{json}\n").as_bytes())
         }
     }
+}
+
+fn serve(
+    listen: std::net::SocketAddr,
+    data: PathBuf,
+    multitenancy: bool,
+    older: i64,
+    newer: i64,
+) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = server::ServerConfig {
+        listen,
+        data_dir: data,
+        multitenancy,
+        profile_limits: pprof::ProfileLimits {
+            reject_older_than_nanos: older.saturating_mul(1_000_000_000),
+            reject_newer_than_nanos: newer.saturating_mul(1_000_000_000),
+            ..pprof::ProfileLimits::default()
+        },
+        ..server::ServerConfig::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let shutdown = async {
+            let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match terminate.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => {}
+            }
+        };
+        server::run(
+            config,
+            |address| {
+                println!("emberscope listening on {address}");
+            },
+            shutdown,
+        )
+        .await
+    })?;
+    Ok(())
 }
 
 fn write_stdout(bytes: &[u8]) -> Result<()> {

@@ -1,0 +1,298 @@
+//! `emberscope serve` as a process: a captured request of the real Node.js SDK replayed byte for
+//! byte to `/ingest`, read back through `/pyroscope/render` as exactly the flame graph of the
+//! file's stacks; tenants kept apart; bad input answered with Pyroscope's status codes; data
+//! still there after SIGKILL and a restart.
+
+use formats::pprof;
+use model::{FlameGraph, Labels};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+fn shared() -> PathBuf {
+    std::env::var("EMBERSCOPE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(data: &Path, extra: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_emberscope"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--validation.reject-older-than",
+            "0",
+        ])
+        .arg("--data")
+        .arg(data)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start emberscope serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the address");
+    let address = line
+        .trim()
+        .strip_prefix("emberscope listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Server { child, address }
+}
+
+/// One HTTP/1.1 request; returns (status, body).
+fn request(
+    server: &Server,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(&server.address).expect("connect");
+    let mut head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        server.address,
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("send head");
+    stream.write_all(body).expect("send body");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("response");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    // Chunked bodies: keep the JSON object between the first '{' and the last '}'.
+    let body = match (body.find('{'), body.rfind('}')) {
+        (Some(start), Some(end)) if body.contains("\r\n") => body[start..=end].to_owned(),
+        _ => body,
+    };
+    (status, body)
+}
+
+fn captured() -> (String, Vec<u8>) {
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(shared().join("testdata/clients/pyroscope-nodejs-0.6.4_request_meta.json"))
+            .expect("meta"),
+    )
+    .expect("json");
+    let query = meta["query"].as_str().expect("query").to_owned();
+    let body = std::fs::read(
+        shared().join("testdata/clients/pyroscope-nodejs-0.6.4_ingest_wall.pprof.gz"),
+    )
+    .expect("body");
+    (query, body)
+}
+
+const WALL: &str = "wall:wall:nanoseconds:wall:nanoseconds";
+
+/// The flame graph the server must answer for the captured file: its stacks, via the
+/// foundation's decoder and renderer.
+fn expected_graph(body: &[u8]) -> FlameGraph {
+    let profile = pprof::decode(body, 1 << 24).expect("valid");
+    let labels = Labels::from_pairs([("__name__", "wall"), ("service_name", "research.node.app")]);
+    let types = pprof::profile_type_labels(&labels, &profile);
+    let index = types
+        .iter()
+        .position(|(t, _)| t.to_string() == WALL)
+        .expect("a wall sample type");
+    FlameGraph::from_tree(&pprof::to_tree(&profile, index), 8192)
+}
+
+fn render_target() -> String {
+    let query = format!("{WALL}{{service_name=\"research.node.app\"}}");
+    let encoded: String = query
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.:".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("/pyroscope/render?query={encoded}&from=946656000&until=now&format=json")
+}
+
+fn check_render(server: &Server, headers: &[(&str, &str)], expected: &FlameGraph) {
+    let (status, body) = request(server, "GET", &render_target(), headers, b"");
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    let names: Vec<String> =
+        serde_json::from_value(json["flamebearer"]["names"].clone()).expect("names");
+    let levels: Vec<Vec<i64>> =
+        serde_json::from_value(json["flamebearer"]["levels"].clone()).expect("levels");
+    assert_eq!(names, expected.names);
+    assert_eq!(levels, expected.levels);
+    assert_eq!(json["flamebearer"]["numTicks"], expected.total);
+    assert_eq!(json["metadata"]["units"], "nanoseconds");
+}
+
+#[test]
+fn captured_sdk_request_round_trips_and_survives_sigkill() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (query, body) = captured();
+    let expected = expected_graph(&body);
+    assert!(expected.total > 0);
+    {
+        let server = start(dir.path(), &[]);
+        assert_eq!(
+            request(&server, "GET", "/ready", &[], b""),
+            (200, "ready".to_owned())
+        );
+        let (status, text) = request(
+            &server,
+            "POST",
+            &format!("/ingest?{query}"),
+            &[("Content-Type", "application/octet-stream")],
+            &body,
+        );
+        assert_eq!(status, 200, "{text}");
+        check_render(&server, &[], &expected);
+        // The server is killed without warning: the acknowledged write must survive.
+    }
+    let server = start(dir.path(), &[]);
+    check_render(&server, &[], &expected);
+}
+
+#[test]
+fn tenants_are_kept_apart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (query, body) = captured();
+    let server = start(dir.path(), &["--auth.multitenancy-enabled"]);
+    let ingest = format!("/ingest?{query}");
+    let (status, text) = request(&server, "POST", &ingest, &[], &body);
+    assert_eq!(
+        (status, text.as_str()),
+        (401, r#"{"code":"unauthenticated","message":"no org id"}"#)
+    );
+    let (status, _) = request(
+        &server,
+        "POST",
+        &ingest,
+        &[("X-Scope-OrgID", "tenant-b")],
+        &body,
+    );
+    assert_eq!(status, 200);
+    check_render(
+        &server,
+        &[("X-Scope-OrgID", "tenant-b")],
+        &expected_graph(&body),
+    );
+    let (status, other) = request(
+        &server,
+        "GET",
+        &render_target(),
+        &[("X-Scope-OrgID", "tenant-a")],
+        b"",
+    );
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&other).expect("json");
+    assert_eq!(
+        json["flamebearer"]["numTicks"], 0,
+        "tenant-a sees nothing of tenant-b"
+    );
+    assert_eq!(request(&server, "GET", &render_target(), &[], b"").0, 401);
+}
+
+#[test]
+fn bad_requests_get_pyroscope_status_codes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start(dir.path(), &[]);
+    let pprof_ingest = "/ingest?name=app&format=pprof";
+    // Not a profile.
+    assert_eq!(
+        request(
+            &server,
+            "POST",
+            pprof_ingest,
+            &[],
+            b"\x0a\xff\xff\xff\xff not protobuf"
+        )
+        .0,
+        422
+    );
+    // A compression bomb: 16 MiB of zeros (over the 4 MiB profile limit) in a few KiB of gzip.
+    let bomb = {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&vec![0u8; 16 << 20]).expect("compress");
+        encoder.finish().expect("compress")
+    };
+    assert!(bomb.len() < 200_000);
+    let (status, text) = request(&server, "POST", pprof_ingest, &[], &bomb);
+    assert_eq!(status, 400, "{text}");
+    // Invalid UTF-8 in the string table: 422 on /ingest.
+    let invalid = std::fs::read(shared().join("testdata/pprof/invalid_utf8.pb.gz")).expect("file");
+    let (status, text) = request(&server, "POST", pprof_ingest, &[], &invalid);
+    assert_eq!(status, 422, "{text}");
+    assert!(text.contains("invalid utf8 string hex"), "{text}");
+    // No name.
+    assert_eq!(
+        request(&server, "POST", "/ingest?format=pprof", &[], b"x").0,
+        400
+    );
+    // Render without a query, with an unparsable one, with a bad profile type, with max nodes too big.
+    assert_eq!(
+        request(&server, "GET", "/pyroscope/render", &[], b"").0,
+        400
+    );
+    assert_eq!(
+        request(&server, "GET", "/pyroscope/render?query=%7Ba%3D", &[], b"").0,
+        400
+    );
+    assert_eq!(
+        request(
+            &server,
+            "GET",
+            "/pyroscope/render?query=cpu%7B%7D",
+            &[],
+            b""
+        )
+        .0,
+        400
+    );
+    let (status, text) = request(
+        &server,
+        "GET",
+        &format!("{}&max-nodes=2000000", render_target()),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 400);
+    assert!(
+        text.contains("max flamegraph nodes limit 2000000 is greater than allowed 1048576"),
+        "{text}"
+    );
+    // Wrong methods.
+    assert_eq!(request(&server, "GET", "/ingest", &[], b"").0, 405);
+    assert_eq!(
+        request(&server, "POST", "/pyroscope/render", &[], b"").0,
+        405
+    );
+    // The server is still up.
+    assert_eq!(request(&server, "GET", "/ready", &[], b"").0, 200);
+}

@@ -1,0 +1,70 @@
+//! Errors of the HTTP API: one small vocabulary of codes, mapped to HTTP status once, written
+//! as Pyroscope writes them: `{"code":"invalid_argument","message":"…"}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// Connect-style error codes, with the HTTP status Pyroscope answers for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    InvalidArgument,
+    Unauthenticated,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+    Internal,
+    /// A body that could not be converted (`/ingest`'s 422).
+    Unprocessable,
+    PayloadTooLarge,
+}
+
+impl Code {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Code::InvalidArgument => StatusCode::BAD_REQUEST,
+            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Code::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Code::InvalidArgument => "invalid_argument",
+            Code::Unauthenticated => "unauthenticated",
+            Code::NotFound => "not_found",
+            Code::ResourceExhausted => "resource_exhausted",
+            Code::Unavailable => "unavailable",
+            Code::Internal => "internal",
+            // HTTP statuses without a Connect code are written as "unknown".
+            Code::Unprocessable | Code::PayloadTooLarge => "unknown",
+        }
+    }
+}
+
+/// An error answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: Code,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: Code, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "code": self.code.name(), "message": self.message });
+        (self.code.status(), axum::Json(body)).into_response()
+    }
+}

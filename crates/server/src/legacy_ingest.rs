@@ -1,0 +1,214 @@
+//! `POST /ingest` (and `/pyroscope/ingest`), the legacy Pyroscope API: pprof bodies (raw or gzip,
+//! told by their bytes) or `multipart/form-data` with a `profile` field, metadata in the query
+//! string (`api.md` §2.1). Labels and the profile name are derived as Pyroscope derives them.
+//! Text formats, JFR and speedscope are answered with 422 until they are built.
+
+use crate::AppState;
+use crate::attime;
+use crate::error::{ApiError, Code};
+use crate::labelset;
+use crate::tenant::tenant;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use bytes::Bytes;
+use formats::pprof::{self, Profile};
+use model::Labels;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct IngestParams {
+    name: Option<String>,
+    from: Option<String>,
+    #[serde(rename = "spyName")]
+    spy_name: Option<String>,
+    format: Option<String>,
+}
+
+/// One entry of the `sample_type_config` form field.
+#[derive(Debug, Default, Deserialize)]
+struct SampleTypeConfig {
+    #[serde(rename = "display-name")]
+    display_name: Option<String>,
+}
+
+fn now_ms() -> i64 {
+    compactor::now_ms()
+}
+
+pub async fn ingest(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(params): Query<IngestParams>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let tenant = tenant(&headers, state.multitenancy)?;
+    let name = labelset::parse(params.name.as_deref().unwrap_or(""))?;
+    let now = now_ms();
+    let from_ms = params
+        .from
+        .as_deref()
+        .map_or(now, |f| attime::parse_ms(f, now));
+    let spy = params
+        .spy_name
+        .clone()
+        .unwrap_or_else(|| "unknown".to_owned());
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let (profile_bytes, config) = match params.format.as_deref() {
+        Some("pprof") => (body, HashMap::new()),
+        Some(
+            other @ ("jfr" | "speedscope" | "trie" | "tree" | "lines" | "folded" | "collapsed"),
+        ) => {
+            return Err(ApiError::new(
+                Code::Unprocessable,
+                format!("format {other} is not supported by this server yet"),
+            ));
+        }
+        _ if content_type.contains("multipart/form-data") => {
+            multipart_profile(content_type, body).await?
+        }
+        _ => {
+            return Err(ApiError::new(
+                Code::Unprocessable,
+                "folded (collapsed) text is not supported by this server yet",
+            ));
+        }
+    };
+    if profile_bytes.is_empty() {
+        return Ok(StatusCode::OK);
+    }
+    let limit = state.profile_limits.max_profile_size_bytes;
+    let raw = formats::compression::decompress(&profile_bytes, limit).map_err(|e| match e {
+        formats::compression::DecompressError::TooLarge { .. } => {
+            ApiError::new(Code::InvalidArgument, e.to_string())
+        }
+        other => ApiError::new(Code::Unprocessable, other.to_string()),
+    })?;
+    let size = raw.len();
+    let mut profile = pprof::decode(&raw, usize::MAX)
+        .map_err(|e| ApiError::new(Code::Unprocessable, e.to_string()))?;
+    pprof::fix_time(&mut profile, from_ms.saturating_mul(1_000_000));
+    pprof::fix_scripting_function_names(&mut profile, &spy);
+    if pprof::is_dotnet_spy(&spy, config.contains_key("inuse-space")) {
+        pprof::fix_dotnet(&mut profile);
+    }
+    rename_sample_types(&mut profile, &config);
+    let labels = series_labels(&profile, &name, &spy);
+    let series = pprof::prepare_push(
+        profile,
+        &labels,
+        &state.profile_limits,
+        &state.label_limits,
+        size,
+        now.saturating_mul(1_000_000),
+    )
+    .map_err(|e| ApiError::new(Code::InvalidArgument, e.message))?;
+    if series.is_empty() {
+        return Ok(StatusCode::OK);
+    }
+    state
+        .writer
+        .write(tenant, series, size)
+        .await
+        .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
+    Ok(StatusCode::OK)
+}
+
+/// The `profile` field (and `sample_type_config`) of a multipart form.
+async fn multipart_profile(
+    content_type: &str,
+    body: Bytes,
+) -> Result<(Bytes, HashMap<String, SampleTypeConfig>), ApiError> {
+    let bad = |message: String| ApiError::new(Code::Unprocessable, message);
+    let boundary = multer::parse_boundary(content_type).map_err(|e| bad(e.to_string()))?;
+    let stream = futures::stream::once(async move { Ok::<Bytes, std::convert::Infallible>(body) });
+    let mut form = multer::Multipart::new(stream, boundary);
+    let (mut profile, mut config) = (None, HashMap::new());
+    while let Some(field) = form.next_field().await.map_err(|e| bad(e.to_string()))? {
+        match field.name() {
+            Some("profile") => profile = Some(field.bytes().await.map_err(|e| bad(e.to_string()))?),
+            Some("prev_profile") => {
+                return Err(bad(
+                    "unsupported client version. Please update github.com/grafana/pyroscope-go to the latest version".to_owned(),
+                ));
+            }
+            Some("sample_type_config") => {
+                let text = field.bytes().await.map_err(|e| bad(e.to_string()))?;
+                config = serde_json::from_slice(&text)
+                    .map_err(|e| bad(format!("sample_type_config: {e}")))?;
+            }
+            _ => {}
+        }
+    }
+    let profile = profile.ok_or_else(|| bad("multipart form has no profile field".to_owned()))?;
+    Ok((profile, config))
+}
+
+/// Applies `display-name` renames of `sample_type_config` to the sample types.
+fn rename_sample_types(profile: &mut Profile, config: &HashMap<String, SampleTypeConfig>) {
+    for index in 0..profile.sample_type.len() {
+        let current = usize::try_from(profile.sample_type[index].r#type)
+            .ok()
+            .and_then(|i| profile.string_table.get(i))
+            .cloned()
+            .unwrap_or_default();
+        if let Some(name) = config.get(&current).and_then(|c| c.display_name.clone()) {
+            profile.string_table.push(name);
+            profile.sample_type[index].r#type = profile.string_table.len() as i64 - 1;
+        }
+    }
+}
+
+/// `__name__` from the sample types, as Pyroscope picks it for pprof uploads.
+fn profile_name(profile: &Profile) -> String {
+    let types: Vec<&str> = profile
+        .sample_type
+        .iter()
+        .map(|st| {
+            usize::try_from(st.r#type)
+                .ok()
+                .and_then(|i| profile.string_table.get(i))
+                .map_or("", String::as_str)
+        })
+        .collect();
+    if types.contains(&"wall") {
+        return "wall".to_owned();
+    }
+    for t in &types {
+        if t.contains("cpu") {
+            return "process_cpu".to_owned();
+        }
+        if t.contains("alloc_") || t.contains("inuse_") || *t == "space" || *t == "objects" {
+            return "memory".to_owned();
+        }
+        if t.contains("mutex_") {
+            return "mutex".to_owned();
+        }
+        if t.contains("block_") {
+            return "block".to_owned();
+        }
+        if t.contains("goroutines") {
+            return "goroutines".to_owned();
+        }
+    }
+    types.last().map_or_else(String::new, |t| (*t).to_owned())
+}
+
+fn series_labels(profile: &Profile, name: &labelset::AppName, spy: &str) -> Labels {
+    let mut labels = Labels::new();
+    for (key, value) in &name.labels {
+        if !key.starts_with("__") || key == "__session_id__" {
+            labels.set(key.clone(), value.clone());
+        }
+    }
+    labels.set("__name__", profile_name(profile));
+    labels.set("pyroscope_spy", spy);
+    if labels.get("service_name").is_none() {
+        labels.set("service_name", name.name.clone());
+    }
+    labels
+}

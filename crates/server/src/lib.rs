@@ -1,0 +1,143 @@
+//! The emberscope server: one listener speaking Grafana Pyroscope's HTTP API, wired to the
+//! storage engine in one process (the `all` target).
+//!
+//! Owns: routes and their wire formats (`/ingest`, `/pyroscope/render`, `/ready`), the tenant
+//! rule (`X-Scope-OrgID`, `anonymous` when multi-tenancy is off), the mapping of errors to
+//! status codes (one place, [`error`]), and starting the roles (segment writer, compactor,
+//! querier) on the embedded defaults (local `./data`, SQLite). Still to come: Connect/gRPC
+//! services (Push, Querier), OTLP, per-tenant limits and the YAML configuration.
+
+mod attime;
+pub mod error;
+mod labelset;
+mod legacy_ingest;
+mod render;
+mod tenant;
+
+use axum::Router;
+use axum::routing::{get, post};
+use compactor::{Compactor, CompactorConfig};
+use formats::pprof::{LabelLimits, ProfileLimits};
+use ingest::{SegmentWriter, SegmentWriterConfig};
+use metastore::SqliteMetastore;
+use query::Querier;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use storage::StorageConfig;
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Objects go to `<data>/objects`, the metastore to `<data>/metastore.db`.
+    pub data_dir: PathBuf,
+    pub multitenancy: bool,
+    pub segment_writer: SegmentWriterConfig,
+    pub compactor: CompactorConfig,
+    pub compaction_interval: Duration,
+    pub profile_limits: ProfileLimits,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 4040)),
+            data_dir: PathBuf::from("./data"),
+            multitenancy: false,
+            segment_writer: SegmentWriterConfig::default(),
+            compactor: CompactorConfig::default(),
+            compaction_interval: Duration::from_secs(30),
+            profile_limits: ProfileLimits::default(),
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub multitenancy: bool,
+    pub writer: SegmentWriter,
+    pub querier: Querier,
+    pub profile_limits: ProfileLimits,
+    pub label_limits: LabelLimits,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("storage: {0}")]
+    Storage(#[from] storage::StorageError),
+    #[error("metastore: {0}")]
+    Metastore(#[from] metastore::MetastoreError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/ready", get(|| async { "ready" }))
+        .route("/ingest", post(legacy_ingest::ingest))
+        .route("/pyroscope/ingest", post(legacy_ingest::ingest))
+        .route("/pyroscope/render", get(render::render))
+        .with_state(state)
+}
+
+/// Runs the server until `shutdown` resolves, then flushes acknowledged-pending writes.
+/// Reports the bound address through `bound` (useful with port 0).
+pub async fn run(
+    config: ServerConfig,
+    bound: impl FnOnce(SocketAddr),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let store = StorageConfig::Filesystem {
+        dir: config.data_dir.join("objects"),
+    }
+    .open()?;
+    let metastore = Arc::new(SqliteMetastore::open(
+        &config.data_dir.join("metastore.db"),
+    )?);
+    let writer = SegmentWriter::start(
+        config.segment_writer.clone(),
+        Arc::clone(&store),
+        metastore.clone(),
+    );
+    let compactor = Compactor::new(
+        Arc::clone(&store),
+        metastore.clone(),
+        config.compactor.clone(),
+    )
+    .start(config.compaction_interval);
+    let state = Arc::new(AppState {
+        multitenancy: config.multitenancy,
+        writer,
+        querier: Querier::new(Arc::clone(&store), metastore),
+        profile_limits: config.profile_limits.clone(),
+        label_limits: LabelLimits::default(),
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Listen {
+            address: config.listen,
+            source,
+        })?;
+    let address = listener.local_addr().map_err(ServerError::Serve)?;
+    tracing::info!(%address, data = %config.data_dir.display(), "emberscope listening");
+    bound(address);
+    axum::serve(listener, router(Arc::clone(&state)))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServerError::Serve)?;
+    compactor.abort();
+    // Handlers are gone: flush what they left pending.
+    if let Ok(state) = Arc::try_unwrap(state) {
+        state.writer.shutdown().await;
+    }
+    Ok(())
+}
