@@ -296,3 +296,168 @@ fn bad_requests_get_pyroscope_status_codes() {
     // The server is still up.
     assert_eq!(request(&server, "GET", "/ready", &[], b"").0, 200);
 }
+
+fn python_push() -> (serde_json::Value, Vec<u8>) {
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(shared().join("testdata/clients/pyroscope-io-1.4.0_request_meta.json"))
+            .expect("meta"),
+    )
+    .expect("json");
+    let body = std::fs::read(
+        shared().join("testdata/clients/pyroscope-io-1.4.0_push_connect_body.gz.bin"),
+    )
+    .expect("body");
+    (meta, body)
+}
+
+/// The labels the captured Push request carries (decoded with the server's own wire types).
+fn pushed_labels(gzip_body: &[u8]) -> Labels {
+    use prost::Message;
+    let raw = formats::compression::decompress(gzip_body, 1 << 24).expect("gzip");
+    let request =
+        server::proto::push::v1::PushRequest::decode(raw.as_ref()).expect("a PushRequest");
+    Labels::from_pairs(
+        request.series[0]
+            .labels
+            .iter()
+            .map(|l| (l.name.clone(), l.value.clone())),
+    )
+}
+
+fn render_of(
+    server: &Server,
+    profile_type: &str,
+    service: &str,
+    headers: &[(&str, &str)],
+) -> serde_json::Value {
+    let query = format!("{profile_type}{{service_name=\"{service}\"}}");
+    let encoded: String = query
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.:".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let (status, body) = request(
+        server,
+        "GET",
+        &format!("/pyroscope/render?query={encoded}&from=946656000&until=now"),
+        headers,
+        b"",
+    );
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("json")
+}
+
+#[test]
+fn captured_python_sdk_push_round_trips() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start(dir.path(), &["--auth.multitenancy-enabled"]);
+    let (meta, body) = python_push();
+    let headers: Vec<(String, String)> = meta["headers"]
+        .as_object()
+        .expect("headers")
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "host" | "content-length"))
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned()))
+        .collect();
+    let header_refs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (status, text) = request(
+        &server,
+        "POST",
+        "/push.v1.PusherService/Push",
+        &header_refs,
+        &body,
+    );
+    assert_eq!(status, 200, "{text}");
+
+    let labels = pushed_labels(&body);
+    let service = labels.get("service_name").expect("service_name").to_owned();
+    let inner = std::fs::read(shared().join("testdata/clients/pyroscope-io-1.4.0_cpu.pprof"))
+        .expect("pprof");
+    let profile = pprof::decode(&inner, 1 << 24).expect("valid");
+    let types = pprof::profile_type_labels(&labels, &profile);
+    assert!(!types.is_empty());
+    for (index, (profile_type, _)) in types.iter().enumerate() {
+        let expected = FlameGraph::from_tree(&pprof::to_tree(&profile, index), 8192);
+        let json = render_of(
+            &server,
+            &profile_type.to_string(),
+            &service,
+            &[("X-Scope-OrgID", "tenant-a")],
+        );
+        let names: Vec<String> =
+            serde_json::from_value(json["flamebearer"]["names"].clone()).expect("names");
+        let levels: Vec<Vec<i64>> =
+            serde_json::from_value(json["flamebearer"]["levels"].clone()).expect("levels");
+        assert_eq!(
+            (names, levels),
+            (expected.names.clone(), expected.levels.clone()),
+            "{profile_type}"
+        );
+        assert!(expected.total > 0);
+    }
+}
+
+#[test]
+fn push_json_and_errors() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start(dir.path(), &[]);
+    let cpu = std::fs::read(shared().join("testdata/pprof/cpu.pprof")).expect("pprof");
+    let json = serde_json::json!({"series": [{
+        "labels": [{"name": "__name__", "value": "process_cpu"}, {"name": "service_name", "value": "json-app"}],
+        "samples": [{"ID": "734FD599-6865-419E-9475-932762D8F469", "rawProfile": base64::engine::general_purpose::STANDARD.encode(&cpu)}]
+    }]})
+    .to_string();
+    let push = "/push.v1.PusherService/Push";
+    let as_json = [("Content-Type", "application/json")];
+    assert_eq!(
+        request(&server, "POST", push, &as_json, json.as_bytes()),
+        (200, "{}".to_owned())
+    );
+    let got = render_of(
+        &server,
+        "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+        "json-app",
+        &[],
+    );
+    let profile = pprof::decode(&cpu, 1 << 24).expect("valid");
+    assert_eq!(
+        got["flamebearer"]["numTicks"],
+        pprof::to_tree(&profile, 1).total()
+    );
+
+    let (status, text) = request(
+        &server,
+        "POST",
+        push,
+        &[("Content-Type", "text/plain")],
+        b"x",
+    );
+    assert_eq!(status, 415, "{text}");
+    let (status, text) = request(&server, "POST", push, &as_json, b"{not json");
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("\"code\":\"invalid_argument\""), "{text}");
+    let (status, text) = request(&server, "POST", push, &as_json, br#"{"series":[]}"#);
+    assert_eq!(
+        (status, text.contains("no profiles received")),
+        (400, true),
+        "{text}"
+    );
+    let dotnet =
+        std::fs::read(shared().join("testdata/pprof/dotnet-pprof-3.pb.gz")).expect("pprof");
+    let broken = serde_json::json!({"series": [{"labels": [{"name": "__name__", "value": "process_cpu"}, {"name": "service_name", "value": "dotnet"}],
+        "samples": [{"rawProfile": base64::engine::general_purpose::STANDARD.encode(&dotnet)}]}]})
+    .to_string();
+    let (status, text) = request(&server, "POST", push, &as_json, broken.as_bytes());
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("function id is 0"), "{text}");
+    assert_eq!(request(&server, "GET", push, &[], b"").0, 405);
+}

@@ -16,6 +16,8 @@ pub enum Code {
     /// A body that could not be converted (`/ingest`'s 422).
     Unprocessable,
     PayloadTooLarge,
+    UnsupportedMediaType,
+    Unimplemented,
 }
 
 impl Code {
@@ -29,6 +31,8 @@ impl Code {
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Code::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
         }
     }
 
@@ -40,8 +44,9 @@ impl Code {
             Code::ResourceExhausted => "resource_exhausted",
             Code::Unavailable => "unavailable",
             Code::Internal => "internal",
+            Code::Unimplemented => "unimplemented",
             // HTTP statuses without a Connect code are written as "unknown".
-            Code::Unprocessable | Code::PayloadTooLarge => "unknown",
+            Code::Unprocessable | Code::PayloadTooLarge | Code::UnsupportedMediaType => "unknown",
         }
     }
 }

@@ -1,18 +1,35 @@
 //! The emberscope server: one listener speaking Grafana Pyroscope's HTTP API, wired to the
 //! storage engine in one process (the `all` target).
 //!
-//! Owns: routes and their wire formats (`/ingest`, `/pyroscope/render`, `/ready`), the tenant
+//! Owns: routes and their wire formats (`/ingest`, `/push.v1.PusherService/Push`,
+//! `/pyroscope/render`, `/ready`), the tenant
 //! rule (`X-Scope-OrgID`, `anonymous` when multi-tenancy is off), the mapping of errors to
 //! status codes (one place, [`error`]), and starting the roles (segment writer, compactor,
-//! querier) on the embedded defaults (local `./data`, SQLite). Still to come: Connect/gRPC
-//! services (Push, Querier), OTLP, per-tenant limits and the YAML configuration.
+//! querier) on the embedded defaults (local `./data`, SQLite). Still to come: gRPC, the
+//! Connect querier service, OTLP, per-tenant limits and the YAML configuration.
 
 mod attime;
 pub mod error;
 mod labelset;
 mod legacy_ingest;
+mod push;
 mod render;
 mod tenant;
+
+/// The API types generated from `proto/` (the wire contract).
+#[allow(missing_debug_implementations, clippy::all, unused_qualifications)]
+pub mod proto {
+    pub mod types {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/types.v1.rs"));
+        }
+    }
+    pub mod push {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/push.v1.rs"));
+        }
+    }
+}
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -86,6 +103,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/ingest", post(legacy_ingest::ingest))
         .route("/pyroscope/ingest", post(legacy_ingest::ingest))
         .route("/pyroscope/render", get(render::render))
+        .route("/push.v1.PusherService/Push", post(push::push))
         .with_state(state)
 }
 
