@@ -24,16 +24,19 @@ if ! command -v pprof >/dev/null 2>&1; then
   sh "$EMBERSCOPE_SHARED/tools/pprof-oracle/install_pprof.sh"
 fi
 
-step "set-up: a real S3 server for the storage conformance suite (moto, from PyPI)"
+step "set-up: Python tools from PyPI: a real S3 server (moto) and the Pyroscope Python SDK"
 venv=target/test-venv
-if [ ! -x "$venv/bin/moto_server" ]; then
+if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv" 2>/dev/null || {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
     python3 -m venv "$venv"
   }
-  "$venv/bin/pip" install -q 'moto[server]'
+fi
+if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import pyroscope' 2>/dev/null; then
+  "$venv/bin/pip" install -q 'moto[server]' pyroscope-io
 fi
 export EMBERSCOPE_MOTO_SERVER="$PWD/$venv/bin/moto_server"
+export EMBERSCOPE_PYTHON="$PWD/$venv/bin/python"
 
 step "set-up: PostgreSQL for the metastore conformance suite (Debian's package, started here)"
 EMBERSCOPE_POSTGRES="$(scripts/postgres.sh)"
