@@ -38,6 +38,12 @@ fi
 export EMBERSCOPE_MOTO_SERVER="$PWD/$venv/bin/moto_server"
 export EMBERSCOPE_PYTHON="$PWD/$venv/bin/python"
 
+step "set-up: the Pyroscope Node.js SDK from npm (for the end-to-end SDK test)"
+command -v node >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+if [ ! -d crates/emberscope/tests/sdk/node/node_modules/@pyroscope/nodejs ]; then
+  (cd crates/emberscope/tests/sdk/node && npm ci --silent --no-audit --no-fund)
+fi
+
 step "set-up: PostgreSQL for the metastore conformance suite (Debian's package, started here)"
 EMBERSCOPE_POSTGRES="$(scripts/postgres.sh)"
 export EMBERSCOPE_POSTGRES
