@@ -461,3 +461,174 @@ fn push_json_and_errors() {
     assert!(text.contains("function id is 0"), "{text}");
     assert_eq!(request(&server, "GET", push, &[], b"").0, 405);
 }
+
+#[test]
+fn connect_querier_serves_profile_types_and_flame_graphs() {
+    use base64::Engine as _;
+    use prost::Message;
+    use server::proto::querier::v1::{
+        ProfileFormat, SelectMergeStacktracesRequest, SelectMergeStacktracesResponse,
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start(dir.path(), &[]);
+    let cpu = std::fs::read(shared().join("testdata/pprof/cpu.pprof")).expect("pprof");
+    let json = serde_json::json!({"series": [{
+        "labels": [{"name": "__name__", "value": "process_cpu"}, {"name": "service_name", "value": "q-app"}],
+        "samples": [{"rawProfile": base64::engine::general_purpose::STANDARD.encode(&cpu)}]
+    }]})
+    .to_string();
+    let as_json = [("Content-Type", "application/json")];
+    assert_eq!(
+        request(
+            &server,
+            "POST",
+            "/push.v1.PusherService/Push",
+            &as_json,
+            json.as_bytes()
+        )
+        .0,
+        200
+    );
+
+    let (status, types) = request(
+        &server,
+        "POST",
+        "/querier.v1.QuerierService/ProfileTypes",
+        &as_json,
+        b"{}",
+    );
+    assert_eq!(status, 200, "{types}");
+    let types: serde_json::Value = serde_json::from_str(&types).expect("json");
+    let ids: Vec<&str> = types["profileTypes"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|t| t["ID"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+            "process_cpu:samples:count:cpu:nanoseconds"
+        ]
+    );
+
+    let profile = pprof::decode(&cpu, 1 << 24).expect("valid");
+    let tree = pprof::to_tree(&profile, 1);
+    let expected = FlameGraph::from_tree(&tree, 8192);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let select = serde_json::json!({
+        "profileTypeID": "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+        "labelSelector": "{service_name=\"q-app\"}",
+        "start": 1000, "end": now_ms.to_string(), "maxNodes": 8192
+    })
+    .to_string();
+    let path = "/querier.v1.QuerierService/SelectMergeStacktraces";
+    let (status, body) = request(&server, "POST", path, &as_json, select.as_bytes());
+    assert_eq!(status, 200, "{body}");
+    let got: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let names: Vec<String> =
+        serde_json::from_value(got["flamegraph"]["names"].clone()).expect("names");
+    assert_eq!(names, expected.names);
+    let levels: Vec<Vec<i64>> = got["flamegraph"]["levels"]
+        .as_array()
+        .expect("levels")
+        .iter()
+        .map(|l| {
+            l["values"]
+                .as_array()
+                .expect("values")
+                .iter()
+                .map(|v| v.as_str().expect("int64 as string").parse().expect("int"))
+                .collect()
+        })
+        .collect();
+    assert_eq!(levels, expected.levels);
+    assert_eq!(got["flamegraph"]["total"], expected.total.to_string());
+
+    // The same in proto, as tree bytes.
+    let proto = SelectMergeStacktracesRequest {
+        profile_type_id: "process_cpu:cpu:nanoseconds:cpu:nanoseconds".to_owned(),
+        label_selector: "{service_name=\"q-app\"}".to_owned(),
+        start: 1000,
+        end: now_ms,
+        max_nodes: None,
+        format: ProfileFormat::Tree as i32,
+    }
+    .encode_to_vec();
+    let mut stream = TcpStream::connect(&server.address).expect("connect");
+    write!(stream, "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/proto\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", proto.len()).expect("send");
+    stream.write_all(&proto).expect("send");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read");
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("head")
+        + 4;
+    assert!(response.starts_with(b"HTTP/1.1 200"));
+    let decoded =
+        SelectMergeStacktracesResponse::decode(&response[split..]).expect("a response message");
+    let back = model::tree_from_bytes(&decoded.tree).expect("tree bytes");
+    assert_eq!(model::write_collapsed(&back), model::write_collapsed(&tree));
+
+    // Pyroscope's 4xx matrix for this method.
+    for (body, why) in [
+        ("", "empty body"),
+        ("{not json", "malformed JSON"),
+        (
+            r#"{"profileTypeID":"process_cpu:cpu:nanoseconds:cpu:nanoseconds","labelSelector":"{}","start":"now-1h","end":"now"}"#,
+            "wrong JSON types",
+        ),
+        (
+            r#"{"profileTypeID":"process_cpu:cpu:nanoseconds:cpu:nanoseconds","labelSelector":"{}","start":2000,"end":1000}"#,
+            "start after end",
+        ),
+        (
+            r#"{"profileTypeID":"process_cpu:cpu:nanoseconds:cpu:nanoseconds","labelSelector":"{}"}"#,
+            "missing range",
+        ),
+        (
+            r#"{"profileTypeID":"process_cpu:cpu:nanoseconds:cpu:nanoseconds","start":1,"end":2}"#,
+            "missing label selector",
+        ),
+        (
+            r#"{"profileTypeID":"cpu","labelSelector":"{}","start":1,"end":2}"#,
+            "invalid profile type",
+        ),
+        (
+            r#"{"profileTypeID":"process_cpu:cpu:nanoseconds:cpu:nanoseconds","labelSelector":"{a=","start":1,"end":2}"#,
+            "invalid label selector",
+        ),
+    ] {
+        let (status, text) = request(&server, "POST", path, &as_json, body.as_bytes());
+        assert_eq!(status, 400, "{why}: {text}");
+    }
+    assert_eq!(
+        request(
+            &server,
+            "POST",
+            path,
+            &[("Content-Type", "text/plain")],
+            b"{}"
+        )
+        .0,
+        415
+    );
+    assert_eq!(request(&server, "GET", path, &[], b"").0, 405);
+    // A negative start on ProfileTypes is fine.
+    assert_eq!(
+        request(
+            &server,
+            "POST",
+            "/querier.v1.QuerierService/ProfileTypes",
+            &as_json,
+            br#"{"start":-1,"end":-1}"#
+        )
+        .0,
+        200
+    );
+}

@@ -53,6 +53,19 @@ impl Querier {
         Querier { store, metastore }
     }
 
+    /// Profile type ids of `tenant` with data in `[start_ms, end_ms]`, sorted.
+    pub async fn profile_types(
+        &self,
+        tenant: &TenantId,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, QueryError> {
+        Ok(self
+            .metastore
+            .label_values(tenant, metastore::PROFILE_TYPE, start_ms, end_ms)
+            .await?)
+    }
+
     /// The merged stack tree of every matching profile, and what it took.
     pub async fn select_tree(
         &self,

@@ -9,10 +9,12 @@
 //! Connect querier service, OTLP, per-tenant limits and the YAML configuration.
 
 mod attime;
+mod connect;
 pub mod error;
 mod labelset;
 mod legacy_ingest;
 mod push;
+mod querier;
 mod render;
 mod tenant;
 
@@ -27,6 +29,11 @@ pub mod proto {
     pub mod push {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/push.v1.rs"));
+        }
+    }
+    pub mod querier {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/querier.v1.rs"));
         }
     }
 }
@@ -104,6 +111,14 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/pyroscope/ingest", post(legacy_ingest::ingest))
         .route("/pyroscope/render", get(render::render))
         .route("/push.v1.PusherService/Push", post(push::push))
+        .route(
+            "/querier.v1.QuerierService/ProfileTypes",
+            post(querier::profile_types),
+        )
+        .route(
+            "/querier.v1.QuerierService/SelectMergeStacktraces",
+            post(querier::select_merge_stacktraces),
+        )
         .with_state(state)
 }
 

@@ -3,13 +3,14 @@
 //! pyroscope-rs send (`api.md` §2.2).
 
 use crate::AppState;
+use crate::connect::{self, BODY_LIMIT, Codec, invalid};
 use crate::error::{ApiError, Code};
 use crate::proto::push::v1::{PushRequest, PushResponse};
 use crate::proto::types::v1::LabelPair as WireLabel;
 use crate::tenant::tenant;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use base64::Engine as _;
 use bytes::Bytes;
 use formats::pprof;
@@ -17,9 +18,6 @@ use model::LabelPair;
 use prost::Message;
 use serde::Deserialize;
 use std::sync::Arc;
-
-/// Largest request body after decompression (`distributor.ingestion-body-limit-mb`).
-const BODY_LIMIT: usize = 256 << 20;
 
 /// The JSON form of a push (protojson: lowerCamelCase, bytes as base64, `ID` kept).
 #[derive(Debug, Deserialize)]
@@ -58,56 +56,8 @@ struct JsonSample {
     _id: String,
 }
 
-enum Codec {
-    Proto,
-    Json,
-}
-
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(Code::InvalidArgument, message)
-}
-
 fn decode_request(headers: &HeaderMap, body: Bytes) -> Result<(PushRequest, Codec), ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let codec = match content_type.as_str() {
-        "application/proto" => Codec::Proto,
-        "application/json" => Codec::Json,
-        _ => {
-            return Err(ApiError::new(
-                Code::UnsupportedMediaType,
-                format!(
-                    "invalid content-type: {content_type:?}; expecting \"application/proto\" or \"application/json\""
-                ),
-            ));
-        }
-    };
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .or_else(|| headers.get("connect-content-encoding"))
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("identity");
-    let body = match encoding {
-        "gzip" => Bytes::from(
-            formats::compression::decompress(&body, BODY_LIMIT)
-                .map_err(|e| invalid(e.to_string()))?
-                .into_owned(),
-        ),
-        "identity" | "" => body,
-        other => {
-            return Err(ApiError::new(
-                Code::Unimplemented,
-                format!("unknown compression {other:?}"),
-            ));
-        }
-    };
+    let (codec, body) = connect::read(headers, body)?;
     let request = match codec {
         Codec::Proto => {
             PushRequest::decode(body).map_err(|e| invalid(format!("unmarshal message: {e}")))?
@@ -204,18 +154,9 @@ pub async fn push(
             .await
             .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
     }
-    Ok(match codec {
-        Codec::Proto => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/proto")],
-            PushResponse {}.encode_to_vec(),
-        )
-            .into_response(),
-        Codec::Json => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            "{}",
-        )
-            .into_response(),
-    })
+    Ok(connect::respond(
+        codec,
+        &PushResponse {},
+        &serde_json::json!({}),
+    ))
 }

@@ -34,7 +34,7 @@ fn invalid(message: impl Into<String>) -> ApiError {
 }
 
 /// Pyroscope's `ValidateMaxNodes`.
-fn max_nodes(value: Option<&str>) -> Result<usize, ApiError> {
+pub(crate) fn max_nodes(value: Option<&str>) -> Result<usize, ApiError> {
     let requested = match value {
         None | Some("") => 0,
         Some(text) => text.parse::<i64>().unwrap_or(0),

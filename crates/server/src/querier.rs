@@ -1,0 +1,199 @@
+//! The Connect `querier.v1.QuerierService` methods served so far: `ProfileTypes` and
+//! `SelectMergeStacktraces` (flame graph or tree bytes), with Pyroscope's validation.
+
+use crate::AppState;
+use crate::connect::{self, Codec, invalid, json_i64, json_object, json_string};
+use crate::error::{ApiError, Code};
+use crate::proto::querier::v1::{
+    FlameGraph as WireFlameGraph, Level, ProfileFormat, ProfileTypesRequest, ProfileTypesResponse,
+    SelectMergeStacktracesRequest, SelectMergeStacktracesResponse,
+};
+use crate::proto::types::v1::ProfileType as WireProfileType;
+use crate::render::max_nodes;
+use crate::tenant::tenant;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use base64::Engine as _;
+use bytes::Bytes;
+use model::{FlameGraph, ProfileType, parse_selector};
+use prost::Message;
+use query::ProfileQuery;
+use std::sync::Arc;
+
+/// The whole time axis, for requests without a range.
+const ALL_TIME: (i64, i64) = (i64::MIN / 4, i64::MAX / 4);
+
+pub async fn profile_types(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&headers, state.multitenancy)?;
+    let (codec, body) = connect::read(&headers, body)?;
+    let request = match codec {
+        Codec::Proto => ProfileTypesRequest::decode(body)
+            .map_err(|e| invalid(format!("unmarshal message: {e}")))?,
+        Codec::Json => {
+            let json = json_object(&body)?;
+            ProfileTypesRequest {
+                start: json_i64(&json, "start")?,
+                end: json_i64(&json, "end")?,
+            }
+        }
+    };
+    let (start, end) = if request.start <= 0 && request.end <= 0 {
+        ALL_TIME
+    } else {
+        (
+            request.start,
+            if request.end <= 0 {
+                ALL_TIME.1
+            } else {
+                request.end
+            },
+        )
+    };
+    let ids = state
+        .querier
+        .profile_types(&tenant, start, end)
+        .await
+        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
+    let mut types = Vec::new();
+    for id in ids {
+        let Ok(parsed) = id.parse::<ProfileType>() else {
+            continue;
+        };
+        types.push(WireProfileType {
+            id: parsed.to_string(),
+            name: parsed.name,
+            sample_type: parsed.sample_type,
+            sample_unit: parsed.sample_unit,
+            period_type: parsed.period_type,
+            period_unit: parsed.period_unit,
+        });
+    }
+    let json = serde_json::json!({
+        "profileTypes": types.iter().map(|t| serde_json::json!({
+            "ID": t.id, "name": t.name, "sampleType": t.sample_type, "sampleUnit": t.sample_unit,
+            "periodType": t.period_type, "periodUnit": t.period_unit,
+        })).collect::<Vec<_>>()
+    });
+    Ok(connect::respond(
+        codec,
+        &ProfileTypesResponse {
+            profile_types: types,
+        },
+        &json,
+    ))
+}
+
+fn decode_select(codec: Codec, body: Bytes) -> Result<SelectMergeStacktracesRequest, ApiError> {
+    Ok(match codec {
+        Codec::Proto => SelectMergeStacktracesRequest::decode(body)
+            .map_err(|e| invalid(format!("unmarshal message: {e}")))?,
+        Codec::Json => {
+            let json = json_object(&body)?;
+            let format = match json.get("format") {
+                None | Some(serde_json::Value::Null) => 0,
+                Some(serde_json::Value::String(s)) => ProfileFormat::from_str_name(s)
+                    .map(|f| f as i32)
+                    .ok_or_else(|| {
+                        invalid(format!("unmarshal message: format: invalid value {s:?}"))
+                    })?,
+                Some(_) => i32::try_from(json_i64(&json, "format")?)
+                    .map_err(|_| invalid("unmarshal message: format"))?,
+            };
+            SelectMergeStacktracesRequest {
+                profile_type_id: json_string(&json, "profileTypeID")?,
+                label_selector: json_string(&json, "labelSelector")?,
+                start: json_i64(&json, "start")?,
+                end: json_i64(&json, "end")?,
+                max_nodes: json
+                    .get("maxNodes")
+                    .map(|_| json_i64(&json, "maxNodes"))
+                    .transpose()?,
+                format,
+            }
+        }
+    })
+}
+
+pub async fn select_merge_stacktraces(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&headers, state.multitenancy)?;
+    let (codec, body) = connect::read(&headers, body)?;
+    let request = decode_select(codec, body)?;
+    let profile_type: ProfileType = request
+        .profile_type_id
+        .parse()
+        .map_err(|e: model::ProfileTypeError| invalid(e.to_string()))?;
+    if request.label_selector.is_empty() {
+        return Err(invalid("label selector is required"));
+    }
+    let selector = parse_selector(&request.label_selector).map_err(|e| invalid(e.to_string()))?;
+    if request.start == 0 || request.end == 0 {
+        return Err(invalid("missing time range in the query"));
+    }
+    if request.start > request.end {
+        return Err(invalid("invalid time range: start is after end"));
+    }
+    let max_nodes = max_nodes(request.max_nodes.map(|n| n.to_string()).as_deref())?;
+    let query = ProfileQuery {
+        tenant,
+        profile_type: profile_type.to_string(),
+        matchers: selector.matchers,
+        start_ms: request.start,
+        end_ms: request.end,
+    };
+    let (tree, _) = state
+        .querier
+        .select_tree(&query)
+        .await
+        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
+    if request.format == ProfileFormat::Tree as i32 {
+        let bytes = tree.to_bytes(max_nodes);
+        let json =
+            serde_json::json!({ "tree": base64::engine::general_purpose::STANDARD.encode(&bytes) });
+        let response = SelectMergeStacktracesResponse {
+            flamegraph: None,
+            tree: bytes,
+        };
+        return Ok(connect::respond(codec, &response, &json));
+    }
+    let graph = FlameGraph::from_tree(&tree, max_nodes);
+    let mut flamegraph = serde_json::json!({
+        "names": graph.names,
+        "levels": graph.levels.iter().map(|l| serde_json::json!({
+            "values": l.iter().map(i64::to_string).collect::<Vec<_>>()
+        })).collect::<Vec<_>>(),
+    });
+    // protojson leaves out fields at their default.
+    if graph.total != 0 {
+        flamegraph["total"] = serde_json::json!(graph.total.to_string());
+    }
+    if graph.max_self != 0 {
+        flamegraph["maxSelf"] = serde_json::json!(graph.max_self.to_string());
+    }
+    let response = SelectMergeStacktracesResponse {
+        flamegraph: Some(WireFlameGraph {
+            names: graph.names,
+            levels: graph
+                .levels
+                .into_iter()
+                .map(|values| Level { values })
+                .collect(),
+            total: graph.total,
+            max_self: graph.max_self,
+        }),
+        tree: Vec::new(),
+    };
+    Ok(connect::respond(
+        codec,
+        &response,
+        &serde_json::json!({ "flamegraph": flamegraph }),
+    ))
+}
