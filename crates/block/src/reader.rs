@@ -241,6 +241,39 @@ impl BlockReader {
                 .all(|m| m.matches(Some(&info.service_name)))
     }
 
+    /// The label sets of `tenant`'s series that all `matchers` accept, in datasets overlapping
+    /// `[start_nanos, end_nanos]`; reads only footers and series indexes.
+    pub async fn series(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        start_nanos: i64,
+        end_nanos: i64,
+    ) -> Result<Vec<Labels>, BlockError> {
+        let mut out = Vec::new();
+        for (index, info) in self.datasets.iter().enumerate() {
+            let may_match = info.tenant == tenant.as_str()
+                && info.min_time_nanos <= end_nanos
+                && info.max_time_nanos >= start_nanos
+                && matchers
+                    .iter()
+                    .filter(|m| m.name == formats::pprof::SERVICE_NAME)
+                    .all(|m| m.matches(Some(&info.service_name)));
+            if !may_match {
+                continue;
+            }
+            let bytes = self.section(index, "series", info.series).await?;
+            let series_index = SeriesIndex::decode(&decompress(&bytes, index, "series")?, index)?;
+            out.extend(
+                series_index
+                    .select(matchers)
+                    .into_iter()
+                    .filter_map(|id| series_index.labels(id).cloned()),
+            );
+        }
+        Ok(out)
+    }
+
     /// Reads what `query` selects, dataset by dataset, fetching only datasets that may match
     /// (and, of those, profiles and symbols only when some series matches).
     pub async fn select(&self, query: &SelectQuery) -> Result<Vec<Selection>, BlockError> {

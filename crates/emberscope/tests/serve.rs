@@ -632,3 +632,91 @@ fn connect_querier_serves_profile_types_and_flame_graphs() {
         200
     );
 }
+
+#[test]
+fn connect_label_apis_answer_from_the_series_indexes() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start(dir.path(), &[]);
+    let cpu = base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(shared().join("testdata/pprof/cpu.pprof")).expect("pprof"));
+    let as_json = [("Content-Type", "application/json")];
+    for service in ["svc-1", "svc-2"] {
+        let push = serde_json::json!({"series": [{
+            "labels": [{"name": "__name__", "value": "process_cpu"}, {"name": "service_name", "value": service}, {"name": "job", "value": "test"}],
+            "samples": [{"rawProfile": cpu}]
+        }]})
+        .to_string();
+        assert_eq!(
+            request(
+                &server,
+                "POST",
+                "/push.v1.PusherService/Push",
+                &as_json,
+                push.as_bytes()
+            )
+            .0,
+            200
+        );
+    }
+    let call = |method: &str, body: &str| -> serde_json::Value {
+        let (status, text) = request(
+            &server,
+            "POST",
+            &format!("/querier.v1.QuerierService/{method}"),
+            &as_json,
+            body.as_bytes(),
+        );
+        assert_eq!(status, 200, "{method}: {text}");
+        serde_json::from_str(&text).expect("json")
+    };
+    // What Pyroscope's microservices test expects of LabelNames.
+    assert_eq!(
+        call("LabelNames", "{}")["names"],
+        serde_json::json!([
+            "__name__",
+            "__period_type__",
+            "__period_unit__",
+            "__profile_type__",
+            "__service_name__",
+            "__type__",
+            "__unit__",
+            "job",
+            "service_name"
+        ])
+    );
+    assert_eq!(
+        call("LabelValues", r#"{"name":"service_name"}"#)["names"],
+        serde_json::json!(["svc-1", "svc-2"])
+    );
+    assert_eq!(
+        call(
+            "LabelValues",
+            r#"{"name":"service_name","matchers":["{service_name=\"svc-2\"}"]}"#
+        )["names"],
+        serde_json::json!(["svc-2"])
+    );
+    assert_eq!(
+        call(
+            "LabelValues",
+            r#"{"name":"service_name","matchers":["{job=\"other\"}"]}"#
+        )["names"],
+        serde_json::json!([])
+    );
+    let series = call(
+        "Series",
+        r#"{"matchers":["{service_name=\"svc-1\"}"],"labelNames":["service_name","__profile_type__"]}"#,
+    );
+    assert_eq!(
+        series["labelsSet"],
+        serde_json::json!([
+            {"labels": [{"name": "service_name", "value": "svc-1"}, {"name": "__profile_type__", "value": "process_cpu:cpu:nanoseconds:cpu:nanoseconds"}]},
+            {"labels": [{"name": "service_name", "value": "svc-1"}, {"name": "__profile_type__", "value": "process_cpu:samples:count:cpu:nanoseconds"}]}
+        ])
+    );
+    // Pyroscope v1 answers invalid matchers and missing ranges with 200.
+    assert_eq!(
+        call("LabelNames", r#"{"matchers":["{a="]}"#)["names"],
+        serde_json::json!([])
+    );
+}

@@ -66,6 +66,56 @@ impl Querier {
             .await?)
     }
 
+    /// The distinct label sets of `tenant`'s series matching any of `selectors` (each a list of
+    /// matchers that must all hold; no selector: every series) in `[start_ms, end_ms]`, sorted.
+    pub async fn series(
+        &self,
+        tenant: &TenantId,
+        selectors: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<model::Labels>, QueryError> {
+        let everything = [Vec::new()];
+        let selectors = if selectors.is_empty() {
+            &everything[..]
+        } else {
+            selectors
+        };
+        let plan = BlockQuery {
+            tenant: tenant.clone(),
+            start_ms,
+            end_ms,
+            service_names: Vec::new(),
+            profile_type: None,
+        };
+        let blocks = self.metastore.query_blocks(&plan).await?;
+        let mut out = std::collections::BTreeSet::new();
+        let (start_nanos, end_nanos) = (
+            start_ms.saturating_mul(1_000_000),
+            end_ms.saturating_mul(1_000_000).saturating_add(999_999),
+        );
+        for meta in &blocks {
+            let key = storage::paths::object(meta.level, meta.shard, meta.tenant.as_ref(), meta.id);
+            let reader = BlockReader::open(Arc::clone(&self.store), key)
+                .await
+                .map_err(|source| QueryError::Block {
+                    block: meta.id,
+                    source,
+                })?;
+            for matchers in selectors {
+                let found = reader
+                    .series(tenant, matchers, start_nanos, end_nanos)
+                    .await
+                    .map_err(|source| QueryError::Block {
+                        block: meta.id,
+                        source,
+                    })?;
+                out.extend(found);
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
     /// The merged stack tree of every matching profile, and what it took.
     pub async fn select_tree(
         &self,

@@ -119,6 +119,15 @@ fn router(state: Arc<AppState>) -> Router {
             "/querier.v1.QuerierService/SelectMergeStacktraces",
             post(querier::select_merge_stacktraces),
         )
+        .route(
+            "/querier.v1.QuerierService/LabelNames",
+            post(querier::label_names),
+        )
+        .route(
+            "/querier.v1.QuerierService/LabelValues",
+            post(querier::label_values),
+        )
+        .route("/querier.v1.QuerierService/Series", post(querier::series))
         .with_state(state)
 }
 

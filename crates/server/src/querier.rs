@@ -197,3 +197,211 @@ pub async fn select_merge_stacktraces(
         &serde_json::json!({ "flamegraph": flamegraph }),
     ))
 }
+
+/// Parses the `matchers` of a label request; Pyroscope v1 answers an unparsable one with an
+/// empty result (200), which `None` stands for here.
+fn selectors(matchers: &[String]) -> Option<Vec<Vec<model::Matcher>>> {
+    matchers
+        .iter()
+        .map(|m| parse_selector(m).ok().map(|s| s.matchers))
+        .collect()
+}
+
+/// A request's range in milliseconds; no range means all time (Pyroscope v1).
+fn range(start: i64, end: i64) -> (i64, i64) {
+    (
+        if start <= 0 { ALL_TIME.0 } else { start },
+        if end <= 0 { ALL_TIME.1 } else { end },
+    )
+}
+
+fn json_strings(json: &serde_json::Value, field: &str) -> Result<Vec<String>, ApiError> {
+    match json.get(field) {
+        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| invalid(format!("unmarshal message: {field}")))
+            })
+            .collect(),
+        Some(_) => Err(invalid(format!("unmarshal message: {field}"))),
+    }
+}
+
+async fn matching_series(
+    state: &AppState,
+    tenant: &model::TenantId,
+    matchers: &[String],
+    start: i64,
+    end: i64,
+) -> Result<Vec<model::Labels>, ApiError> {
+    let Some(selectors) = selectors(matchers) else {
+        return Ok(Vec::new());
+    };
+    let (start, end) = range(start, end);
+    state
+        .querier
+        .series(tenant, &selectors, start, end)
+        .await
+        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))
+}
+
+pub async fn label_names(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    use crate::proto::types::v1::{LabelNamesRequest, LabelNamesResponse};
+    let tenant = tenant(&headers, state.multitenancy)?;
+    let (codec, body) = connect::read(&headers, body)?;
+    let request = match codec {
+        Codec::Proto => LabelNamesRequest::decode(body)
+            .map_err(|e| invalid(format!("unmarshal message: {e}")))?,
+        Codec::Json => {
+            let json = json_object(&body)?;
+            LabelNamesRequest {
+                matchers: json_strings(&json, "matchers")?,
+                start: json_i64(&json, "start")?,
+                end: json_i64(&json, "end")?,
+            }
+        }
+    };
+    let series = matching_series(
+        &state,
+        &tenant,
+        &request.matchers,
+        request.start,
+        request.end,
+    )
+    .await?;
+    let names: std::collections::BTreeSet<String> = series
+        .iter()
+        .flat_map(|l| l.iter().map(|p| p.name.clone()))
+        .collect();
+    let names: Vec<String> = names.into_iter().collect();
+    let json = serde_json::json!({ "names": names });
+    Ok(connect::respond(
+        codec,
+        &LabelNamesResponse { names },
+        &json,
+    ))
+}
+
+pub async fn label_values(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    use crate::proto::types::v1::{LabelValuesRequest, LabelValuesResponse};
+    let tenant = tenant(&headers, state.multitenancy)?;
+    let (codec, body) = connect::read(&headers, body)?;
+    let request = match codec {
+        Codec::Proto => LabelValuesRequest::decode(body)
+            .map_err(|e| invalid(format!("unmarshal message: {e}")))?,
+        Codec::Json => {
+            let json = json_object(&body)?;
+            LabelValuesRequest {
+                name: json_string(&json, "name")?,
+                matchers: json_strings(&json, "matchers")?,
+                start: json_i64(&json, "start")?,
+                end: json_i64(&json, "end")?,
+            }
+        }
+    };
+    let series = matching_series(
+        &state,
+        &tenant,
+        &request.matchers,
+        request.start,
+        request.end,
+    )
+    .await?;
+    let values: std::collections::BTreeSet<String> = series
+        .iter()
+        .filter_map(|l| l.get(&request.name).map(str::to_owned))
+        .collect();
+    let names: Vec<String> = values.into_iter().collect();
+    let json = serde_json::json!({ "names": names });
+    Ok(connect::respond(
+        codec,
+        &LabelValuesResponse { names },
+        &json,
+    ))
+}
+
+pub async fn series(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    use crate::proto::querier::v1::{SeriesRequest, SeriesResponse};
+    use crate::proto::types::v1::{LabelPair, Labels};
+    let tenant = tenant(&headers, state.multitenancy)?;
+    let (codec, body) = connect::read(&headers, body)?;
+    let request = match codec {
+        Codec::Proto => {
+            SeriesRequest::decode(body).map_err(|e| invalid(format!("unmarshal message: {e}")))?
+        }
+        Codec::Json => {
+            let json = json_object(&body)?;
+            SeriesRequest {
+                matchers: json_strings(&json, "matchers")?,
+                label_names: json_strings(&json, "labelNames")?,
+                start: json_i64(&json, "start")?,
+                end: json_i64(&json, "end")?,
+            }
+        }
+    };
+    let series = matching_series(
+        &state,
+        &tenant,
+        &request.matchers,
+        request.start,
+        request.end,
+    )
+    .await?;
+    // With label names, each set is cut down to them (in the order asked) and repeats removed.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut sets = Vec::new();
+    for labels in &series {
+        let pairs: Vec<LabelPair> = if request.label_names.is_empty() {
+            labels
+                .iter()
+                .map(|p| LabelPair {
+                    name: p.name.clone(),
+                    value: p.value.clone(),
+                })
+                .collect()
+        } else {
+            request
+                .label_names
+                .iter()
+                .filter_map(|name| {
+                    labels.get(name).map(|value| LabelPair {
+                        name: name.clone(),
+                        value: value.to_owned(),
+                    })
+                })
+                .collect()
+        };
+        let key: Vec<(String, String)> = pairs
+            .iter()
+            .map(|p| (p.name.clone(), p.value.clone()))
+            .collect();
+        if seen.insert(key) {
+            sets.push(Labels { labels: pairs });
+        }
+    }
+    let json = serde_json::json!({
+        "labelsSet": sets.iter().map(|s| serde_json::json!({
+            "labels": s.labels.iter().map(|p| serde_json::json!({"name": p.name, "value": p.value})).collect::<Vec<_>>()
+        })).collect::<Vec<_>>()
+    });
+    Ok(connect::respond(
+        codec,
+        &SeriesResponse { labels_set: sets },
+        &json,
+    ))
+}
