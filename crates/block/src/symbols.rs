@@ -389,6 +389,85 @@ impl Symbols {
         }
     }
 
+    /// A pprof holding these symbols and one sample per `(stack id, value)` (a single value
+    /// column whose type is left empty for the caller to name).
+    pub fn to_pprof(&self, samples: &[(u32, i64)]) -> formats::pprof::Profile {
+        use formats::pprof::proto::{Function, Line, Location, Mapping, Sample, ValueType};
+        let p = &self.proto;
+        let mut location_ids = Vec::new();
+        let samples = samples
+            .iter()
+            .filter(|&&(stack, _)| stack != 0 && (stack as usize) < self.stack_nodes())
+            .map(|&(stack, value)| {
+                location_ids.clear();
+                let mut node = stack;
+                while node != 0 {
+                    location_ids.push(u64::from(p.stack_locations[node as usize - 1]) + 1);
+                    node = p.stack_parents[node as usize - 1];
+                }
+                Sample {
+                    location_id: location_ids.clone(),
+                    value: vec![value],
+                    label: Vec::new(),
+                }
+            })
+            .collect();
+        formats::pprof::Profile {
+            sample_type: vec![ValueType::default()],
+            sample: samples,
+            mapping: p
+                .mappings
+                .iter()
+                .enumerate()
+                .map(|(i, m)| Mapping {
+                    id: i as u64 + 1,
+                    memory_start: m.memory_start,
+                    memory_limit: m.memory_limit,
+                    file_offset: m.file_offset,
+                    filename: i64::from(m.filename),
+                    build_id: i64::from(m.build_id),
+                    has_functions: m.has_functions,
+                    ..Default::default()
+                })
+                .collect(),
+            location: p
+                .locations
+                .iter()
+                .enumerate()
+                .map(|(i, l)| Location {
+                    id: i as u64 + 1,
+                    mapping_id: u64::from(l.mapping),
+                    address: l.address,
+                    line: l
+                        .line_functions
+                        .iter()
+                        .zip(&l.line_numbers)
+                        .map(|(&f, &line)| Line {
+                            function_id: u64::from(f) + 1,
+                            line,
+                            column: 0,
+                        })
+                        .collect(),
+                    is_folded: false,
+                })
+                .collect(),
+            function: p
+                .functions
+                .iter()
+                .enumerate()
+                .map(|(i, f)| Function {
+                    id: i as u64 + 1,
+                    name: i64::from(f.name),
+                    system_name: i64::from(f.system_name),
+                    filename: i64::from(f.filename),
+                    start_line: f.start_line,
+                })
+                .collect(),
+            string_table: p.strings.clone(),
+            ..Default::default()
+        }
+    }
+
     /// Adds `(stack id, value)` pairs into a tree of function names.
     pub fn add_to_tree(&self, samples: &[(u32, i64)], tree: &mut Tree) {
         // Stack node → tree node, filled root-first (parents have smaller ids).

@@ -720,3 +720,89 @@ fn connect_label_apis_answer_from_the_series_indexes() {
         serde_json::json!([])
     );
 }
+
+#[test]
+fn connect_select_merge_profile_returns_the_pprof() {
+    use base64::Engine as _;
+    use prost::Message;
+    use server::proto::querier::v1::SelectMergeProfileRequest;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start(dir.path(), &[]);
+    let cpu = std::fs::read(shared().join("testdata/pprof/cpu.pprof")).expect("pprof");
+    let push = serde_json::json!({"series": [{
+        "labels": [{"name": "__name__", "value": "process_cpu"}, {"name": "service_name", "value": "pprof-app"}],
+        "samples": [{"rawProfile": base64::engine::general_purpose::STANDARD.encode(&cpu)}]
+    }]})
+    .to_string();
+    let as_json = [("Content-Type", "application/json")];
+    for _ in 0..2 {
+        assert_eq!(
+            request(
+                &server,
+                "POST",
+                "/push.v1.PusherService/Push",
+                &as_json,
+                push.as_bytes()
+            )
+            .0,
+            200
+        );
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let body = SelectMergeProfileRequest {
+        profile_type_id: "process_cpu:cpu:nanoseconds:cpu:nanoseconds".to_owned(),
+        label_selector: "{service_name=\"pprof-app\"}".to_owned(),
+        start: 1000,
+        end: now_ms,
+        max_nodes: None,
+    }
+    .encode_to_vec();
+    let mut stream = TcpStream::connect(&server.address).expect("connect");
+    write!(
+        stream,
+        "POST /querier.v1.QuerierService/SelectMergeProfile HTTP/1.1\r\nHost: x\r\nContent-Type: application/proto\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .expect("send");
+    stream.write_all(&body).expect("send");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read");
+    assert!(
+        response.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("head")
+        + 4;
+    let merged = pprof::decode(&response[split..], 1 << 24).expect("a pprof");
+    // One sample type, Pyroscope's metadata, and twice the file's stacks.
+    let string = |i: i64| merged.string_table[i as usize].clone();
+    assert_eq!(merged.sample_type.len(), 1);
+    assert_eq!(
+        (
+            string(merged.sample_type[0].r#type),
+            string(merged.sample_type[0].unit)
+        ),
+        ("cpu".to_owned(), "nanoseconds".to_owned())
+    );
+    assert_eq!(merged.period, 1_000_000_000);
+    assert!(merged.sample.iter().all(|s| s.label.is_empty()));
+    let original = pprof::decode(&cpu, 1 << 24).expect("valid");
+    let mut twice = pprof::to_tree(&original, 1);
+    twice.merge(&pprof::to_tree(&original, 1));
+    assert_eq!(
+        model::write_collapsed(&pprof::to_tree(&merged, 0)),
+        model::write_collapsed(&twice)
+    );
+    // Only what samples reference is kept, each string once.
+    let mut strings = merged.string_table.clone();
+    strings.sort();
+    strings.dedup();
+    assert_eq!(strings.len(), merged.string_table.len());
+}

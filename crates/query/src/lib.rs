@@ -116,11 +116,47 @@ impl Querier {
         Ok(out.into_iter().collect())
     }
 
+    /// Every matching profile merged into one pprof, as `SelectMergeProfile` returns it: one
+    /// sample type, no labels, symbols deduplicated, metadata of the profile type and range.
+    pub async fn select_profile(
+        &self,
+        query: &ProfileQuery,
+    ) -> Result<formats::pprof::Profile, QueryError> {
+        use formats::pprof::{MergeOptions, ProfileMerger, set_select_merge_metadata};
+        let mut merger = ProfileMerger::new(MergeOptions {
+            value_index: Some(0),
+            drop_labels: true,
+        });
+        self.for_each_selection(query, |selection| {
+            // Every part has the same (empty) sample type, so merging cannot fail.
+            let _ = merger.merge(&selection.symbols.to_pprof(&selection.samples));
+        })
+        .await?;
+        let mut profile = merger.finish();
+        if let Ok(profile_type) = query.profile_type.parse::<model::ProfileType>() {
+            set_select_merge_metadata(&mut profile, &profile_type, query.start_ms, query.end_ms);
+        }
+        Ok(profile)
+    }
+
     /// The merged stack tree of every matching profile, and what it took.
     pub async fn select_tree(
         &self,
         query: &ProfileQuery,
     ) -> Result<(Tree, QueryStats), QueryError> {
+        let mut tree = Tree::new();
+        let stats = self
+            .for_each_selection(query, |selection| selection.add_to_tree(&mut tree))
+            .await?;
+        Ok((tree, stats))
+    }
+
+    /// Plans the blocks of `query` and hands every dataset's selection to `visit`.
+    async fn for_each_selection(
+        &self,
+        query: &ProfileQuery,
+        mut visit: impl FnMut(&block::Selection),
+    ) -> Result<QueryStats, QueryError> {
         // Equality matchers on service_name narrow the planning to those services.
         let service_names: Vec<String> = query
             .matchers
@@ -150,7 +186,6 @@ impl Querier {
                 .saturating_mul(1_000_000)
                 .saturating_add(999_999),
         };
-        let mut tree = Tree::new();
         let mut stats = QueryStats::default();
         for meta in &blocks {
             let key = storage::paths::object(meta.level, meta.shard, meta.tenant.as_ref(), meta.id);
@@ -171,9 +206,9 @@ impl Querier {
             for selection in &selections {
                 stats.datasets += 1;
                 stats.profiles += selection.profiles;
-                selection.add_to_tree(&mut tree);
+                visit(selection);
             }
         }
-        Ok((tree, stats))
+        Ok(stats)
     }
 }

@@ -128,6 +128,10 @@ fn router(state: Arc<AppState>) -> Router {
             post(querier::label_values),
         )
         .route("/querier.v1.QuerierService/Series", post(querier::series))
+        .route(
+            "/querier.v1.QuerierService/SelectMergeProfile",
+            post(querier::select_merge_profile),
+        )
         .with_state(state)
 }
 

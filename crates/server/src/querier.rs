@@ -405,3 +405,50 @@ pub async fn series(
         &json,
     ))
 }
+
+/// `SelectMergeProfile`: the selection as one pprof (`google.v1.Profile`, the pprof wire
+/// format). Answered in `application/proto`; its protojson form is not served yet.
+pub async fn select_merge_profile(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    use crate::proto::querier::v1::SelectMergeProfileRequest;
+    let tenant = tenant(&headers, state.multitenancy)?;
+    let (codec, body) = connect::read(&headers, body)?;
+    if codec == Codec::Json {
+        return Err(ApiError::new(
+            Code::Unimplemented,
+            "SelectMergeProfile answers application/proto only for now",
+        ));
+    }
+    let request = SelectMergeProfileRequest::decode(body)
+        .map_err(|e| invalid(format!("unmarshal message: {e}")))?;
+    let profile_type: ProfileType = request
+        .profile_type_id
+        .parse()
+        .map_err(|e: model::ProfileTypeError| invalid(e.to_string()))?;
+    if request.label_selector.is_empty() {
+        return Err(invalid("label selector is required"));
+    }
+    let selector = parse_selector(&request.label_selector).map_err(|e| invalid(e.to_string()))?;
+    if request.start == 0 || request.end == 0 {
+        return Err(invalid("missing time range in the query"));
+    }
+    if request.start > request.end {
+        return Err(invalid("invalid time range: start is after end"));
+    }
+    let query = ProfileQuery {
+        tenant,
+        profile_type: profile_type.to_string(),
+        matchers: selector.matchers,
+        start_ms: request.start,
+        end_ms: request.end,
+    };
+    let profile = state
+        .querier
+        .select_profile(&query)
+        .await
+        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
+    Ok(connect::respond(codec, &profile, &serde_json::Value::Null))
+}
