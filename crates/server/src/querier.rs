@@ -88,6 +88,37 @@ pub async fn profile_types(
     ))
 }
 
+/// The query of a Select* request, checked as Pyroscope checks it: a valid profile type id, a
+/// non-empty parsable label selector, and a range with `start <= end`.
+fn profile_query(
+    tenant: model::TenantId,
+    profile_type_id: &str,
+    label_selector: &str,
+    start: i64,
+    end: i64,
+) -> Result<ProfileQuery, ApiError> {
+    let profile_type: ProfileType = profile_type_id
+        .parse()
+        .map_err(|e: model::ProfileTypeError| invalid(e.to_string()))?;
+    if label_selector.is_empty() {
+        return Err(invalid("label selector is required"));
+    }
+    let selector = parse_selector(label_selector).map_err(|e| invalid(e.to_string()))?;
+    if start == 0 || end == 0 {
+        return Err(invalid("missing time range in the query"));
+    }
+    if start > end {
+        return Err(invalid("invalid time range: start is after end"));
+    }
+    Ok(ProfileQuery {
+        tenant,
+        profile_type: profile_type.to_string(),
+        matchers: selector.matchers,
+        start_ms: start,
+        end_ms: end,
+    })
+}
+
 fn decode_select(codec: Codec, body: Bytes) -> Result<SelectMergeStacktracesRequest, ApiError> {
     Ok(match codec {
         Codec::Proto => SelectMergeStacktracesRequest::decode(body)
@@ -127,28 +158,14 @@ pub async fn select_merge_stacktraces(
     let tenant = tenant(&headers, state.multitenancy)?;
     let (codec, body) = connect::read(&headers, body)?;
     let request = decode_select(codec, body)?;
-    let profile_type: ProfileType = request
-        .profile_type_id
-        .parse()
-        .map_err(|e: model::ProfileTypeError| invalid(e.to_string()))?;
-    if request.label_selector.is_empty() {
-        return Err(invalid("label selector is required"));
-    }
-    let selector = parse_selector(&request.label_selector).map_err(|e| invalid(e.to_string()))?;
-    if request.start == 0 || request.end == 0 {
-        return Err(invalid("missing time range in the query"));
-    }
-    if request.start > request.end {
-        return Err(invalid("invalid time range: start is after end"));
-    }
-    let max_nodes = max_nodes(request.max_nodes.map(|n| n.to_string()).as_deref())?;
-    let query = ProfileQuery {
+    let query = profile_query(
         tenant,
-        profile_type: profile_type.to_string(),
-        matchers: selector.matchers,
-        start_ms: request.start,
-        end_ms: request.end,
-    };
+        &request.profile_type_id,
+        &request.label_selector,
+        request.start,
+        request.end,
+    )?;
+    let max_nodes = max_nodes(request.max_nodes.map(|n| n.to_string()).as_deref())?;
     let (tree, _) = state
         .querier
         .select_tree(&query)
@@ -424,27 +441,13 @@ pub async fn select_merge_profile(
     }
     let request = SelectMergeProfileRequest::decode(body)
         .map_err(|e| invalid(format!("unmarshal message: {e}")))?;
-    let profile_type: ProfileType = request
-        .profile_type_id
-        .parse()
-        .map_err(|e: model::ProfileTypeError| invalid(e.to_string()))?;
-    if request.label_selector.is_empty() {
-        return Err(invalid("label selector is required"));
-    }
-    let selector = parse_selector(&request.label_selector).map_err(|e| invalid(e.to_string()))?;
-    if request.start == 0 || request.end == 0 {
-        return Err(invalid("missing time range in the query"));
-    }
-    if request.start > request.end {
-        return Err(invalid("invalid time range: start is after end"));
-    }
-    let query = ProfileQuery {
+    let query = profile_query(
         tenant,
-        profile_type: profile_type.to_string(),
-        matchers: selector.matchers,
-        start_ms: request.start,
-        end_ms: request.end,
-    };
+        &request.profile_type_id,
+        &request.label_selector,
+        request.start,
+        request.end,
+    )?;
     let profile = state
         .querier
         .select_profile(&query)
