@@ -2,44 +2,18 @@
 //! with `npm ci` in `tests/sdk/node`) profiles a small program against `emberscope serve`; the
 //! known busy function comes back through `/pyroscope/render` with its tag, for its tenant only.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+mod common;
+
+use common::{Server, get_json, start, url_encode};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-fn get_json(address: &str, target: &str, tenant: &str) -> serde_json::Value {
-    let mut stream = TcpStream::connect(address).expect("connect");
-    write!(stream, "GET {target} HTTP/1.1\r\nHost: {address}\r\nX-Scope-OrgID: {tenant}\r\nConnection: close\r\n\r\n").expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .unwrap_or("");
-    let json = match (body.find('{'), body.rfind('}')) {
-        (Some(start), Some(end)) => &body[start..=end],
-        _ => body,
-    };
-    serde_json::from_str(json).expect("json")
-}
-
-fn render(address: &str, selector: &str, tenant: &str) -> serde_json::Value {
-    let query = format!("wall:wall:nanoseconds:wall:nanoseconds{selector}");
-    let encoded: String = query
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.:".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
+fn render(server: &Server, selector: &str, tenant: &str) -> serde_json::Value {
+    let query = url_encode(&format!("wall:wall:nanoseconds:wall:nanoseconds{selector}"));
     get_json(
-        address,
-        &format!("/pyroscope/render?query={encoded}&from=now-1h&until=now"),
-        tenant,
+        server,
+        &format!("/pyroscope/render?query={query}&from=now-1h&until=now"),
+        &[("X-Scope-OrgID", tenant)],
     )
 }
 
@@ -52,27 +26,8 @@ fn node_sdk_profiles_reach_the_server() {
         app_dir.display()
     );
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_emberscope"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--auth.multitenancy-enabled",
-        ])
-        .arg("--data")
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("address");
-    let address = line
-        .trim()
-        .trim_start_matches("emberscope listening on ")
-        .to_owned();
+    let server = start(dir.path(), &["--auth.multitenancy-enabled"]);
+    let address = server.address.clone();
 
     let status = Command::new("node")
         .arg(app_dir.join("app.js"))
@@ -84,7 +39,7 @@ fn node_sdk_profiles_reach_the_server() {
         .expect("run node");
     assert!(status.success());
 
-    let all = render(&address, "{service_name=\"node-sdk-app\"}", "node-tenant");
+    let all = render(&server, "{service_name=\"node-sdk-app\"}", "node-tenant");
     let names: Vec<String> =
         serde_json::from_value(all["flamebearer"]["names"].clone()).expect("names");
     assert!(
@@ -92,7 +47,7 @@ fn node_sdk_profiles_reach_the_server() {
         "{names:?}"
     );
     let tagged = render(
-        &address,
+        &server,
         "{service_name=\"node-sdk-app\", region=\"test-region\"}",
         "node-tenant",
     );
@@ -100,8 +55,6 @@ fn node_sdk_profiles_reach_the_server() {
         tagged["flamebearer"]["numTicks"].as_i64().unwrap_or(0) > 0,
         "the tag is a label"
     );
-    let stranger = render(&address, "{service_name=\"node-sdk-app\"}", "someone-else");
+    let stranger = render(&server, "{service_name=\"node-sdk-app\"}", "someone-else");
     assert_eq!(stranger["flamebearer"]["numTicks"], 0);
-    let _ = server.kill();
-    let _ = server.wait();
 }

@@ -3,10 +3,11 @@
 //! function comes back through `/pyroscope/render`, under the tenant, with its static and
 //! dynamic tags as labels.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+mod common;
+
+use common::{Server, get_json, start, url_encode};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn python() -> PathBuf {
     if let Ok(path) = std::env::var("EMBERSCOPE_PYTHON") {
@@ -15,40 +16,15 @@ fn python() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python")
 }
 
-fn get(address: &str, target: &str, tenant: &str) -> String {
-    let mut stream = TcpStream::connect(address).expect("connect");
-    write!(stream, "GET {target} HTTP/1.1\r\nHost: {address}\r\nX-Scope-OrgID: {tenant}\r\nConnection: close\r\n\r\n").expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .unwrap_or("");
-    match (body.find('{'), body.rfind('}')) {
-        (Some(start), Some(end)) => body[start..=end].to_owned(),
-        _ => body.to_owned(),
-    }
-}
-
-fn render(address: &str, selector: &str, tenant: &str) -> serde_json::Value {
-    let query = format!("process_cpu:cpu:nanoseconds:cpu:nanoseconds{selector}");
-    let encoded: String = query
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.:".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    serde_json::from_str(&get(
-        address,
-        &format!("/pyroscope/render?query={encoded}&from=now-1h&until=now"),
-        tenant,
-    ))
-    .expect("json")
+fn render(server: &Server, selector: &str, tenant: &str) -> serde_json::Value {
+    let query = url_encode(&format!(
+        "process_cpu:cpu:nanoseconds:cpu:nanoseconds{selector}"
+    ));
+    get_json(
+        server,
+        &format!("/pyroscope/render?query={query}&from=now-1h&until=now"),
+        &[("X-Scope-OrgID", tenant)],
+    )
 }
 
 #[test]
@@ -60,27 +36,8 @@ fn python_sdk_profiles_reach_the_server() {
         python.display()
     );
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_emberscope"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--auth.multitenancy-enabled",
-        ])
-        .arg("--data")
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("address");
-    let address = line
-        .trim()
-        .trim_start_matches("emberscope listening on ")
-        .to_owned();
+    let server = start(dir.path(), &["--auth.multitenancy-enabled"]);
+    let address = server.address.clone();
 
     let app = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/python_app.py");
     let status = Command::new(&python)
@@ -93,7 +50,7 @@ fn python_sdk_profiles_reach_the_server() {
         .expect("run the Python program");
     assert!(status.success());
 
-    let all = render(&address, "{service_name=\"python-sdk-app\"}", "sdk-tenant");
+    let all = render(&server, "{service_name=\"python-sdk-app\"}", "sdk-tenant");
     let names: Vec<String> =
         serde_json::from_value(all["flamebearer"]["names"].clone()).expect("names");
     assert!(
@@ -107,7 +64,7 @@ fn python_sdk_profiles_reach_the_server() {
     );
     // The static tag and the dynamic tag are labels of the series.
     let tagged = render(
-        &address,
+        &server,
         "{service_name=\"python-sdk-app\", region=\"test-region\", phase=\"busy\"}",
         "sdk-tenant",
     );
@@ -116,18 +73,12 @@ fn python_sdk_profiles_reach_the_server() {
         "tags are labels"
     );
     let other = render(
-        &address,
+        &server,
         "{service_name=\"python-sdk-app\", region=\"elsewhere\"}",
         "sdk-tenant",
     );
     assert_eq!(other["flamebearer"]["numTicks"], 0);
     // Another tenant sees nothing.
-    let stranger = render(
-        &address,
-        "{service_name=\"python-sdk-app\"}",
-        "someone-else",
-    );
+    let stranger = render(&server, "{service_name=\"python-sdk-app\"}", "someone-else");
     assert_eq!(stranger["flamebearer"]["numTicks"], 0);
-    let _ = server.kill();
-    let _ = server.wait();
 }

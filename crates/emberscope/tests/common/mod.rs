@@ -1,0 +1,113 @@
+//! Helpers shared by the tests that run `emberscope serve` as a process: where the shared test
+//! data is, starting the server on a free port, and plain HTTP/1.1 requests to it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub fn shared() -> PathBuf {
+    std::env::var("EMBERSCOPE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
+pub struct Server {
+    child: Child,
+    pub address: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `emberscope serve` on a free loopback port with `data` as its folder, accepting old
+/// profile timestamps (the shared test files are years old).
+pub fn start(data: &Path, extra: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_emberscope"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--validation.reject-older-than",
+            "0",
+        ])
+        .arg("--data")
+        .arg(data)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start emberscope serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the address");
+    let address = line
+        .trim()
+        .strip_prefix("emberscope listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Server { child, address }
+}
+
+/// One HTTP/1.1 request; returns (status, body).
+pub fn request(
+    server: &Server,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(&server.address).expect("connect");
+    let mut head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        server.address,
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("send head");
+    stream.write_all(body).expect("send body");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("response");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    // Chunked bodies: keep the JSON object between the first '{' and the last '}'.
+    let body = match (body.find('{'), body.rfind('}')) {
+        (Some(start), Some(end)) if body.contains("\r\n") => body[start..=end].to_owned(),
+        _ => body,
+    };
+    (status, body)
+}
+
+/// `query` percent-encoded for a URL.
+pub fn url_encode(query: &str) -> String {
+    query
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.:".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A GET answered 200 with JSON, parsed.
+pub fn get_json(server: &Server, target: &str, headers: &[(&str, &str)]) -> serde_json::Value {
+    let (status, body) = request(server, "GET", target, headers, b"");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
