@@ -2,6 +2,9 @@
 # Installs (Debian's package) and starts a local PostgreSQL for the metastore conformance suite,
 # creates the test database, and prints the connection string. Safe to run again.
 set -euo pipefail
+# Only the connection string may reach stdout (the caller captures it): everything the package
+# manager and cluster tools print goes to stderr.
+exec 3>&1 1>&2
 if ! command -v pg_lsclusters >/dev/null 2>&1; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
@@ -20,4 +23,7 @@ su postgres -c "psql -q -p $port -c \"ALTER USER postgres PASSWORD 'emberscope'\
 if ! su postgres -c "psql -p $port -lqt" | cut -d'|' -f1 | grep -qw emberscope_test; then
   su postgres -c "createdb -p $port emberscope_test"
 fi
-echo "host=127.0.0.1 port=$port user=postgres password=emberscope dbname=emberscope_test"
+conn="host=127.0.0.1 port=$port user=postgres password=emberscope dbname=emberscope_test"
+# Fail here, with the server's own words, rather than in the Rust tests.
+PGCONNECT_TIMEOUT=10 psql "$conn" -qAtc "select 1" >/dev/null
+echo "$conn" >&3

@@ -297,7 +297,13 @@ async fn postgres_conforms() {
     let store = PostgresMetastore::connect(&config)
         .await
         .unwrap_or_else(|e| {
-            panic!("cannot reach PostgreSQL ({e}); scripts/test.sh starts it (scripts/postgres.sh)")
+            let mut cause = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                cause.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            panic!("cannot reach PostgreSQL at {config:?} ({cause}); scripts/test.sh starts it (scripts/postgres.sh)")
         });
     suite(&store).await;
 }
