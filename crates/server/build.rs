@@ -1,4 +1,7 @@
-//! Generates the API types from `proto/*.proto` with protox and prost (no system protoc).
+//! Generates the API types from `proto/*.proto` with protox and prost (no system protoc), and
+//! their protojson (serde) forms with pbjson: Connect JSON is protojson.
+
+use prost::Message as _;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
@@ -10,6 +13,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={file}");
     }
     let descriptors = protox::compile(files, ["proto"])?;
+    let encoded = descriptors.encode_to_vec();
     prost_build::Config::new().compile_fds(descriptors)?;
+    pbjson_build::Builder::new()
+        .register_descriptors(&encoded)?
+        // connect-go's protojson codec discards unknown fields.
+        .ignore_unknown_fields()
+        .build(&[".types.v1", ".push.v1", ".querier.v1"])?;
     Ok(())
 }

@@ -24,6 +24,8 @@ fuzz_target!(|data: &[u8]| {
                 matchers: Vec::new(),
                 start_nanos: i64::MIN,
                 end_nanos: i64::MAX,
+                span_ids: None,
+                call_site: Vec::new(),
             };
             if let Ok(selections) = reader.select(&query).await {
                 let mut tree = Tree::new();

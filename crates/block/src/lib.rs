@@ -23,10 +23,10 @@ mod symbols;
 mod writer;
 
 pub use footer::{DatasetInfo, FORMAT_VERSION, Section};
-pub use reader::{BlockReader, DatasetContents, SelectQuery, Selection};
+pub use reader::{BlockReader, DatasetContents, ProfilePoint, SelectQuery, Selection};
 pub use series::SeriesIndex;
 pub use symbols::Symbols;
-pub use writer::{BlockWriter, DatasetSummary, EncodedBlock};
+pub use writer::{BlockWriter, DatasetSummary, EncodedBlock, span_id};
 
 /// Why a block could not be written or read.
 #[derive(Debug, thiserror::Error)]

@@ -73,6 +73,41 @@ pub struct SelectQuery {
     pub matchers: Vec<Matcher>,
     pub start_nanos: i64,
     pub end_nanos: i64,
+    /// Only samples carrying one of these span ids (`SelectMergeSpanProfile`); `None`: all.
+    pub span_ids: Option<Vec<u64>>,
+    /// Only stacks whose frames, root first, start with these names; empty: all.
+    pub call_site: Vec<String>,
+}
+
+impl SelectQuery {
+    /// Every profile of `profile_type` matching `matchers` in the range, unfiltered.
+    pub fn new(
+        tenant: TenantId,
+        profile_type: String,
+        matchers: Vec<Matcher>,
+        start_nanos: i64,
+        end_nanos: i64,
+    ) -> SelectQuery {
+        SelectQuery {
+            tenant,
+            profile_type,
+            matchers,
+            start_nanos,
+            end_nanos,
+            span_ids: None,
+            call_site: Vec::new(),
+        }
+    }
+}
+
+/// One selected profile's place on the time axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProfilePoint {
+    /// Index into [`Selection::series`].
+    pub series: usize,
+    pub time_nanos: i64,
+    /// Sum of the profile's selected samples.
+    pub value: i64,
 }
 
 /// What one dataset contributed to a query: its symbols and the summed value per stack.
@@ -86,6 +121,8 @@ pub struct Selection {
     pub samples: Vec<(u32, i64)>,
     /// Profiles (rows) read.
     pub profiles: usize,
+    /// Every selected profile with its value, for time series.
+    pub points: Vec<ProfilePoint>,
 }
 
 impl Selection {
@@ -310,29 +347,61 @@ impl BlockReader {
             }
             let symbol_bytes = self.section(index, "symbols", info.symbols).await?;
             let symbols = Symbols::decode(&decompress(&symbol_bytes, index, "symbols")?, index)?;
+            let under_call_site =
+                (!query.call_site.is_empty()).then(|| symbols.stacks_under(&query.call_site));
+            let spans: Option<rustc_hash::FxHashSet<u64>> =
+                query.span_ids.as_ref().map(|s| s.iter().copied().collect());
+            let filtered = under_call_site.is_some() || spans.is_some();
             let mut sums: FxHashMap<u32, i64> = FxHashMap::default();
-            let mut per_series: FxHashMap<u32, usize> = FxHashMap::default();
+            let mut series_slots: FxHashMap<u32, usize> = FxHashMap::default();
+            let mut selected_series: Vec<(Labels, usize)> = Vec::new();
+            let mut points = Vec::with_capacity(rows.len());
             for row in &rows {
-                *per_series.entry(row.series_id).or_insert(0) += 1;
-                for (&stack, &value) in row.stack_ids.iter().zip(&row.values) {
+                let mut value = 0i64;
+                for (i, (&stack, &sample)) in row.stack_ids.iter().zip(&row.values).enumerate() {
+                    if let Some(spans) = &spans
+                        && !row.span_ids.get(i).is_some_and(|span| spans.contains(span))
+                    {
+                        continue;
+                    }
+                    if let Some(under) = &under_call_site
+                        && !under.get(stack as usize).copied().unwrap_or(false)
+                    {
+                        continue;
+                    }
                     let slot = sums.entry(stack).or_insert(0);
-                    *slot = slot.wrapping_add(value);
+                    *slot = slot.wrapping_add(sample);
+                    value = value.wrapping_add(sample);
                 }
+                if filtered && value == 0 {
+                    continue;
+                }
+                let Some(labels) = series_index.labels(row.series_id) else {
+                    continue;
+                };
+                let slot = *series_slots.entry(row.series_id).or_insert_with(|| {
+                    selected_series.push((labels.clone(), 0));
+                    selected_series.len() - 1
+                });
+                selected_series[slot].1 += 1;
+                points.push(ProfilePoint {
+                    series: slot,
+                    time_nanos: row.time_nanos,
+                    value,
+                });
+            }
+            if points.is_empty() {
+                continue;
             }
             let mut samples: Vec<(u32, i64)> = sums.into_iter().filter(|&(_, v)| v != 0).collect();
             samples.sort_unstable();
             out.push(Selection {
                 service_name: info.service_name.clone(),
-                series: series
-                    .iter()
-                    .filter_map(|id| {
-                        let count = per_series.get(id).copied()?;
-                        Some((series_index.labels(*id)?.clone(), count))
-                    })
-                    .collect(),
+                series: selected_series,
                 symbols,
                 samples,
-                profiles: rows.len(),
+                profiles: points.len(),
+                points,
             });
         }
         Ok(out)

@@ -468,6 +468,49 @@ impl Symbols {
         }
     }
 
+    /// For every stack node: whether its frames, root first, begin with `call_site` (the
+    /// `StackTraceSelector` rule: a prefix match on function names).
+    pub fn stacks_under(&self, call_site: &[String]) -> Vec<bool> {
+        // Per node, how many call-site frames its path matched; `None`: diverged.
+        let mut matched: Vec<Option<usize>> = Vec::with_capacity(self.stack_nodes());
+        matched.push(Some(0));
+        let mut frames = Vec::new();
+        for (&parent, &location) in self
+            .proto
+            .stack_parents
+            .iter()
+            .zip(&self.proto.stack_locations)
+        {
+            let state = matched
+                .get(parent as usize)
+                .copied()
+                .flatten()
+                .and_then(|done| {
+                    if done >= call_site.len() {
+                        return Some(done);
+                    }
+                    frames.clear();
+                    self.frames(location, &mut frames);
+                    let mut done = done;
+                    for frame in &frames {
+                        if done >= call_site.len() {
+                            break;
+                        }
+                        if *frame != call_site[done] {
+                            return None;
+                        }
+                        done += 1;
+                    }
+                    Some(done)
+                });
+            matched.push(state);
+        }
+        matched
+            .into_iter()
+            .map(|m| m.is_some_and(|done| done >= call_site.len()))
+            .collect()
+    }
+
     /// Adds `(stack id, value)` pairs into a tree of function names.
     pub fn add_to_tree(&self, samples: &[(u32, i64)], tree: &mut Tree) {
         // Stack node → tree node, filled root-first (parents have smaller ids).

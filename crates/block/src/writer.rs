@@ -108,8 +108,8 @@ impl EncodedBlock {
 
 /// A pprof `span_id` label value (16 hex digits) as Pyroscope reads it: the 8 decoded bytes
 /// as a little-endian integer; anything else is no span (0).
-fn span_id(value: &str) -> u64 {
-    if value.len() != 16 {
+pub fn span_id(value: &str) -> u64 {
+    if value.len() != 16 || !value.is_ascii() {
         return 0;
     }
     let mut bytes = [0u8; 8];

@@ -68,6 +68,8 @@ async fn read_back(
         matchers: vec![Matcher::new("service_name", MatchOp::Equal, service).expect("valid")],
         start_nanos: i64::MIN,
         end_nanos: i64::MAX,
+        span_ids: None,
+        call_site: Vec::new(),
     };
     let mut tree = Tree::new();
     for selection in reader.select(&query).await.expect("select") {
@@ -173,6 +175,8 @@ async fn label_matchers_select_series() {
         matchers,
         start_nanos: i64::MIN,
         end_nanos: i64::MAX,
+        span_ids: None,
+        call_site: Vec::new(),
     };
     let selections = reader.select(&query).await.expect("select");
     let mut tree = Tree::new();
@@ -233,6 +237,8 @@ async fn corrupt_blocks_are_errors() {
         matchers: Vec::new(),
         start_nanos: i64::MIN,
         end_nanos: i64::MAX,
+        span_ids: None,
+        call_site: Vec::new(),
     };
     assert!(reader.select(&query).await.is_err());
     assert!(

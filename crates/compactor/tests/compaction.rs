@@ -101,13 +101,13 @@ fn eager() -> CompactorConfig {
 
 async fn read(env: &Env, tenant: &TenantId, service: &str, profile_type: &str) -> String {
     let querier = Querier::new(Arc::clone(&env.store), env.metastore.clone());
-    let query = ProfileQuery {
-        tenant: tenant.clone(),
-        profile_type: profile_type.to_owned(),
-        matchers: vec![Matcher::new("service_name", MatchOp::Equal, service).expect("valid")],
-        start_ms: 0,
-        end_ms: i64::MAX / 2_000_000,
-    };
+    let query = ProfileQuery::new(
+        tenant.clone(),
+        profile_type.to_owned(),
+        vec![Matcher::new("service_name", MatchOp::Equal, service).expect("valid")],
+        0,
+        i64::MAX / 2_000_000,
+    );
     write_collapsed(&querier.select_tree(&query).await.expect("query").0)
 }
 

@@ -127,6 +127,8 @@ async fn acknowledged_profiles_survive_sigkill_exactly_once() {
             matchers: Vec::new(),
             start_nanos: i64::MIN,
             end_nanos: i64::MAX,
+            span_ids: None,
+            call_site: Vec::new(),
         };
         for selection in reader.select(&query).await.expect("select") {
             selection.add_to_tree(&mut tree);

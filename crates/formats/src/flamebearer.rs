@@ -10,7 +10,8 @@ pub struct FlamebearerProfile {
     pub flamebearer: Flamebearer,
     pub metadata: Metadata,
     pub timeline: Option<Timeline>,
-    pub groups: Option<()>,
+    /// `groupBy` answers: the timeline of each value of the first group-by label.
+    pub groups: Option<std::collections::BTreeMap<String, Timeline>>,
     pub heatmap: Option<()>,
     /// Diff ("double") format only, after `heatmap` and omitted when zero, as Go emits them.
     #[serde(rename = "leftTicks", skip_serializing_if = "is_zero")]

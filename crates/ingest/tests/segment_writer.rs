@@ -84,6 +84,8 @@ async fn stored_stacks(setup: &Setup, tenant: &TenantId) -> (usize, String) {
             matchers: Vec::new(),
             start_nanos: i64::MIN,
             end_nanos: i64::MAX,
+            span_ids: None,
+            call_site: Vec::new(),
         };
         for selection in reader.select(&select).await.expect("select") {
             selection.add_to_tree(&mut tree);

@@ -36,6 +36,19 @@ impl Code {
         }
     }
 
+    /// The gRPC status code (`grpc-status`).
+    pub fn grpc(self) -> u32 {
+        match self {
+            Code::InvalidArgument | Code::Unprocessable | Code::UnsupportedMediaType => 3,
+            Code::NotFound => 5,
+            Code::ResourceExhausted | Code::PayloadTooLarge => 8,
+            Code::Unimplemented => 12,
+            Code::Internal => 13,
+            Code::Unavailable => 14,
+            Code::Unauthenticated => 16,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Code::InvalidArgument => "invalid_argument",

@@ -4,18 +4,18 @@
 //! Owns: routes and their wire formats (`/ingest`, `/push.v1.PusherService/Push`,
 //! `/pyroscope/render`, `/ready`), the tenant
 //! rule (`X-Scope-OrgID`, `anonymous` when multi-tenancy is off), the mapping of errors to
-//! status codes (one place, [`error`]), and starting the roles (segment writer, compactor,
-//! querier) on the embedded defaults (local `./data`, SQLite). Still to come: gRPC, the
-//! Connect querier service, OTLP, per-tenant limits and the YAML configuration.
+//! status codes (one place, [`error`]), the RPC protocols (Connect, gRPC, gRPC-Web: `rpc`),
+//! and starting the roles (segment writer, compactor, querier) on the embedded defaults (local
+//! `./data`, SQLite). Still to come: OTLP, per-tenant limits and the YAML configuration.
 
 mod attime;
-mod connect;
 pub mod error;
 mod labelset;
 mod legacy_ingest;
 mod push;
 mod querier;
 mod render;
+mod rpc;
 mod tenant;
 
 /// The API types generated from `proto/` (the wire contract).
@@ -24,22 +24,28 @@ pub mod proto {
     pub mod types {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/types.v1.rs"));
+            include!(concat!(env!("OUT_DIR"), "/types.v1.serde.rs"));
         }
     }
     pub mod push {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/push.v1.rs"));
+            include!(concat!(env!("OUT_DIR"), "/push.v1.serde.rs"));
         }
     }
     pub mod querier {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/querier.v1.rs"));
+            include!(concat!(env!("OUT_DIR"), "/querier.v1.serde.rs"));
         }
     }
 }
 
 use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::routing::{get, post};
+use bytes::Bytes;
 use compactor::{Compactor, CompactorConfig};
 use formats::pprof::{LabelLimits, ProfileLimits};
 use ingest::{SegmentWriter, SegmentWriterConfig};
@@ -104,34 +110,59 @@ pub enum ServerError {
     Serve(#[source] std::io::Error),
 }
 
+/// A route serving one RPC method in every protocol of `rpc`.
+macro_rules! rpc_route {
+    ($method:path) => {
+        post(
+            |State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes| async move {
+                rpc::unary(state, headers, body, $method).await
+            },
+        )
+    };
+}
+
 fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    const QUERIER: &str = "/querier.v1.QuerierService";
+    let querier_routes: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 12] = [
+        ("ProfileTypes", rpc_route!(querier::profile_types)),
+        ("LabelNames", rpc_route!(querier::label_names)),
+        ("LabelValues", rpc_route!(querier::label_values)),
+        ("Series", rpc_route!(querier::series)),
+        (
+            "SelectMergeStacktraces",
+            rpc_route!(querier::select_merge_stacktraces),
+        ),
+        (
+            "SelectMergeSpanProfile",
+            rpc_route!(querier::select_merge_span_profile),
+        ),
+        (
+            "SelectMergeProfile",
+            rpc_route!(querier::select_merge_profile),
+        ),
+        ("SelectSeries", rpc_route!(querier::select_series)),
+        ("Diff", rpc_route!(querier::diff)),
+        ("GetProfileStats", rpc_route!(querier::get_profile_stats)),
+        ("AnalyzeQuery", rpc_route!(querier::analyze_query)),
+        ("Push", rpc_route!(push::push)),
+    ];
+    let mut router = Router::new()
         .route("/ready", get(|| async { "ready" }))
         .route("/ingest", post(legacy_ingest::ingest))
         .route("/pyroscope/ingest", post(legacy_ingest::ingest))
         .route("/pyroscope/render", get(render::render))
-        .route("/push.v1.PusherService/Push", post(push::push))
-        .route(
-            "/querier.v1.QuerierService/ProfileTypes",
-            post(querier::profile_types),
-        )
-        .route(
-            "/querier.v1.QuerierService/SelectMergeStacktraces",
-            post(querier::select_merge_stacktraces),
-        )
-        .route(
-            "/querier.v1.QuerierService/LabelNames",
-            post(querier::label_names),
-        )
-        .route(
-            "/querier.v1.QuerierService/LabelValues",
-            post(querier::label_values),
-        )
-        .route("/querier.v1.QuerierService/Series", post(querier::series))
-        .route(
-            "/querier.v1.QuerierService/SelectMergeProfile",
-            post(querier::select_merge_profile),
-        )
+        .route("/pyroscope/render-diff", get(render::render_diff))
+        .route("/pyroscope/label-values", get(render::label_values));
+    for (method, route) in querier_routes {
+        let path = if method == "Push" {
+            "/push.v1.PusherService/Push".to_owned()
+        } else {
+            format!("{QUERIER}/{method}")
+        };
+        router = router.route(&path, route);
+    }
+    router
+        .layer(axum::extract::DefaultBodyLimit::max(rpc::BODY_LIMIT))
         .with_state(state)
 }
 

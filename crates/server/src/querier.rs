@@ -1,96 +1,74 @@
-//! The Connect `querier.v1.QuerierService` methods served so far: `ProfileTypes` and
-//! `SelectMergeStacktraces` (flame graph or tree bytes), with Pyroscope's validation.
+//! `querier.v1.QuerierService`, every method of Pyroscope v1.18 (`api.md` §3), with its
+//! validation and messages. Each is one `async fn(Call, Request)`; [`crate::rpc`] carries it
+//! over Connect, gRPC and gRPC-Web.
 
-use crate::AppState;
-use crate::connect::{self, Codec, invalid, json_i64, json_object, json_string};
 use crate::error::{ApiError, Code};
 use crate::proto::querier::v1::{
-    FlameGraph as WireFlameGraph, Level, ProfileFormat, ProfileTypesRequest, ProfileTypesResponse,
-    SelectMergeStacktracesRequest, SelectMergeStacktracesResponse,
+    AnalyzeQueryRequest, AnalyzeQueryResponse, DiffRequest, DiffResponse,
+    FlameGraph as WireFlameGraph, FlameGraphDiff as WireFlameGraphDiff, Level, ProfileFormat,
+    ProfileTypesRequest, ProfileTypesResponse, QueryImpact, QueryScope, SelectMergeProfileRequest,
+    SelectMergeSpanProfileRequest, SelectMergeSpanProfileResponse, SelectMergeStacktracesRequest,
+    SelectMergeStacktracesResponse, SelectSeriesRequest, SelectSeriesResponse, SeriesRequest,
+    SeriesResponse,
 };
-use crate::proto::types::v1::ProfileType as WireProfileType;
+use crate::proto::types::v1::{
+    ExemplarType, GetProfileStatsRequest, GetProfileStatsResponse, LabelNamesRequest,
+    LabelNamesResponse, LabelPair, LabelValuesRequest, LabelValuesResponse, Labels, Point,
+    ProfileType as WireProfileType, Series, StackTraceSelector, TimeSeriesAggregationType,
+};
 use crate::render::max_nodes;
-use crate::tenant::tenant;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
-use base64::Engine as _;
-use bytes::Bytes;
-use model::{FlameGraph, ProfileType, parse_selector};
-use prost::Message;
-use query::ProfileQuery;
-use std::sync::Arc;
+use crate::rpc::{Call, invalid};
+use model::{FlameGraph, FlameGraphDiff, ProfileType, Tree, parse_selector};
+use query::{Aggregation, ProfileQuery, SeriesQuery};
+use std::collections::BTreeSet;
 
 /// The whole time axis, for requests without a range.
-const ALL_TIME: (i64, i64) = (i64::MIN / 4, i64::MAX / 4);
+pub(crate) const ALL_TIME: (i64, i64) = (i64::MIN / 4, i64::MAX / 4);
+
+fn internal(error: impl std::fmt::Display) -> ApiError {
+    ApiError::new(Code::Internal, error.to_string())
+}
+
+/// A request's range in milliseconds; no range (zero or negative) means all time, as
+/// Pyroscope v1 answers label and profile-type requests.
+fn range(start: i64, end: i64) -> (i64, i64) {
+    (
+        if start <= 0 { ALL_TIME.0 } else { start },
+        if end <= 0 { ALL_TIME.1 } else { end },
+    )
+}
 
 pub async fn profile_types(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let tenant = tenant(&headers, state.multitenancy)?;
-    let (codec, body) = connect::read(&headers, body)?;
-    let request = match codec {
-        Codec::Proto => ProfileTypesRequest::decode(body)
-            .map_err(|e| invalid(format!("unmarshal message: {e}")))?,
-        Codec::Json => {
-            let json = json_object(&body)?;
-            ProfileTypesRequest {
-                start: json_i64(&json, "start")?,
-                end: json_i64(&json, "end")?,
-            }
-        }
-    };
-    let (start, end) = if request.start <= 0 && request.end <= 0 {
-        ALL_TIME
-    } else {
-        (
-            request.start,
-            if request.end <= 0 {
-                ALL_TIME.1
-            } else {
-                request.end
-            },
-        )
-    };
-    let ids = state
+    call: Call,
+    request: ProfileTypesRequest,
+) -> Result<ProfileTypesResponse, ApiError> {
+    let tenant = call.tenant()?;
+    let (start, end) = range(request.start, request.end);
+    let ids = call
+        .state
         .querier
         .profile_types(&tenant, start, end)
         .await
-        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
-    let mut types = Vec::new();
-    for id in ids {
-        let Ok(parsed) = id.parse::<ProfileType>() else {
-            continue;
-        };
-        types.push(WireProfileType {
+        .map_err(internal)?;
+    let mut profile_types: Vec<WireProfileType> = ids
+        .iter()
+        .filter_map(|id| id.parse::<ProfileType>().ok())
+        .map(|parsed| WireProfileType {
             id: parsed.to_string(),
             name: parsed.name,
             sample_type: parsed.sample_type,
             sample_unit: parsed.sample_unit,
             period_type: parsed.period_type,
             period_unit: parsed.period_unit,
-        });
-    }
-    let json = serde_json::json!({
-        "profileTypes": types.iter().map(|t| serde_json::json!({
-            "ID": t.id, "name": t.name, "sampleType": t.sample_type, "sampleUnit": t.sample_unit,
-            "periodType": t.period_type, "periodUnit": t.period_unit,
-        })).collect::<Vec<_>>()
-    });
-    Ok(connect::respond(
-        codec,
-        &ProfileTypesResponse {
-            profile_types: types,
-        },
-        &json,
-    ))
+        })
+        .collect();
+    profile_types.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(ProfileTypesResponse { profile_types })
 }
 
 /// The query of a Select* request, checked as Pyroscope checks it: a valid profile type id, a
-/// non-empty parsable label selector, and a range with `start <= end`.
-fn profile_query(
+/// non-empty parsable label selector, and a range with `0 < start <= end`.
+pub(crate) fn profile_query(
     tenant: model::TenantId,
     profile_type_id: &str,
     label_selector: &str,
@@ -108,56 +86,55 @@ fn profile_query(
         return Err(invalid("missing time range in the query"));
     }
     if start > end {
-        return Err(invalid("invalid time range: start is after end"));
+        return Err(invalid("query start time is after end time"));
     }
-    Ok(ProfileQuery {
+    Ok(ProfileQuery::new(
         tenant,
-        profile_type: profile_type.to_string(),
-        matchers: selector.matchers,
-        start_ms: start,
-        end_ms: end,
-    })
+        profile_type.to_string(),
+        selector.matchers,
+        start,
+        end,
+    ))
 }
 
-fn decode_select(codec: Codec, body: Bytes) -> Result<SelectMergeStacktracesRequest, ApiError> {
-    Ok(match codec {
-        Codec::Proto => SelectMergeStacktracesRequest::decode(body)
-            .map_err(|e| invalid(format!("unmarshal message: {e}")))?,
-        Codec::Json => {
-            let json = json_object(&body)?;
-            let format = match json.get("format") {
-                None | Some(serde_json::Value::Null) => 0,
-                Some(serde_json::Value::String(s)) => ProfileFormat::from_str_name(s)
-                    .map(|f| f as i32)
-                    .ok_or_else(|| {
-                        invalid(format!("unmarshal message: format: invalid value {s:?}"))
-                    })?,
-                Some(_) => i32::try_from(json_i64(&json, "format")?)
-                    .map_err(|_| invalid("unmarshal message: format"))?,
-            };
-            SelectMergeStacktracesRequest {
-                profile_type_id: json_string(&json, "profileTypeID")?,
-                label_selector: json_string(&json, "labelSelector")?,
-                start: json_i64(&json, "start")?,
-                end: json_i64(&json, "end")?,
-                max_nodes: json
-                    .get("maxNodes")
-                    .map(|_| json_i64(&json, "maxNodes"))
-                    .transpose()?,
-                format,
-            }
-        }
-    })
+/// Applies a `StackTraceSelector`'s call site (Go PGO options are not supported).
+fn with_call_site(mut query: ProfileQuery, selector: Option<&StackTraceSelector>) -> ProfileQuery {
+    if let Some(selector) = selector {
+        query.call_site = selector.call_site.iter().map(|l| l.name.clone()).collect();
+    }
+    query
+}
+
+fn wire_flame_graph(graph: FlameGraph) -> WireFlameGraph {
+    WireFlameGraph {
+        names: graph.names,
+        levels: graph
+            .levels
+            .into_iter()
+            .map(|values| Level { values })
+            .collect(),
+        total: graph.total,
+        max_self: graph.max_self,
+    }
+}
+
+/// A tree in the requested format: flame graph (default) or tree bytes.
+fn tree_answer(tree: &Tree, format: i32, max_nodes: usize) -> (Option<WireFlameGraph>, Vec<u8>) {
+    if format == ProfileFormat::Tree as i32 {
+        (None, tree.to_bytes(max_nodes))
+    } else {
+        (
+            Some(wire_flame_graph(FlameGraph::from_tree(tree, max_nodes))),
+            Vec::new(),
+        )
+    }
 }
 
 pub async fn select_merge_stacktraces(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let tenant = tenant(&headers, state.multitenancy)?;
-    let (codec, body) = connect::read(&headers, body)?;
-    let request = decode_select(codec, body)?;
+    call: Call,
+    request: SelectMergeStacktracesRequest,
+) -> Result<SelectMergeStacktracesResponse, ApiError> {
+    let tenant = call.tenant()?;
     let query = profile_query(
         tenant,
         &request.profile_type_id,
@@ -166,37 +143,177 @@ pub async fn select_merge_stacktraces(
         request.end,
     )?;
     let max_nodes = max_nodes(request.max_nodes.map(|n| n.to_string()).as_deref())?;
-    let (tree, _) = state
+    let (tree, _) = call
+        .state
         .querier
         .select_tree(&query)
         .await
-        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
-    if request.format == ProfileFormat::Tree as i32 {
-        let bytes = tree.to_bytes(max_nodes);
-        let json =
-            serde_json::json!({ "tree": base64::engine::general_purpose::STANDARD.encode(&bytes) });
-        let response = SelectMergeStacktracesResponse {
-            flamegraph: None,
-            tree: bytes,
-        };
-        return Ok(connect::respond(codec, &response, &json));
+        .map_err(internal)?;
+    let (flamegraph, tree) = tree_answer(&tree, request.format, max_nodes);
+    Ok(SelectMergeStacktracesResponse { flamegraph, tree })
+}
+
+/// Span ids as `SelectMergeSpanProfile` takes them: 16 hex digits each, read as the block
+/// stores them. Others match nothing.
+fn span_ids(selector: &[String]) -> Vec<u64> {
+    selector
+        .iter()
+        .map(|s| block::span_id(s))
+        .filter(|&id| id != 0)
+        .collect()
+}
+
+pub async fn select_merge_span_profile(
+    call: Call,
+    request: SelectMergeSpanProfileRequest,
+) -> Result<SelectMergeSpanProfileResponse, ApiError> {
+    let tenant = call.tenant()?;
+    let mut query = profile_query(
+        tenant,
+        &request.profile_type_id,
+        &request.label_selector,
+        request.start,
+        request.end,
+    )?;
+    let max_nodes = max_nodes(request.max_nodes.map(|n| n.to_string()).as_deref())?;
+    query.span_ids = Some(span_ids(&request.span_selector));
+    let (tree, _) = call
+        .state
+        .querier
+        .select_tree(&query)
+        .await
+        .map_err(internal)?;
+    let (flamegraph, tree) = tree_answer(&tree, request.format, max_nodes);
+    Ok(SelectMergeSpanProfileResponse { flamegraph, tree })
+}
+
+/// `SelectMergeProfile`: the selection as one pprof (`google.v1.Profile`, the pprof wire
+/// format; its protojson form for JSON callers).
+pub async fn select_merge_profile(
+    call: Call,
+    request: SelectMergeProfileRequest,
+) -> Result<formats::pprof::Profile, ApiError> {
+    let tenant = call.tenant()?;
+    let query = profile_query(
+        tenant,
+        &request.profile_type_id,
+        &request.label_selector,
+        request.start,
+        request.end,
+    )?;
+    let query = with_call_site(query, request.stack_trace_selector.as_ref());
+    call.state
+        .querier
+        .select_profile(&query)
+        .await
+        .map_err(internal)
+}
+
+pub async fn select_series(
+    call: Call,
+    request: SelectSeriesRequest,
+) -> Result<SelectSeriesResponse, ApiError> {
+    let tenant = call.tenant()?;
+    let query = profile_query(
+        tenant,
+        &request.profile_type_id,
+        &request.label_selector,
+        request.start,
+        request.end,
+    )?;
+    let query = with_call_site(query, request.stack_trace_selector.as_ref());
+    if request.step == 0.0 || !request.step.is_finite() {
+        return Err(invalid("step must be non-zero"));
     }
-    let graph = FlameGraph::from_tree(&tree, max_nodes);
-    let mut flamegraph = serde_json::json!({
-        "names": graph.names,
-        "levels": graph.levels.iter().map(|l| serde_json::json!({
-            "values": l.iter().map(i64::to_string).collect::<Vec<_>>()
-        })).collect::<Vec<_>>(),
-    });
-    // protojson leaves out fields at their default.
-    if graph.total != 0 {
-        flamegraph["total"] = serde_json::json!(graph.total.to_string());
+    if request.step < 0.0 {
+        return Err(invalid("step must be positive"));
     }
-    if graph.max_self != 0 {
-        flamegraph["maxSelf"] = serde_json::json!(graph.max_self.to_string());
+    if matches!(
+        ExemplarType::try_from(request.exemplar_type),
+        Ok(ExemplarType::Individual | ExemplarType::Span)
+    ) {
+        return Err(ApiError::new(
+            Code::Unimplemented,
+            "exemplars are not supported by this server",
+        ));
     }
-    let response = SelectMergeStacktracesResponse {
-        flamegraph: Some(WireFlameGraph {
+    let aggregation = match request.aggregation.map(TimeSeriesAggregationType::try_from) {
+        Some(Ok(TimeSeriesAggregationType::Average)) => Aggregation::Average,
+        _ => Aggregation::Sum,
+    };
+    let limit = match request.limit {
+        Some(limit) if limit > 0 => Some(usize::try_from(limit).unwrap_or(usize::MAX)),
+        _ => None,
+    };
+    let series_query = SeriesQuery {
+        group_by: request.group_by.clone(),
+        step_ms: ((request.step * 1000.0).round() as i64).max(1),
+        aggregation,
+        limit,
+    };
+    let found = call
+        .state
+        .querier
+        .select_series(&query, &series_query)
+        .await
+        .map_err(internal)?;
+    Ok(SelectSeriesResponse {
+        series: found
+            .into_iter()
+            .map(|s| Series {
+                labels: s
+                    .labels
+                    .into_iter()
+                    .map(|(name, value)| LabelPair { name, value })
+                    .collect(),
+                points: s
+                    .points
+                    .into_iter()
+                    .map(|(timestamp, value)| Point {
+                        value,
+                        timestamp,
+                        annotations: Vec::new(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    })
+}
+
+pub async fn diff(call: Call, request: DiffRequest) -> Result<DiffResponse, ApiError> {
+    let tenant = call.tenant()?;
+    let left = request.left.unwrap_or_default();
+    let right = request.right.unwrap_or_default();
+    let left_query = profile_query(
+        tenant.clone(),
+        &left.profile_type_id,
+        &left.label_selector,
+        left.start,
+        left.end,
+    )?;
+    let right_query = profile_query(
+        tenant,
+        &right.profile_type_id,
+        &right.label_selector,
+        right.start,
+        right.end,
+    )?;
+    let max_nodes = max_nodes(
+        left.max_nodes
+            .max(right.max_nodes)
+            .map(|n| n.to_string())
+            .as_deref(),
+    )?;
+    let querier = &call.state.querier;
+    let (left_tree, right_tree) = futures::try_join!(
+        querier.select_tree(&left_query),
+        querier.select_tree(&right_query)
+    )
+    .map_err(internal)?;
+    let graph = FlameGraphDiff::from_trees(&left_tree.0, &right_tree.0, max_nodes)
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(DiffResponse {
+        flamegraph: Some(WireFlameGraphDiff {
             names: graph.names,
             levels: graph
                 .levels
@@ -205,14 +322,99 @@ pub async fn select_merge_stacktraces(
                 .collect(),
             total: graph.total,
             max_self: graph.max_self,
+            left_ticks: graph.left_ticks,
+            right_ticks: graph.right_ticks,
         }),
-        tree: Vec::new(),
-    };
-    Ok(connect::respond(
-        codec,
-        &response,
-        &serde_json::json!({ "flamegraph": flamegraph }),
-    ))
+    })
+}
+
+pub async fn get_profile_stats(
+    call: Call,
+    _request: GetProfileStatsRequest,
+) -> Result<GetProfileStatsResponse, ApiError> {
+    let tenant = call.tenant()?;
+    let stats = call
+        .state
+        .querier
+        .tenant_stats(&tenant, ALL_TIME.0, ALL_TIME.1, None)
+        .await
+        .map_err(internal)?;
+    Ok(match stats.range_ms {
+        Some((oldest, newest)) => GetProfileStatsResponse {
+            data_ingested: true,
+            oldest_profile_time: oldest,
+            newest_profile_time: newest,
+        },
+        None => GetProfileStatsResponse::default(),
+    })
+}
+
+/// `AnalyzeQuery`: what a query would read, from the metastore and the series indexes.
+pub async fn analyze_query(
+    call: Call,
+    request: AnalyzeQueryRequest,
+) -> Result<AnalyzeQueryResponse, ApiError> {
+    let tenant = call.tenant()?;
+    let selector = parse_selector(if request.query.trim().is_empty() {
+        "{}"
+    } else {
+        &request.query
+    })
+    .map_err(|e| invalid(e.to_string()))?;
+    if request.start == 0 || request.end == 0 {
+        return Err(invalid("missing time range in the query"));
+    }
+    if request.start > request.end {
+        return Err(invalid("query start time is after end time"));
+    }
+    let profile_type = selector
+        .name
+        .as_deref()
+        .map(|name| {
+            name.parse::<ProfileType>()
+                .map_err(|e: model::ProfileTypeError| invalid(e.to_string()))
+        })
+        .transpose()?;
+    let querier = &call.state.querier;
+    let stats = querier
+        .tenant_stats(
+            &tenant,
+            request.start,
+            request.end,
+            profile_type.as_ref().map(ToString::to_string),
+        )
+        .await
+        .map_err(internal)?;
+    let mut matchers = selector.matchers;
+    if let Some(profile_type) = &profile_type {
+        matchers.push(
+            model::Matcher::new(
+                "__profile_type__",
+                model::MatchOp::Equal,
+                profile_type.to_string(),
+            )
+            .map_err(|e| invalid(e.to_string()))?,
+        );
+    }
+    let series = querier
+        .series(&tenant, &[matchers], request.start, request.end)
+        .await
+        .map_err(internal)?;
+    Ok(AnalyzeQueryResponse {
+        query_scopes: vec![QueryScope {
+            component_type: "Object storage".to_owned(),
+            component_count: 1,
+            block_count: stats.blocks as u64,
+            series_count: series.len() as u64,
+            profile_bytes: stats.bytes,
+            ..QueryScope::default()
+        }],
+        query_impact: Some(QueryImpact {
+            total_bytes_in_time_range: stats.bytes,
+            total_queried_series: series.len() as u64,
+            deduplication_needed: false,
+        }),
+    })
 }
 
 /// Parses the `matchers` of a label request; Pyroscope v1 answers an unparsable one with an
@@ -224,31 +426,8 @@ fn selectors(matchers: &[String]) -> Option<Vec<Vec<model::Matcher>>> {
         .collect()
 }
 
-/// A request's range in milliseconds; no range means all time (Pyroscope v1).
-fn range(start: i64, end: i64) -> (i64, i64) {
-    (
-        if start <= 0 { ALL_TIME.0 } else { start },
-        if end <= 0 { ALL_TIME.1 } else { end },
-    )
-}
-
-fn json_strings(json: &serde_json::Value, field: &str) -> Result<Vec<String>, ApiError> {
-    match json.get(field) {
-        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
-        Some(serde_json::Value::Array(items)) => items
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| invalid(format!("unmarshal message: {field}")))
-            })
-            .collect(),
-        Some(_) => Err(invalid(format!("unmarshal message: {field}"))),
-    }
-}
-
-async fn matching_series(
-    state: &AppState,
+pub(crate) async fn matching_series(
+    call: &Call,
     tenant: &model::TenantId,
     matchers: &[String],
     start: i64,
@@ -258,121 +437,61 @@ async fn matching_series(
         return Ok(Vec::new());
     };
     let (start, end) = range(start, end);
-    state
+    call.state
         .querier
         .series(tenant, &selectors, start, end)
         .await
-        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))
+        .map_err(internal)
 }
 
 pub async fn label_names(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    use crate::proto::types::v1::{LabelNamesRequest, LabelNamesResponse};
-    let tenant = tenant(&headers, state.multitenancy)?;
-    let (codec, body) = connect::read(&headers, body)?;
-    let request = match codec {
-        Codec::Proto => LabelNamesRequest::decode(body)
-            .map_err(|e| invalid(format!("unmarshal message: {e}")))?,
-        Codec::Json => {
-            let json = json_object(&body)?;
-            LabelNamesRequest {
-                matchers: json_strings(&json, "matchers")?,
-                start: json_i64(&json, "start")?,
-                end: json_i64(&json, "end")?,
-            }
-        }
-    };
+    call: Call,
+    request: LabelNamesRequest,
+) -> Result<LabelNamesResponse, ApiError> {
+    let tenant = call.tenant()?;
     let series = matching_series(
-        &state,
+        &call,
         &tenant,
         &request.matchers,
         request.start,
         request.end,
     )
     .await?;
-    let names: std::collections::BTreeSet<String> = series
+    let names: BTreeSet<String> = series
         .iter()
         .flat_map(|l| l.iter().map(|p| p.name.clone()))
         .collect();
-    let names: Vec<String> = names.into_iter().collect();
-    let json = serde_json::json!({ "names": names });
-    Ok(connect::respond(
-        codec,
-        &LabelNamesResponse { names },
-        &json,
-    ))
+    Ok(LabelNamesResponse {
+        names: names.into_iter().collect(),
+    })
 }
 
 pub async fn label_values(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    use crate::proto::types::v1::{LabelValuesRequest, LabelValuesResponse};
-    let tenant = tenant(&headers, state.multitenancy)?;
-    let (codec, body) = connect::read(&headers, body)?;
-    let request = match codec {
-        Codec::Proto => LabelValuesRequest::decode(body)
-            .map_err(|e| invalid(format!("unmarshal message: {e}")))?,
-        Codec::Json => {
-            let json = json_object(&body)?;
-            LabelValuesRequest {
-                name: json_string(&json, "name")?,
-                matchers: json_strings(&json, "matchers")?,
-                start: json_i64(&json, "start")?,
-                end: json_i64(&json, "end")?,
-            }
-        }
-    };
+    call: Call,
+    request: LabelValuesRequest,
+) -> Result<LabelValuesResponse, ApiError> {
+    let tenant = call.tenant()?;
     let series = matching_series(
-        &state,
+        &call,
         &tenant,
         &request.matchers,
         request.start,
         request.end,
     )
     .await?;
-    let values: std::collections::BTreeSet<String> = series
+    let values: BTreeSet<String> = series
         .iter()
         .filter_map(|l| l.get(&request.name).map(str::to_owned))
         .collect();
-    let names: Vec<String> = values.into_iter().collect();
-    let json = serde_json::json!({ "names": names });
-    Ok(connect::respond(
-        codec,
-        &LabelValuesResponse { names },
-        &json,
-    ))
+    Ok(LabelValuesResponse {
+        names: values.into_iter().collect(),
+    })
 }
 
-pub async fn series(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    use crate::proto::querier::v1::{SeriesRequest, SeriesResponse};
-    use crate::proto::types::v1::{LabelPair, Labels};
-    let tenant = tenant(&headers, state.multitenancy)?;
-    let (codec, body) = connect::read(&headers, body)?;
-    let request = match codec {
-        Codec::Proto => {
-            SeriesRequest::decode(body).map_err(|e| invalid(format!("unmarshal message: {e}")))?
-        }
-        Codec::Json => {
-            let json = json_object(&body)?;
-            SeriesRequest {
-                matchers: json_strings(&json, "matchers")?,
-                label_names: json_strings(&json, "labelNames")?,
-                start: json_i64(&json, "start")?,
-                end: json_i64(&json, "end")?,
-            }
-        }
-    };
+pub async fn series(call: Call, request: SeriesRequest) -> Result<SeriesResponse, ApiError> {
+    let tenant = call.tenant()?;
     let series = matching_series(
-        &state,
+        &call,
         &tenant,
         &request.matchers,
         request.start,
@@ -380,8 +499,8 @@ pub async fn series(
     )
     .await?;
     // With label names, each set is cut down to them (in the order asked) and repeats removed.
-    let mut seen = std::collections::BTreeSet::new();
-    let mut sets = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut labels_set = Vec::new();
     for labels in &series {
         let pairs: Vec<LabelPair> = if request.label_names.is_empty() {
             labels
@@ -408,50 +527,43 @@ pub async fn series(
             .map(|p| (p.name.clone(), p.value.clone()))
             .collect();
         if seen.insert(key) {
-            sets.push(Labels { labels: pairs });
+            labels_set.push(Labels { labels: pairs });
         }
     }
-    let json = serde_json::json!({
-        "labelsSet": sets.iter().map(|s| serde_json::json!({
-            "labels": s.labels.iter().map(|p| serde_json::json!({"name": p.name, "value": p.value})).collect::<Vec<_>>()
-        })).collect::<Vec<_>>()
-    });
-    Ok(connect::respond(
-        codec,
-        &SeriesResponse { labels_set: sets },
-        &json,
-    ))
+    Ok(SeriesResponse { labels_set })
 }
 
-/// `SelectMergeProfile`: the selection as one pprof (`google.v1.Profile`, the pprof wire
-/// format). Answered in `application/proto`; its protojson form is not served yet.
-pub async fn select_merge_profile(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    use crate::proto::querier::v1::SelectMergeProfileRequest;
-    let tenant = tenant(&headers, state.multitenancy)?;
-    let (codec, body) = connect::read(&headers, body)?;
-    if codec == Codec::Json {
-        return Err(ApiError::new(
-            Code::Unimplemented,
-            "SelectMergeProfile answers application/proto only for now",
-        ));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn span_ids_are_sixteen_hex_digits() {
+        assert_eq!(
+            span_ids(&[
+                "00000000000000ff".to_owned(),
+                "span1".to_owned(),
+                "zz00000000000000".to_owned()
+            ]),
+            vec![255 << 56]
+        );
     }
-    let request = SelectMergeProfileRequest::decode(body)
-        .map_err(|e| invalid(format!("unmarshal message: {e}")))?;
-    let query = profile_query(
-        tenant,
-        &request.profile_type_id,
-        &request.label_selector,
-        request.start,
-        request.end,
-    )?;
-    let profile = state
-        .querier
-        .select_profile(&query)
-        .await
-        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
-    Ok(connect::respond(codec, &profile, &serde_json::Value::Null))
+
+    #[test]
+    fn select_requests_are_checked_like_pyroscope() {
+        let tenant = model::TenantId::new("t").expect("tenant");
+        let cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+        let message = |r: Result<ProfileQuery, ApiError>| r.err().map(|e| e.message);
+        assert_eq!(
+            message(profile_query(tenant.clone(), cpu, "{}", 0, 5)),
+            Some("missing time range in the query".to_owned())
+        );
+        assert_eq!(
+            message(profile_query(tenant.clone(), cpu, "{}", 6, 5)),
+            Some("query start time is after end time".to_owned())
+        );
+        assert!(profile_query(tenant.clone(), cpu, "", 1, 5).is_err());
+        assert!(profile_query(tenant.clone(), "cpu", "{}", 1, 5).is_err());
+        assert!(profile_query(tenant, cpu, "{}", 1, 5).is_ok());
+    }
 }

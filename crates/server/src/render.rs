@@ -1,36 +1,31 @@
-//! `GET /pyroscope/render`: the flame graph of a selection as flamebearer JSON (`api.md` §4.1).
+//! The legacy HTTP query API (`api.md` §4): `GET /pyroscope/render` (flamebearer JSON with its
+//! timeline and groups, or Graphviz DOT), `GET /pyroscope/render-diff` and
+//! `GET /pyroscope/label-values`.
 
 use crate::AppState;
 use crate::attime;
 use crate::error::{ApiError, Code};
+use crate::querier::{ALL_TIME, profile_query};
 use crate::tenant::tenant;
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use formats::flamebearer::{FlamebearerProfile, Timeline};
-use model::{FlameGraph, ProfileType, parse_selector};
-use query::ProfileQuery;
-use serde::Deserialize;
+use model::{FlameGraph, FlameGraphDiff, ProfileType, parse_selector};
+use query::{Aggregation, ProfileQuery, SeriesQuery, TimeSeries};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// `querier.max-flamegraph-nodes-default` and `-max`.
 const MAX_NODES_DEFAULT: i64 = 8192;
 const MAX_NODES_MAX: i64 = 1_048_576;
 
-#[derive(Debug, Default, Deserialize)]
-pub struct RenderParams {
-    query: Option<String>,
-    from: Option<String>,
-    until: Option<String>,
-    #[serde(rename = "max-nodes")]
-    max_nodes_dash: Option<String>,
-    #[serde(rename = "maxNodes")]
-    max_nodes: Option<String>,
-    format: Option<String>,
-}
-
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(Code::InvalidArgument, message)
+}
+
+fn internal(error: impl std::fmt::Display) -> ApiError {
+    ApiError::new(Code::Internal, error.to_string())
 }
 
 /// Pyroscope's `ValidateMaxNodes`.
@@ -56,71 +51,332 @@ pub(crate) fn max_nodes(value: Option<&str>) -> Result<usize, ApiError> {
     } as usize)
 }
 
-pub async fn render(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(params): Query<RenderParams>,
-) -> Result<Response, ApiError> {
-    let tenant = tenant(&headers, state.multitenancy)?;
-    let query = params.query.as_deref().unwrap_or("");
-    if query.trim().is_empty() {
-        return Err(invalid("query is required"));
+/// The query string's parameters; repeated ones (`groupBy`) keep every value.
+#[derive(Debug, Default)]
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(raw: Option<&str>) -> Params {
+        Params(
+            form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
     }
-    let selector = parse_selector(query).map_err(|e| invalid(e.to_string()))?;
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// `maxNodes` wins over `max-nodes`; unparsable or zero means the default.
+    fn max_nodes(&self) -> Result<usize, ApiError> {
+        let value = self
+            .get("maxNodes")
+            .filter(|v| !v.is_empty())
+            .or_else(|| self.get("max-nodes"));
+        max_nodes(value)
+    }
+}
+
+/// A `/render` query: `<profile type>{matchers}` plus a range (defaults: now).
+fn parse_query(
+    tenant: model::TenantId,
+    query: Option<&str>,
+    from: Option<&str>,
+    until: Option<&str>,
+) -> Result<(ProfileQuery, ProfileType), ApiError> {
+    let query = query.unwrap_or("");
+    if query.trim().is_empty() {
+        return Err(invalid("\"query\" is required"));
+    }
+    let selector =
+        parse_selector(query).map_err(|e| invalid(format!("failed to parse \"query\": {e}")))?;
     let Some(name) = selector.name else {
-        return Err(invalid("the query has no profile type"));
+        return Err(invalid("\"query\" must contain a profile-type selection"));
     };
     let profile_type: ProfileType = name
         .parse()
-        .map_err(|e: model::ProfileTypeError| invalid(e.to_string()))?;
+        .map_err(|e: model::ProfileTypeError| invalid(format!("failed to parse \"query\": {e}")))?;
     let now = compactor::now_ms();
-    let from = params
-        .from
-        .as_deref()
-        .map_or(now, |f| attime::parse_ms(f, now));
-    let until = params
-        .until
-        .as_deref()
-        .map_or(now, |u| attime::parse_ms(u, now));
-    if from <= 0 || until <= 0 || from > until {
-        return Err(invalid("invalid time range"));
+    let from = from.map_or(now, |f| attime::parse_ms(f, now));
+    let until = until.map_or(now, |u| attime::parse_ms(u, now));
+    let mut request = profile_query(tenant, &profile_type.to_string(), "{}", from, until)?;
+    request.matchers = selector.matchers;
+    Ok((request, profile_type))
+}
+
+/// Grafana's interval rounding (`CalcPointInterval`): `(until - from) / 1500` rounded to the
+/// nearest "nice" step, at least 15 s. In seconds.
+pub(crate) fn point_interval_seconds(from_ms: i64, until_ms: i64) -> i64 {
+    let interval = (until_ms.saturating_sub(from_ms) / 1500).max(0);
+    const LADDER: &[(i64, i64)] = &[
+        (15, 10),
+        (35, 20),
+        (75, 50),
+        (150, 100),
+        (350, 200),
+        (750, 500),
+        (1_500, 1_000),
+        (3_500, 2_000),
+        (7_500, 5_000),
+        (12_500, 10_000),
+        (17_500, 15_000),
+        (25_000, 20_000),
+        (45_000, 30_000),
+        (90_000, 60_000),
+        (210_000, 120_000),
+        (450_000, 300_000),
+        (750_000, 600_000),
+        (1_050_000, 900_000),
+        (1_500_000, 1_200_000),
+        (2_700_000, 1_800_000),
+        (5_400_000, 3_600_000),
+        (9_000_000, 7_200_000),
+        (16_200_000, 10_800_000),
+        (32_400_000, 21_600_000),
+        (86_400_000, 43_200_000),
+        (604_800_000, 86_400_000),
+        (1_814_400_000, 604_800_000),
+        (3_628_800_000, 2_592_000_000),
+    ];
+    let rounded = LADDER
+        .iter()
+        .find(|&&(limit, _)| interval <= limit)
+        .map_or(31_536_000_000, |&(_, step)| step);
+    (rounded / 1000).max(15)
+}
+
+/// The flamebearer timeline of a series: one sample per step from the range's start to its
+/// end (both snapped down to the step), zeros where there is no point.
+pub(crate) fn timeline(
+    series: Option<&TimeSeries>,
+    from_ms: i64,
+    until_ms: i64,
+    step_s: i64,
+) -> Timeline {
+    let step = step_s.max(1);
+    let start = from_ms.div_euclid(1000);
+    let start = start - start.rem_euclid(step);
+    let end = until_ms.div_euclid(1000);
+    let end = end - end.rem_euclid(step);
+    let buckets = usize::try_from((end - start) / step).unwrap_or(0);
+    let mut samples = vec![0u64; buckets];
+    for &(t, value) in series.map_or(&[][..], |s| &s.points) {
+        let offset = t.div_euclid(1000) - start;
+        if offset < 0 {
+            continue;
+        }
+        if let Some(slot) = usize::try_from(offset / step)
+            .ok()
+            .and_then(|i| samples.get_mut(i))
+        {
+            *slot = slot.saturating_add(value.max(0.0) as u64);
+        }
     }
-    if let Some(format) = params.format.as_deref()
-        && format != "json"
-    {
-        return Err(invalid(format!(
-            "format {format} is not supported by this server yet"
-        )));
-    }
-    let max_nodes = max_nodes(
-        params
-            .max_nodes_dash
-            .as_deref()
-            .or(params.max_nodes.as_deref()),
-    )?;
-    let request = ProfileQuery {
-        tenant,
-        profile_type: profile_type.to_string(),
-        matchers: selector.matchers,
-        start_ms: from,
-        end_ms: until,
-    };
-    let (tree, _) = state
-        .querier
-        .select_tree(&request)
-        .await
-        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
-    let graph = FlameGraph::from_tree(&tree, max_nodes);
-    let timeline = Timeline {
-        start_time: from / 1000,
-        samples: Vec::new(),
-        duration_delta: 10,
+    Timeline {
+        start_time: start,
+        samples,
+        duration_delta: step,
         watermarks: None,
+    }
+}
+
+pub async fn render(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&headers, state.multitenancy)?;
+    let params = Params::parse(raw.as_deref());
+    let (request, profile_type) = parse_query(
+        tenant,
+        params.get("query"),
+        params.get("from"),
+        params.get("until"),
+    )?;
+    let max_nodes = params.max_nodes()?;
+    if params.get("format") == Some("dot") {
+        return render_dot(&state, &request, max_nodes).await;
+    }
+    let group_by = params.all("groupBy");
+    let step = point_interval_seconds(request.start_ms, request.end_ms);
+    let series_query = SeriesQuery {
+        group_by: group_by.clone(),
+        step_ms: step * 1000,
+        aggregation: match params.get("aggregation") {
+            Some("avg") => Aggregation::Average,
+            _ => Aggregation::Sum,
+        },
+        limit: None,
     };
-    let json = FlamebearerProfile::single(graph, &profile_type, Some(timeline)).to_json();
+    let querier = &state.querier;
+    let ((tree, _), series) = futures::try_join!(
+        querier.select_tree(&request),
+        querier.select_series(&request, &series_query)
+    )
+    .map_err(internal)?;
+    let graph = FlameGraph::from_tree(&tree, max_nodes);
+    let single = (series.len() == 1).then(|| &series[0]);
+    let main = timeline(single, request.start_ms, request.end_ms, step);
+    let mut profile = FlamebearerProfile::single(graph, &profile_type, Some(main));
+    if let Some(first) = group_by.first() {
+        let mut groups = BTreeMap::new();
+        for s in &series {
+            let key = s
+                .labels
+                .iter()
+                .find(|(name, _)| name == first)
+                .map_or_else(|| "*".to_owned(), |(_, value)| value.clone());
+            groups.insert(
+                key,
+                timeline(Some(s), request.start_ms, request.end_ms, step),
+            );
+        }
+        profile.groups = Some(groups);
+    }
     Ok((
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        json,
+        [(header::CONTENT_TYPE, "application/json")],
+        profile.to_json(),
     )
         .into_response())
+}
+
+/// `format=dot`: the merged pprof as a Graphviz graph (pprof's `-dot` report).
+async fn render_dot(
+    state: &AppState,
+    request: &ProfileQuery,
+    max_nodes: usize,
+) -> Result<Response, ApiError> {
+    let profile = state
+        .querier
+        .select_profile(request)
+        .await
+        .map_err(internal)?;
+    if profile.sample.is_empty() {
+        return Ok(([(header::CONTENT_TYPE, "text/plain")], String::new()).into_response());
+    }
+    let node_count = if max_nodes == MAX_NODES_DEFAULT as usize {
+        100
+    } else {
+        max_nodes
+    };
+    let dot = formats::dot::render(&profile, node_count);
+    Ok(([(header::CONTENT_TYPE, "text/plain")], dot).into_response())
+}
+
+pub async fn render_diff(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&headers, state.multitenancy)?;
+    let params = Params::parse(raw.as_deref());
+    let (left, left_type) = parse_query(
+        tenant.clone(),
+        params.get("leftQuery"),
+        params.get("leftFrom"),
+        params.get("leftUntil"),
+    )?;
+    let (right, right_type) = parse_query(
+        tenant,
+        params.get("rightQuery"),
+        params.get("rightFrom"),
+        params.get("rightUntil"),
+    )?;
+    if left_type != right_type {
+        return Err(invalid("profile types must match"));
+    }
+    let max_nodes = params.max_nodes()?;
+    let querier = &state.querier;
+    let ((left_tree, _), (right_tree, _)) =
+        futures::try_join!(querier.select_tree(&left), querier.select_tree(&right))
+            .map_err(internal)?;
+    let diff = FlameGraphDiff::from_trees(&left_tree, &right_tree, max_nodes)
+        .map_err(|e| invalid(e.to_string()))?;
+    let json = FlamebearerProfile::double(diff, &left_type).to_json();
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
+}
+
+/// `GET /pyroscope/label-values?label=NAME`: `__name__` lists the profile type ids; any other
+/// label lists that label's values (Pyroscope forgets to pass the name on; we do not).
+pub async fn label_values(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&headers, state.multitenancy)?;
+    let params = Params::parse(raw.as_deref());
+    let label = params
+        .get("label")
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| invalid("label parameter is required"))?;
+    let values: Vec<String> = if label == "__name__" {
+        state
+            .querier
+            .profile_types(&tenant, ALL_TIME.0, ALL_TIME.1)
+            .await
+            .map_err(internal)?
+    } else {
+        let series = state
+            .querier
+            .series(&tenant, &[], ALL_TIME.0, ALL_TIME.1)
+            .await
+            .map_err(internal)?;
+        let values: std::collections::BTreeSet<String> = series
+            .iter()
+            .filter_map(|l| l.get(label).map(str::to_owned))
+            .collect();
+        values.into_iter().collect()
+    };
+    let mut body = serde_json::to_string(&values).map_err(internal)?;
+    body.push('\n');
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn point_interval_follows_grafanas_ladder_with_a_15s_floor() {
+        let hour = 3_600_000;
+        assert_eq!(point_interval_seconds(0, hour), 15);
+        assert_eq!(point_interval_seconds(0, 24 * hour), 60);
+        assert_eq!(point_interval_seconds(0, 7 * 24 * hour), 300);
+        assert_eq!(point_interval_seconds(0, 30 * 24 * hour), 1800);
+    }
+
+    #[test]
+    fn timeline_backfills_zeros_and_snaps_to_the_step() {
+        let series = TimeSeries {
+            labels: Vec::new(),
+            points: vec![(1_000_020_000, 5.0), (1_000_050_000, 7.0)],
+        };
+        // 1_000_007 s snaps down to 1_000_005 s; 1_000_067 s to 1_000_065 s.
+        let t = timeline(Some(&series), 1_000_007_000, 1_000_067_000, 15);
+        assert_eq!(t.start_time, 1_000_005);
+        assert_eq!(t.duration_delta, 15);
+        assert_eq!(t.samples, vec![0, 5, 0, 7]);
+        let empty = timeline(None, 1_000_007_000, 1_000_067_000, 15);
+        assert_eq!(empty.samples, vec![0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn max_nodes_prefers_the_camel_case_parameter() {
+        let params = Params::parse(Some("max-nodes=7&maxNodes=9&groupBy=a&groupBy=b"));
+        assert_eq!(params.max_nodes(), Ok(9));
+        assert_eq!(params.all("groupBy"), vec!["a", "b"]);
+        assert_eq!(Params::parse(Some("maxNodes=x")).max_nodes(), Ok(8192));
+    }
 }

@@ -17,6 +17,7 @@ mod view;
 #[allow(missing_debug_implementations, clippy::all, unused_qualifications)]
 pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/perftools.profiles.rs"));
+    include!(concat!(env!("OUT_DIR"), "/perftools.profiles.serde.rs"));
 }
 
 pub use decode::{DEFAULT_MAX_DECOMPRESSED_BYTES, PprofError, decode, encode_gzip};

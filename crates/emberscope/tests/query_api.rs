@@ -1,0 +1,471 @@
+//! The query API beyond flame graphs, against `emberscope serve`: SelectSeries, Diff,
+//! SelectMergeSpanProfile, GetProfileStats, AnalyzeQuery and SelectMergeProfile in Connect
+//! JSON; `/pyroscope/render` timelines and groups, DOT, `/render-diff` and `/label-values`;
+//! and the same methods in gRPC-Web framing. Profiles are built here with known stacks, times
+//! and span ids so every number has one right answer.
+
+mod common;
+
+use base64::Engine as _;
+use common::{Server, request, start, url_encode};
+use formats::pprof::proto::{Function, Label, Line, Location, Profile, Sample, ValueType};
+use prost::Message as _;
+
+const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+const SPAN: &str = "0123456789abcdef";
+
+/// A CPU pprof of `stacks` (root-first frames `;`-joined, value, optional span id) at `time_ms`.
+fn pprof(stacks: &[(&str, i64, Option<&str>)], time_ms: i64) -> Vec<u8> {
+    let mut strings = vec![String::new()];
+    let mut index = |s: &str| {
+        if let Some(i) = strings.iter().position(|x| x == s) {
+            return i as i64;
+        }
+        strings.push(s.to_owned());
+        strings.len() as i64 - 1
+    };
+    let (cpu, nanoseconds, span_key) = (index("cpu"), index("nanoseconds"), index("span_id"));
+    let mut functions: Vec<Function> = Vec::new();
+    let mut samples = Vec::new();
+    for (stack, value, span) in stacks {
+        let mut location_id = Vec::new();
+        for frame in stack.split(';').rev() {
+            let name = index(frame);
+            let id = match functions.iter().find(|f| f.name == name) {
+                Some(f) => f.id,
+                None => {
+                    functions.push(Function {
+                        id: functions.len() as u64 + 1,
+                        name,
+                        ..Default::default()
+                    });
+                    functions.len() as u64
+                }
+            };
+            location_id.push(id);
+        }
+        let label = span
+            .map(|s| Label {
+                key: span_key,
+                str: index(s),
+                ..Default::default()
+            })
+            .into_iter()
+            .collect();
+        samples.push(Sample {
+            location_id,
+            value: vec![*value],
+            label,
+        });
+    }
+    let location = functions
+        .iter()
+        .map(|f| Location {
+            id: f.id,
+            line: vec![Line {
+                function_id: f.id,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .collect();
+    Profile {
+        sample_type: vec![ValueType {
+            r#type: cpu,
+            unit: nanoseconds,
+        }],
+        sample: samples,
+        location,
+        function: functions,
+        string_table: strings,
+        time_nanos: time_ms * 1_000_000,
+        period_type: Some(ValueType {
+            r#type: cpu,
+            unit: nanoseconds,
+        }),
+        period: 10_000_000,
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn push(server: &Server, labels: &[(&str, &str)], profile: &[u8]) {
+    let body = serde_json::json!({"series": [{
+        "labels": labels.iter().map(|(n, v)| serde_json::json!({"name": n, "value": v})).collect::<Vec<_>>(),
+        "samples": [{"rawProfile": base64::engine::general_purpose::STANDARD.encode(profile)}]
+    }]});
+    let (status, text) = request(
+        server,
+        "POST",
+        "/push.v1.PusherService/Push",
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(status, 200, "{text}");
+}
+
+fn call(server: &Server, method: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let (status, text) = request(
+        server,
+        "POST",
+        &format!("/querier.v1.QuerierService/{method}"),
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    );
+    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method}: {e}: {text}"));
+    (status, json)
+}
+
+fn ok(server: &Server, method: &str, body: &serde_json::Value) -> serde_json::Value {
+    let (status, json) = call(server, method, body);
+    assert_eq!(status, 200, "{method}: {json}");
+    json
+}
+
+/// A server holding, for service `b`: pod p2 at `t` and `t + 1 s` (`foo;bar 1` with span
+/// SPAN, `foo;baz 3`: 4 per profile) and pod p3 at `t` (`foo;baz 4`).
+fn loaded() -> (tempfile::TempDir, Server, i64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start(dir.path(), &[]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let t = (now / 1000 - 600) * 1000;
+    let p2 = [
+        ("__name__", "process_cpu"),
+        ("service_name", "b"),
+        ("pod", "p2"),
+    ];
+    for time in [t, t + 1000] {
+        push(
+            &server,
+            &p2,
+            &pprof(&[("foo;bar", 1, Some(SPAN)), ("foo;baz", 3, None)], time),
+        );
+    }
+    push(
+        &server,
+        &[
+            ("__name__", "process_cpu"),
+            ("service_name", "b"),
+            ("pod", "p3"),
+        ],
+        &pprof(&[("foo;baz", 4, None)], t),
+    );
+    (dir, server, t)
+}
+
+fn points(series: &serde_json::Value) -> Vec<(String, f64)> {
+    series["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| {
+            (
+                p["timestamp"].as_str().expect("int64 as string").to_owned(),
+                p["value"].as_f64().expect("double"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn select_series_buckets_groups_and_limits() {
+    let (_dir, server, t) = loaded();
+    let query = |extra: serde_json::Value| {
+        let mut body = serde_json::json!({
+            "profileTypeID": CPU, "labelSelector": "{service_name=\"b\"}",
+            "start": t - 1000, "end": t + 60_000, "step": 15,
+        });
+        for (k, v) in extra.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        ok(&server, "SelectSeries", &body)
+    };
+    // Both profiles of p2 and the one of p3 fall in the first bucket, which ends at start + 15 s.
+    let bucket = (t - 1000 + 15_000).to_string();
+    let all = query(serde_json::json!({}));
+    let series = all["series"].as_array().expect("series");
+    assert_eq!(series.len(), 1, "{all}");
+    assert!(series[0].get("labels").is_none(), "{all}");
+    assert_eq!(points(&series[0]), vec![(bucket.clone(), 12.0)]);
+
+    let by_pod = query(serde_json::json!({"groupBy": ["pod"]}));
+    let series = by_pod["series"].as_array().expect("series");
+    assert_eq!(series.len(), 2);
+    assert_eq!(
+        series[0]["labels"],
+        serde_json::json!([{"name": "pod", "value": "p2"}])
+    );
+    assert_eq!(points(&series[0]), vec![(bucket.clone(), 8.0)]);
+    assert_eq!(points(&series[1]), vec![(bucket.clone(), 4.0)]);
+
+    let average = query(serde_json::json!({
+        "groupBy": ["pod"], "aggregation": "TIME_SERIES_AGGREGATION_TYPE_AVERAGE"
+    }));
+    assert_eq!(points(&average["series"][0]), vec![(bucket, 4.0)]);
+
+    let top = query(serde_json::json!({"groupBy": ["pod"], "limit": "1"}));
+    assert_eq!(top["series"].as_array().map(Vec::len), Some(1));
+    assert_eq!(top["series"][0]["labels"][0]["value"], "p2");
+
+    // A 1 s step puts the two p2 profiles in separate buckets.
+    let fine = query(serde_json::json!({"groupBy": ["pod"], "step": 1}));
+    assert_eq!(
+        points(&fine["series"][0]),
+        vec![(t.to_string(), 4.0), ((t + 1000).to_string(), 4.0)]
+    );
+
+    let (status, error) = call(
+        &server,
+        "SelectSeries",
+        &serde_json::json!({"profileTypeID": CPU, "labelSelector": "{}", "start": t, "end": t + 1}),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(error["message"], "step must be non-zero");
+}
+
+#[test]
+fn diff_span_profile_stats_analyze_and_pprof_json() {
+    let (_dir, server, t) = loaded();
+    let side = |pod: &str| {
+        serde_json::json!({
+            "profileTypeID": CPU, "labelSelector": format!("{{pod=\"{pod}\"}}"),
+            "start": t - 1000, "end": t + 60_000,
+        })
+    };
+    let diff = ok(
+        &server,
+        "Diff",
+        &serde_json::json!({"left": side("p2"), "right": side("p3")}),
+    );
+    let graph = &diff["flamegraph"];
+    assert_eq!(graph["leftTicks"], "8");
+    assert_eq!(graph["rightTicks"], "4");
+    assert_eq!(graph["total"], "12");
+    assert_eq!(
+        graph["names"],
+        serde_json::json!(["total", "foo", "baz", "bar"])
+    );
+    let (status, _) = call(&server, "Diff", &serde_json::json!({"left": side("p2")}));
+    assert_eq!(status, 400);
+
+    // Only samples carrying the span: foo;bar, once per p2 profile.
+    let mut span = side("p2");
+    span["spanSelector"] = serde_json::json!([SPAN]);
+    let graph = ok(&server, "SelectMergeSpanProfile", &span);
+    assert_eq!(graph["flamegraph"]["total"], "2");
+    assert_eq!(
+        graph["flamegraph"]["names"],
+        serde_json::json!(["total", "foo", "bar"])
+    );
+    span["spanSelector"] = serde_json::json!(["span1"]);
+    let none = ok(&server, "SelectMergeSpanProfile", &span);
+    assert_eq!(none["flamegraph"]["names"], serde_json::json!(["total"]));
+
+    // Stack trace selector: only stacks under foo;baz.
+    let mut selected = side("p2");
+    selected["stackTraceSelector"] =
+        serde_json::json!({"callSite": [{"name": "foo"}, {"name": "baz"}]});
+    let profile = ok(&server, "SelectMergeProfile", &selected);
+    let samples = profile["sample"].as_array().expect("samples");
+    assert_eq!(samples.len(), 1, "{profile}");
+    assert_eq!(samples[0]["value"], serde_json::json!(["6"]));
+    let strings = profile["stringTable"].as_array().expect("strings");
+    assert!(strings.contains(&serde_json::json!("baz")));
+    assert!(!strings.contains(&serde_json::json!("bar")));
+
+    let stats = ok(&server, "GetProfileStats", &serde_json::json!({}));
+    assert_eq!(stats["dataIngested"], true);
+    let newest: i64 = stats["newestProfileTime"]
+        .as_str()
+        .expect("ms")
+        .parse()
+        .expect("ms");
+    assert!(newest >= t + 1000 && newest < t + 2000, "{stats}");
+
+    let analysis = ok(
+        &server,
+        "AnalyzeQuery",
+        &serde_json::json!({"start": t - 1000, "end": t + 60_000,
+            "query": format!("{CPU}{{service_name=\"b\"}}")}),
+    );
+    assert_eq!(analysis["queryImpact"]["totalQueriedSeries"], "2");
+    assert_eq!(analysis["queryScopes"][0]["seriesCount"], "2");
+}
+
+#[test]
+fn render_timeline_groups_dot_diff_and_label_values() {
+    let (_dir, server, t) = loaded();
+    let range = format!("from={}&until={}", t - 1000, t + 60_000);
+    let query = url_encode(&format!("{CPU}{{service_name=\"b\"}}"));
+    let render = common::get_json(
+        &server,
+        &format!("/pyroscope/render?query={query}&{range}"),
+        &[],
+    );
+    assert_eq!(render["flamebearer"]["numTicks"], 12);
+    let timeline = &render["timeline"];
+    assert_eq!(timeline["durationDelta"], 15);
+    let start = (t - 1000) / 1000;
+    assert_eq!(timeline["startTime"], start - start % 15);
+    let samples: Vec<u64> = serde_json::from_value(timeline["samples"].clone()).expect("samples");
+    assert_eq!(samples.iter().sum::<u64>(), 12, "{timeline}");
+    assert!(render["groups"].is_null());
+
+    let grouped = common::get_json(
+        &server,
+        &format!("/pyroscope/render?query={query}&{range}&groupBy=pod"),
+        &[],
+    );
+    let sum = |v: &serde_json::Value| {
+        serde_json::from_value::<Vec<u64>>(v["samples"].clone())
+            .expect("samples")
+            .iter()
+            .sum::<u64>()
+    };
+    assert_eq!(sum(&grouped["groups"]["p2"]), 8, "{grouped}");
+    assert_eq!(sum(&grouped["groups"]["p3"]), 4);
+    assert_eq!(sum(&grouped["timeline"]), 0, "two series: no main timeline");
+
+    let (status, dot) = request(
+        &server,
+        "GET",
+        &format!("/pyroscope/render?query={query}&{range}&format=dot"),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200);
+    assert!(dot.contains("digraph") && dot.contains("foo"), "{dot}");
+
+    let left = url_encode(&format!("{CPU}{{pod=\"p2\"}}"));
+    let right = url_encode(&format!("{CPU}{{pod=\"p3\"}}"));
+    let diff = common::get_json(
+        &server,
+        &format!(
+            "/pyroscope/render-diff?leftQuery={left}&leftFrom={}&leftUntil={}&rightQuery={right}&rightFrom={}&rightUntil={}",
+            t - 1000,
+            t + 60_000,
+            t - 1000,
+            t + 60_000
+        ),
+        &[],
+    );
+    assert_eq!(diff["metadata"]["format"], "double");
+    assert_eq!(diff["leftTicks"], 8);
+    assert_eq!(diff["rightTicks"], 4);
+    assert!(diff["timeline"].is_null());
+    let other = url_encode("memory:inuse_space:bytes:space:bytes{}");
+    let (status, _) = request(
+        &server,
+        "GET",
+        &format!("/pyroscope/render-diff?leftQuery={left}&rightQuery={other}&{range}"),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 400);
+
+    assert_eq!(
+        common::get_json(&server, "/pyroscope/label-values?label=pod", &[]),
+        serde_json::json!(["p2", "p3"])
+    );
+    assert_eq!(
+        common::get_json(&server, "/pyroscope/label-values?label=__name__", &[]),
+        serde_json::json!([CPU])
+    );
+    assert_eq!(
+        request(&server, "GET", "/pyroscope/label-values", &[], b"").0,
+        400
+    );
+}
+
+/// gRPC-Web framing over HTTP/1.1: a length-prefixed message, trailers in a last frame.
+#[test]
+fn grpc_web_calls_answer_with_framed_messages_and_trailers() {
+    use server::proto::querier::v1::{ProfileTypesRequest, ProfileTypesResponse};
+    let (_dir, server, _) = loaded();
+    let message = ProfileTypesRequest::default().encode_to_vec();
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&message);
+    let raw = raw_request(
+        &server,
+        "/querier.v1.QuerierService/ProfileTypes",
+        "application/grpc-web+proto",
+        &framed,
+    );
+    assert_eq!(raw[0], 0, "a data frame first");
+    let length = u32::from_be_bytes([raw[1], raw[2], raw[3], raw[4]]) as usize;
+    let response = ProfileTypesResponse::decode(&raw[5..5 + length]).expect("message");
+    assert_eq!(response.profile_types.len(), 1);
+    assert_eq!(response.profile_types[0].id, CPU);
+    let trailer = &raw[5 + length..];
+    assert_eq!(trailer[0], 0x80);
+    assert_eq!(&trailer[5..], b"grpc-status: 0\r\n");
+
+    // An invalid request: status 3 and its message in the trailer frame.
+    let select =
+        server::proto::querier::v1::SelectMergeStacktracesRequest::default().encode_to_vec();
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(select.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&select);
+    let raw = raw_request(
+        &server,
+        "/querier.v1.QuerierService/SelectMergeStacktraces",
+        "application/grpc-web+proto",
+        &framed,
+    );
+    assert_eq!(raw[0], 0x80);
+    let text = String::from_utf8_lossy(&raw[5..]);
+    assert!(
+        text.starts_with("grpc-status: 3\r\ngrpc-message: "),
+        "{text}"
+    );
+}
+
+/// POST over HTTP/1.1 returning the raw (de-chunked) body bytes.
+fn raw_request(server: &Server, path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(&server.address).expect("connect");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .expect("send");
+    stream.write_all(body).expect("send");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read");
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("head")
+        + 4;
+    let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let mut body = response[split..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let line_end = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("chunk size");
+            let size = usize::from_str_radix(
+                std::str::from_utf8(&rest[..line_end]).expect("hex").trim(),
+                16,
+            )
+            .expect("chunk size");
+            rest = &rest[line_end + 2..];
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[..size]);
+            rest = &rest[size + 2..];
+        }
+        body = out;
+    }
+    body
+}
