@@ -24,7 +24,7 @@ if ! command -v pprof >/dev/null 2>&1; then
   sh "$EMBERSCOPE_SHARED/tools/pprof-oracle/install_pprof.sh"
 fi
 
-step "set-up: Python tools from PyPI: a real S3 server (moto) and the Pyroscope Python SDK"
+step "set-up: Python tools from PyPI: a real S3 server (moto), the Pyroscope Python SDK, grpcio"
 venv=target/test-venv
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv" 2>/dev/null || {
@@ -32,8 +32,8 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
   }
 fi
-if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import pyroscope' 2>/dev/null; then
-  "$venv/bin/pip" install -q 'moto[server]' pyroscope-io
+if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import pyroscope, grpc, grpc_tools' 2>/dev/null; then
+  "$venv/bin/pip" install -q 'moto[server]' pyroscope-io grpcio grpcio-tools
 fi
 export EMBERSCOPE_MOTO_SERVER="$PWD/$venv/bin/moto_server"
 export EMBERSCOPE_PYTHON="$PWD/$venv/bin/python"
