@@ -8,6 +8,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/types.proto",
         "proto/push.proto",
         "proto/querier.proto",
+        "proto/settings.proto",
+        "proto/capabilities.proto",
+        "proto/version.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
@@ -19,6 +22,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .register_descriptors(&encoded)?
         // connect-go's protojson codec discards unknown fields.
         .ignore_unknown_fields()
-        .build(&[".types.v1", ".push.v1", ".querier.v1"])?;
+        .build(&[
+            ".types.v1",
+            ".push.v1",
+            ".querier.v1",
+            ".settings.v1",
+            ".capabilities.v1",
+            ".version.v1",
+        ])?;
     Ok(())
 }

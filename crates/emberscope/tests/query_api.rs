@@ -469,3 +469,109 @@ fn raw_request(server: &Server, path: &str, content_type: &str, body: &[u8]) -> 
     }
     body
 }
+
+/// Settings are kept per tenant in object storage (they survive a restart), the newest write
+/// wins; feature flags, version and build info answer as Grafana expects.
+#[test]
+fn settings_feature_flags_version_and_build_info() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tenant_flag = ["--auth.multitenancy-enabled"];
+    let rpc = |server: &Server, path: &str, tenant: &str, body: serde_json::Value| {
+        let (status, text) = request(
+            server,
+            "POST",
+            path,
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Scope-OrgID", tenant),
+            ],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "{path}: {text}");
+        serde_json::from_str::<serde_json::Value>(&text).expect("json")
+    };
+    {
+        let server = start(dir.path(), &tenant_flag);
+        let set = rpc(
+            &server,
+            "/settings.v1.SettingsService/Set",
+            "t1",
+            serde_json::json!({"setting": {"name": "theme", "value": "dark", "modifiedAt": "2000"}}),
+        );
+        assert_eq!(set["setting"]["value"], "dark");
+        // An older write loses.
+        let stale = rpc(
+            &server,
+            "/settings.v1.SettingsService/Set",
+            "t1",
+            serde_json::json!({"setting": {"name": "theme", "value": "light", "modifiedAt": "1000"}}),
+        );
+        assert_eq!(stale["setting"]["value"], "dark");
+        rpc(
+            &server,
+            "/settings.v1.SettingsService/Set",
+            "t1",
+            serde_json::json!({"setting": {"name": "gone", "value": "x"}}),
+        );
+        rpc(
+            &server,
+            "/settings.v1.SettingsService/Delete",
+            "t1",
+            serde_json::json!({"name": "gone"}),
+        );
+    }
+    let server = start(dir.path(), &tenant_flag);
+    let got = rpc(
+        &server,
+        "/settings.v1.SettingsService/Get",
+        "t1",
+        serde_json::json!({}),
+    );
+    assert_eq!(
+        got,
+        serde_json::json!({"settings": [{"name": "theme", "value": "dark", "modifiedAt": "2000"}]})
+    );
+    let other = rpc(
+        &server,
+        "/settings.v1.SettingsService/Get",
+        "t2",
+        serde_json::json!({}),
+    );
+    assert_eq!(
+        other,
+        serde_json::json!({}),
+        "tenants do not share settings"
+    );
+
+    let flags = rpc(
+        &server,
+        "/capabilities.v1.FeatureFlagsService/GetFeatureFlags",
+        "t1",
+        serde_json::json!({}),
+    );
+    let names: Vec<&str> = flags["featureFlags"]
+        .as_array()
+        .expect("flags")
+        .iter()
+        .map(|f| f["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "pyroscopeRuler",
+            "pyroscopeRulerFunctions",
+            "utf8LabelNames",
+            "v2StorageLayer"
+        ]
+    );
+    let version = rpc(
+        &server,
+        "/version.v1.Version/Version",
+        "",
+        serde_json::json!({}),
+    );
+    assert_eq!(version["QuerierAPI"], "1");
+    let info = common::get_json(&server, "/api/v1/status/buildinfo", &[]);
+    assert_eq!(info["status"], "success");
+    assert_eq!(info["data"]["version"], env!("CARGO_PKG_VERSION"));
+}

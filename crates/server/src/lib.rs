@@ -16,6 +16,7 @@ mod push;
 mod querier;
 mod render;
 mod rpc;
+mod services;
 mod tenant;
 
 /// The API types generated from `proto/` (the wire contract).
@@ -37,6 +38,24 @@ pub mod proto {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/querier.v1.rs"));
             include!(concat!(env!("OUT_DIR"), "/querier.v1.serde.rs"));
+        }
+    }
+    pub mod settings {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/settings.v1.rs"));
+            include!(concat!(env!("OUT_DIR"), "/settings.v1.serde.rs"));
+        }
+    }
+    pub mod capabilities {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/capabilities.v1.rs"));
+            include!(concat!(env!("OUT_DIR"), "/capabilities.v1.serde.rs"));
+        }
+    }
+    pub mod version {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/version.v1.rs"));
+            include!(concat!(env!("OUT_DIR"), "/version.v1.serde.rs"));
         }
     }
 }
@@ -88,6 +107,9 @@ impl Default for ServerConfig {
 #[derive(Debug)]
 pub(crate) struct AppState {
     pub multitenancy: bool,
+    pub store: Arc<dyn storage::ObjectStore>,
+    /// Serialises read-modify-writes of settings documents.
+    pub settings_lock: tokio::sync::Mutex<()>,
     pub writer: SegmentWriter,
     pub querier: Querier,
     pub profile_limits: ProfileLimits,
@@ -123,7 +145,7 @@ macro_rules! rpc_route {
 
 fn router(state: Arc<AppState>) -> Router {
     const QUERIER: &str = "/querier.v1.QuerierService";
-    let querier_routes: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 12] = [
+    let rpc_routes: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 17] = [
         ("ProfileTypes", rpc_route!(querier::profile_types)),
         ("LabelNames", rpc_route!(querier::label_names)),
         ("LabelValues", rpc_route!(querier::label_values)),
@@ -144,7 +166,24 @@ fn router(state: Arc<AppState>) -> Router {
         ("Diff", rpc_route!(querier::diff)),
         ("GetProfileStats", rpc_route!(querier::get_profile_stats)),
         ("AnalyzeQuery", rpc_route!(querier::analyze_query)),
-        ("Push", rpc_route!(push::push)),
+        ("/push.v1.PusherService/Push", rpc_route!(push::push)),
+        (
+            "/settings.v1.SettingsService/Get",
+            rpc_route!(services::get_settings),
+        ),
+        (
+            "/settings.v1.SettingsService/Set",
+            rpc_route!(services::set_settings),
+        ),
+        (
+            "/settings.v1.SettingsService/Delete",
+            rpc_route!(services::delete_settings),
+        ),
+        (
+            "/capabilities.v1.FeatureFlagsService/GetFeatureFlags",
+            rpc_route!(services::feature_flags),
+        ),
+        ("/version.v1.Version/Version", rpc_route!(services::version)),
     ];
     let mut router = Router::new()
         .route("/ready", get(|| async { "ready" }))
@@ -152,10 +191,11 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/pyroscope/ingest", post(legacy_ingest::ingest))
         .route("/pyroscope/render", get(render::render))
         .route("/pyroscope/render-diff", get(render::render_diff))
-        .route("/pyroscope/label-values", get(render::label_values));
-    for (method, route) in querier_routes {
-        let path = if method == "Push" {
-            "/push.v1.PusherService/Push".to_owned()
+        .route("/pyroscope/label-values", get(render::label_values))
+        .route("/api/v1/status/buildinfo", get(services::build_info));
+    for (method, route) in rpc_routes {
+        let path = if method.starts_with('/') {
+            method.to_owned()
         } else {
             format!("{QUERIER}/{method}")
         };
@@ -193,6 +233,8 @@ pub async fn run(
     .start(config.compaction_interval);
     let state = Arc::new(AppState {
         multitenancy: config.multitenancy,
+        store: Arc::clone(&store),
+        settings_lock: tokio::sync::Mutex::new(()),
         writer,
         querier: Querier::new(Arc::clone(&store), metastore),
         profile_limits: config.profile_limits.clone(),

@@ -3,6 +3,7 @@
 //! ```text
 //! segments/<shard, 4 digits>/<segment ulid>.seg     one flushed segment of a segment writer
 //! blocks/<tenant>/<block ulid>.blk                  one compacted block of a tenant
+//! tenants/<tenant>/settings.json                    the tenant's settings (settings.v1)
 //! ```
 //! ULIDs sort by creation time, so listing a prefix lists objects oldest first.
 
@@ -42,6 +43,11 @@ pub fn object(level: u32, shard: u32, tenant: Option<&TenantId>, id: Ulid) -> Pa
         (1.., Some(tenant)) => block(tenant, id),
         _ => segment(shard, id),
     }
+}
+
+/// The key of `tenant`'s settings document.
+pub fn settings(tenant: &TenantId) -> Path {
+    Path::from_iter(["tenants", tenant.as_str(), "settings.json"])
 }
 
 /// The prefix under which the blocks of `tenant` live.
