@@ -17,6 +17,7 @@ for target in $(cargo fuzz list); do
     pprof_*) find "$shared/testdata/pprof" "$shared/testdata/clients" -type f \
                ! -name '*.json' ! -name '*.txt' -exec cp -f {} "$corpus/" \; ;;
     block_*) cp -f crates/block/testdata/*.blk "$corpus/" ;;
+    text_*) cp -f "$shared"/testdata/speedscope/*.json "$corpus/" ;;
   esac
   echo "fuzzing $target for ${seconds}s"
   cargo fuzz run "$target" "$corpus" fuzz/seeds/"$target" -- \

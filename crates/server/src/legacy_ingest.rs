@@ -1,7 +1,8 @@
 //! `POST /ingest` (and `/pyroscope/ingest`), the legacy Pyroscope API: pprof bodies (raw or gzip,
 //! told by their bytes) or `multipart/form-data` with a `profile` field, metadata in the query
-//! string (`api.md` §2.1). Labels and the profile name are derived as Pyroscope derives them.
-//! Text formats, JFR and speedscope are answered with 422 until they are built.
+//! string (`api.md` §2.1); the text formats (folded, lines, trie, tree) and speedscope,
+//! converted by `formats::text`. Labels and the profile name are derived as Pyroscope derives
+//! them. JFR is answered with 422 until it is built.
 
 use crate::AppState;
 use crate::attime;
@@ -12,6 +13,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use formats::pprof::{self, Profile};
+use formats::text::{TextFormat, TextInput};
 use model::Labels;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -24,6 +26,8 @@ pub struct IngestParams {
     #[serde(rename = "spyName")]
     spy_name: Option<String>,
     format: Option<String>,
+    #[serde(rename = "sampleRate")]
+    sample_rate: Option<String>,
 }
 
 /// One entry of the `sample_type_config` form field.
@@ -58,25 +62,35 @@ pub async fn ingest(
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let (profile_bytes, config) = match params.format.as_deref() {
-        Some("pprof") => (body, HashMap::new()),
-        Some(
-            other @ ("jfr" | "speedscope" | "trie" | "tree" | "lines" | "folded" | "collapsed"),
-        ) => {
+    let format = params.format.as_deref().unwrap_or("");
+    if let Some(text) = TextFormat::select(format, content_type) {
+        let sample_rate = params
+            .sample_rate
+            .as_deref()
+            .and_then(|r| r.parse::<u32>().ok())
+            .unwrap_or(formats::text::DEFAULT_SAMPLE_RATE);
+        return ingest_text(
+            &state,
+            tenant,
+            text,
+            &body,
+            &name,
+            &spy,
+            sample_rate,
+            from_ms,
+            now,
+        )
+        .await;
+    }
+    let (profile_bytes, config) = match format {
+        "pprof" => (body, HashMap::new()),
+        "jfr" => {
             return Err(ApiError::new(
                 Code::Unprocessable,
-                format!("format {other} is not supported by this server yet"),
+                "format jfr is not supported by this server yet",
             ));
         }
-        _ if content_type.contains("multipart/form-data") => {
-            multipart_profile(content_type, body).await?
-        }
-        _ => {
-            return Err(ApiError::new(
-                Code::Unprocessable,
-                "folded (collapsed) text is not supported by this server yet",
-            ));
-        }
+        _ => multipart_profile(content_type, body).await?,
     };
     if profile_bytes.is_empty() {
         return Ok(StatusCode::OK);
@@ -115,6 +129,75 @@ pub async fn ingest(
         .write(tenant, series, size)
         .await
         .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
+    Ok(StatusCode::OK)
+}
+
+/// A text-format or speedscope body: converted to pprof profiles, each pushed with the labels
+/// Pyroscope gives them (`ingest_adapter.go:Put`).
+#[allow(clippy::too_many_arguments)]
+async fn ingest_text(
+    state: &AppState,
+    tenant: model::TenantId,
+    format: TextFormat,
+    body: &[u8],
+    name: &labelset::AppName,
+    spy: &str,
+    sample_rate: u32,
+    from_ms: i64,
+    now_ms: i64,
+) -> Result<StatusCode, ApiError> {
+    // Pyroscope drops text uploads labelled with a profile id, and answers 200.
+    if name.labels.iter().any(|(key, _)| key == "profile_id") {
+        return Ok(StatusCode::OK);
+    }
+    let mut input = TextInput::new(format, body, &name.name);
+    input.sample_rate = sample_rate;
+    input.start_time_nanos = from_ms.saturating_mul(1_000_000);
+    let profiles = formats::text::convert(input)
+        .map_err(|e| ApiError::new(Code::Unprocessable, e.to_string()))?;
+    let mut prepared = Vec::with_capacity(profiles.len());
+    for converted in profiles {
+        let mut labels = Labels::new();
+        for (key, value) in &name.labels {
+            if !key.starts_with("__") || key == "__session_id__" {
+                labels.set(key.clone(), value.clone());
+            }
+        }
+        labels.set("__name__", converted.metric_name.clone());
+        labels.set("pyroscope_spy", spy);
+        if labels.get("service_name").is_none() {
+            labels.set("service_name", converted.service_name.clone());
+        } else {
+            labels.set("app_name", name.name.clone());
+        }
+        for pair in &converted.labels {
+            if pair.value.is_empty() {
+                labels.remove(&pair.name);
+            } else {
+                labels.set(pair.name.clone(), pair.value.clone());
+            }
+        }
+        let series = pprof::prepare_push(
+            converted.profile,
+            &labels,
+            &state.profile_limits,
+            &state.label_limits,
+            body.len(),
+            now_ms.saturating_mul(1_000_000),
+        )
+        .map_err(|e| ApiError::new(Code::InvalidArgument, e.message))?;
+        prepared.push(series);
+    }
+    for series in prepared {
+        if series.is_empty() {
+            continue;
+        }
+        state
+            .writer
+            .write(tenant.clone(), series, body.len())
+            .await
+            .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
+    }
     Ok(StatusCode::OK)
 }
 
