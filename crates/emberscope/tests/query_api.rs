@@ -575,3 +575,49 @@ fn settings_feature_flags_version_and_build_info() {
     assert_eq!(info["status"], "success");
     assert_eq!(info["data"]["version"], env!("CARGO_PKG_VERSION"));
 }
+
+/// `/metrics` counts what happened: requests by route, accepted and refused profiles, flushes.
+#[test]
+fn metrics_count_requests_ingest_and_flushes() {
+    let (_dir, server, t) = loaded();
+    let body = serde_json::json!({"series": [{
+        "labels": [{"name": "service_name", "value": "b"}, {"name": "1bad", "value": "x"}],
+        "samples": [{"rawProfile": base64::engine::general_purpose::STANDARD.encode(pprof(&[("a", 1, None)], t))}]
+    }]});
+    let (status, _) = request(
+        &server,
+        "POST",
+        "/push.v1.PusherService/Push",
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(status, 400);
+    let (status, text) = request(&server, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 200);
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+            .rsplit_once(' ')
+            .map(|(_, v)| v.to_owned())
+            .expect("value")
+    };
+    assert_eq!(
+        line(
+            "emberscope_requests_total{method=\"POST\",route=\"/push.v1.PusherService/Push\",status_code=\"200\"}"
+        ),
+        "3"
+    );
+    assert_eq!(
+        line("emberscope_ingested_profiles_total{tenant=\"anonymous\"}"),
+        "3"
+    );
+    assert_eq!(
+        line("emberscope_discarded_profiles_total{reason=\"invalid_labels\",tenant=\"anonymous\"}"),
+        "1"
+    );
+    let flushes: u64 = line("emberscope_segment_flush_duration_seconds_count")
+        .parse()
+        .expect("count");
+    assert!(flushes >= 1, "{text}");
+}

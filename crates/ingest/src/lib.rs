@@ -9,4 +9,6 @@
 
 mod segment_writer;
 
-pub use segment_writer::{IngestError, SegmentWriter, SegmentWriterConfig};
+pub use segment_writer::{
+    FLUSH_BUCKETS, FlushStats, IngestError, SegmentWriter, SegmentWriterConfig,
+};

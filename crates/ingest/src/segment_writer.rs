@@ -86,6 +86,63 @@ enum Request {
 pub struct SegmentWriter {
     requests: mpsc::Sender<Request>,
     task: JoinHandle<()>,
+    stats: Arc<FlushStats>,
+}
+
+/// Upper bounds (seconds) of the flush latency histogram buckets.
+pub const FLUSH_BUCKETS: [f64; 9] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// What the writer's flushes took, for `/metrics`: a cumulative histogram of flush latency
+/// (from the head's flush start to the metastore record) and failures.
+#[derive(Debug, Default)]
+pub struct FlushStats {
+    /// Flushes that took at most `FLUSH_BUCKETS[i]` seconds (not cumulative; see `buckets`).
+    counts: [std::sync::atomic::AtomicU64; FLUSH_BUCKETS.len()],
+    count: std::sync::atomic::AtomicU64,
+    micros: std::sync::atomic::AtomicU64,
+    failures: std::sync::atomic::AtomicU64,
+}
+
+impl FlushStats {
+    fn record(&self, elapsed: Duration, failed: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let seconds = elapsed.as_secs_f64();
+        if let Some(i) = FLUSH_BUCKETS.iter().position(|&bound| seconds <= bound) {
+            self.counts[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.micros.fetch_add(
+            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            Relaxed,
+        );
+        if failed {
+            self.failures.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Cumulative counts per bucket of [`FLUSH_BUCKETS`], as Prometheus histograms are.
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut total = 0;
+        FLUSH_BUCKETS
+            .iter()
+            .zip(&self.counts)
+            .map(|(&bound, count)| {
+                total += count.load(Relaxed);
+                (bound, total)
+            })
+            .collect()
+    }
+
+    /// (flushes, total seconds, failed flushes).
+    pub fn totals(&self) -> (u64, f64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.count.load(Relaxed),
+            self.micros.load(Relaxed) as f64 / 1e6,
+            self.failures.load(Relaxed),
+        )
+    }
 }
 
 impl std::fmt::Debug for Request {
@@ -105,8 +162,18 @@ impl SegmentWriter {
         metastore: Arc<dyn Metastore>,
     ) -> SegmentWriter {
         let (requests, receiver) = mpsc::channel(config.queue_depth.max(1));
-        let task = tokio::spawn(run(config, store, metastore, receiver));
-        SegmentWriter { requests, task }
+        let stats = Arc::new(FlushStats::default());
+        let task = tokio::spawn(run(config, store, metastore, receiver, Arc::clone(&stats)));
+        SegmentWriter {
+            requests,
+            task,
+            stats,
+        }
+    }
+
+    /// The flush latency histogram and failure count.
+    pub fn stats(&self) -> Arc<FlushStats> {
+        Arc::clone(&self.stats)
     }
 
     /// Writes the series of one pushed profile; resolves once they are durable (or failed).
@@ -166,6 +233,7 @@ async fn run(
     store: Arc<dyn ObjectStore>,
     metastore: Arc<dyn Metastore>,
     mut requests: mpsc::Receiver<Request>,
+    stats: Arc<FlushStats>,
 ) {
     let mut head = Head::new();
     let mut ticker = tokio::time::interval(config.flush_interval);
@@ -180,21 +248,21 @@ async fn run(
                     head.bytes = head.bytes.saturating_add(size);
                     head.acks.push(ack);
                     if head.bytes >= config.max_head_bytes {
-                        flush(&config, &store, &*metastore, &mut head).await;
+                        flush(&config, &store, &*metastore, &mut head, &stats).await;
                     }
                 }
                 Some(Request::Flush(done)) => {
-                    flush(&config, &store, &*metastore, &mut head).await;
+                    flush(&config, &store, &*metastore, &mut head, &stats).await;
                     let _ = done.send(());
                 }
                 None => {
-                    flush(&config, &store, &*metastore, &mut head).await;
+                    flush(&config, &store, &*metastore, &mut head, &stats).await;
                     return;
                 }
             },
             _ = ticker.tick() => {
                 if !head.acks.is_empty() {
-                    flush(&config, &store, &*metastore, &mut head).await;
+                    flush(&config, &store, &*metastore, &mut head, &stats).await;
                 }
             }
         }
@@ -206,6 +274,7 @@ async fn flush(
     store: &Arc<dyn ObjectStore>,
     metastore: &dyn Metastore,
     head: &mut Head,
+    stats: &FlushStats,
 ) {
     let pending = std::mem::replace(head, Head::new());
     if pending.acks.is_empty() {
@@ -214,7 +283,10 @@ async fn flush(
     let outcome = if pending.writer.is_empty() {
         Ok(()) // only profiles without samples: nothing to store
     } else {
-        persist(config, store, metastore, pending.writer).await
+        let started = std::time::Instant::now();
+        let outcome = persist(config, store, metastore, pending.writer).await;
+        stats.record(started.elapsed(), outcome.is_err());
+        outcome
     };
     if let Err(error) = &outcome {
         warn!(shard = config.shard, writes = pending.acks.len(), %error, "segment flush failed");

@@ -120,15 +120,19 @@ pub async fn ingest(
         size,
         now.saturating_mul(1_000_000),
     )
-    .map_err(|e| ApiError::new(Code::InvalidArgument, e.message))?;
+    .map_err(|e| {
+        state.metrics.discarded(&tenant, e.reason.as_str());
+        ApiError::new(Code::InvalidArgument, e.message)
+    })?;
     if series.is_empty() {
         return Ok(StatusCode::OK);
     }
     state
         .writer
-        .write(tenant, series, size)
+        .write(tenant.clone(), series, size)
         .await
         .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
+    state.metrics.ingested(&tenant, size, 1);
     Ok(StatusCode::OK)
 }
 
@@ -185,7 +189,10 @@ async fn ingest_text(
             body.len(),
             now_ms.saturating_mul(1_000_000),
         )
-        .map_err(|e| ApiError::new(Code::InvalidArgument, e.message))?;
+        .map_err(|e| {
+            state.metrics.discarded(&tenant, e.reason.as_str());
+            ApiError::new(Code::InvalidArgument, e.message)
+        })?;
         prepared.push(series);
     }
     for series in prepared {
@@ -197,6 +204,7 @@ async fn ingest_text(
             .write(tenant.clone(), series, body.len())
             .await
             .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
+        state.metrics.ingested(&tenant, body.len(), 1);
     }
     Ok(StatusCode::OK)
 }

@@ -12,6 +12,7 @@ mod attime;
 pub mod error;
 mod labelset;
 mod legacy_ingest;
+mod metrics;
 mod push;
 mod querier;
 mod render;
@@ -110,6 +111,8 @@ pub(crate) struct AppState {
     pub store: Arc<dyn storage::ObjectStore>,
     /// Serialises read-modify-writes of settings documents.
     pub settings_lock: tokio::sync::Mutex<()>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub flush_stats: Arc<ingest::FlushStats>,
     pub writer: SegmentWriter,
     pub querier: Querier,
     pub profile_limits: ProfileLimits,
@@ -192,7 +195,8 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/pyroscope/render", get(render::render))
         .route("/pyroscope/render-diff", get(render::render_diff))
         .route("/pyroscope/label-values", get(render::label_values))
-        .route("/api/v1/status/buildinfo", get(services::build_info));
+        .route("/api/v1/status/buildinfo", get(services::build_info))
+        .route("/metrics", get(metrics::serve));
     for (method, route) in rpc_routes {
         let path = if method.starts_with('/') {
             method.to_owned()
@@ -201,8 +205,13 @@ fn router(state: Arc<AppState>) -> Router {
         };
         router = router.route(&path, route);
     }
+    let counters = Arc::clone(&state.metrics);
     router
         .layer(axum::extract::DefaultBodyLimit::max(rpc::BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            counters,
+            metrics::track,
+        ))
         .with_state(state)
 }
 
@@ -235,6 +244,8 @@ pub async fn run(
         multitenancy: config.multitenancy,
         store: Arc::clone(&store),
         settings_lock: tokio::sync::Mutex::new(()),
+        metrics: Arc::new(metrics::Metrics::default()),
+        flush_stats: writer.stats(),
         writer,
         querier: Querier::new(Arc::clone(&store), metastore),
         profile_limits: config.profile_limits.clone(),

@@ -45,7 +45,10 @@ pub async fn push(call: Call, request: PushRequest) -> Result<PushResponse, ApiE
                 raw.len(),
                 now_nanos,
             )
-            .map_err(|e| invalid(e.message))?;
+            .map_err(|e| {
+                state.metrics.discarded(&tenant, e.reason.as_str());
+                invalid(e.message)
+            })?;
             prepared.push((series, raw.len()));
         }
     }
@@ -59,6 +62,7 @@ pub async fn push(call: Call, request: PushRequest) -> Result<PushResponse, ApiE
             .write(tenant.clone(), series, size)
             .await
             .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
+        state.metrics.ingested(&tenant, size, 1);
     }
     Ok(PushResponse {})
 }
