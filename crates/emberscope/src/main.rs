@@ -1,6 +1,7 @@
-//! The `emberscope` command line: profile tools on local files today (`collapse`, `merge`,
-//! `flamegraph`); the server and the API clients join it as they are built.
+//! The `emberscope` command line: the server (`serve`, configured by `config`) and profile
+//! tools on local files (`collapse`, `merge`, `flamegraph`).
 
+mod config;
 mod debug_ingest;
 
 use anyhow::{Context, Result, bail};
@@ -42,24 +43,9 @@ enum Command {
         output: PathBuf,
     },
     /// Run the server: Pyroscope's HTTP API on one port, storing under --data (local files and
-    /// an embedded SQLite metastore; nothing to set up).
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "0.0.0.0:4040")]
-        listen: std::net::SocketAddr,
-        /// Folder for objects and the metastore.
-        #[arg(long, default_value = "./data")]
-        data: PathBuf,
-        /// Require X-Scope-OrgID (otherwise every request is tenant "anonymous").
-        #[arg(long = "auth.multitenancy-enabled")]
-        multitenancy: bool,
-        /// Refuse profiles older than this many seconds (0: no limit).
-        #[arg(long = "validation.reject-older-than", default_value_t = 3600)]
-        reject_older_than: i64,
-        /// Refuse profiles newer than now plus this many seconds (0: no limit).
-        #[arg(long = "validation.reject-newer-than", default_value_t = 600)]
-        reject_newer_than: i64,
-    },
+    /// an embedded SQLite metastore; nothing to set up). Every option is also a YAML key
+    /// (--config.file) and an environment variable; see docs/emberscope.example.yaml.
+    Serve(config::ServeArgs),
     /// Push one profile file repeatedly through the write path into a data folder, printing
     /// `acked <uid>` per acknowledged write (used by the crash test).
     #[command(hide = true)]
@@ -110,19 +96,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve {
-            listen,
-            data,
-            multitenancy,
-            reject_older_than,
-            reject_newer_than,
-        } => serve(
-            listen,
-            data,
-            multitenancy,
-            reject_older_than,
-            reject_newer_than,
-        ),
+        Command::Serve(args) => serve(&args),
         Command::DebugIngest {
             data,
             file,
@@ -167,31 +141,16 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn serve(
-    listen: std::net::SocketAddr,
-    data: PathBuf,
-    multitenancy: bool,
-    older: i64,
-    newer: i64,
-) -> Result<()> {
+fn serve(args: &config::ServeArgs) -> Result<()> {
+    let values = config::resolve(args, &|name| std::env::var(name).ok())?;
+    let (config, log) = config::server_config(&values)?;
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_new(&log)
+                .with_context(|| format!("log.level: {log:?} is not a log filter"))?,
         )
         .with_writer(std::io::stderr)
         .init();
-    let config = server::ServerConfig {
-        listen,
-        data_dir: data,
-        multitenancy,
-        profile_limits: pprof::ProfileLimits {
-            reject_older_than_nanos: older.saturating_mul(1_000_000_000),
-            reject_newer_than_nanos: newer.saturating_mul(1_000_000_000),
-            ..pprof::ProfileLimits::default()
-        },
-        ..server::ServerConfig::default()
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

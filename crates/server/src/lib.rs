@@ -77,17 +77,101 @@ use std::sync::Arc;
 use std::time::Duration;
 use storage::StorageConfig;
 
+/// Where block metadata lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetastoreConfig {
+    /// Embedded SQLite at this path (the default: `<data>/metastore.db`).
+    Sqlite(PathBuf),
+    /// PostgreSQL, by libpq connection string (`host=… user=… dbname=…` or a URL).
+    Postgres(String),
+}
+
+/// The roles one process can take (`-target`); `all` is every one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Receives pushes (`/ingest`, Push): validation, series split.
+    Distributor,
+    /// Buffers heads and flushes segments; runs with the distributor in one process.
+    SegmentWriter,
+    /// Answers the query API.
+    QueryFrontend,
+    /// Reads blocks for queries; runs with the query frontend in one process.
+    QueryBackend,
+    /// Merges segments into blocks, applies retention, deletes replaced objects.
+    Compactor,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Distributor,
+        Role::SegmentWriter,
+        Role::QueryFrontend,
+        Role::QueryBackend,
+        Role::Compactor,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Distributor => "distributor",
+            Role::SegmentWriter => "segment-writer",
+            Role::QueryFrontend => "query-frontend",
+            Role::QueryBackend => "query-backend",
+            Role::Compactor => "compactor",
+        }
+    }
+
+    /// Parses `-target`: `all` or a comma-separated list of role names. The metastore is the
+    /// database itself (SQLite or PostgreSQL), so it is not a role of this binary.
+    pub fn parse_target(target: &str) -> Result<Vec<Role>, String> {
+        let mut roles = Vec::new();
+        for part in target.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if part == "all" {
+                roles.extend(Role::ALL);
+                continue;
+            }
+            let role = Role::ALL
+                .into_iter()
+                .find(|r| r.name() == part)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = Role::ALL.iter().map(|r| r.name()).collect();
+                    format!(
+                        "unknown target {part:?}: the roles are all, {}{}",
+                        names.join(", "),
+                        if part == "metastore" {
+                            " (the metastore is the database: metastore.backend=postgres)"
+                        } else {
+                            ""
+                        }
+                    )
+                })?;
+            roles.push(role);
+        }
+        if roles.is_empty() {
+            return Err("the target names no role".to_owned());
+        }
+        roles.sort_by_key(|r| r.name());
+        roles.dedup();
+        Ok(roles)
+    }
+}
+
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
-    /// Objects go to `<data>/objects`, the metastore to `<data>/metastore.db`.
+    /// The default home of objects (`<data>/objects`) and the SQLite metastore.
     pub data_dir: PathBuf,
+    /// Object storage; `None`: the local folder `<data>/objects`.
+    pub storage: Option<StorageConfig>,
+    /// Metadata; `None`: SQLite at `<data>/metastore.db`.
+    pub metastore: Option<MetastoreConfig>,
+    pub roles: Vec<Role>,
     pub multitenancy: bool,
     pub segment_writer: SegmentWriterConfig,
     pub compactor: CompactorConfig,
     pub compaction_interval: Duration,
     pub profile_limits: ProfileLimits,
+    pub label_limits: LabelLimits,
 }
 
 impl Default for ServerConfig {
@@ -95,11 +179,15 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 4040)),
             data_dir: PathBuf::from("./data"),
+            storage: None,
+            metastore: None,
+            roles: Role::ALL.to_vec(),
             multitenancy: false,
             segment_writer: SegmentWriterConfig::default(),
             compactor: CompactorConfig::default(),
             compaction_interval: Duration::from_secs(30),
             profile_limits: ProfileLimits::default(),
+            label_limits: LabelLimits::default(),
         }
     }
 }
@@ -146,64 +234,67 @@ macro_rules! rpc_route {
     };
 }
 
-fn router(state: Arc<AppState>) -> Router {
+fn router(state: Arc<AppState>, roles: &[Role]) -> Router {
     const QUERIER: &str = "/querier.v1.QuerierService";
-    let rpc_routes: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 17] = [
-        ("ProfileTypes", rpc_route!(querier::profile_types)),
-        ("LabelNames", rpc_route!(querier::label_names)),
-        ("LabelValues", rpc_route!(querier::label_values)),
-        ("Series", rpc_route!(querier::series)),
-        (
-            "SelectMergeStacktraces",
-            rpc_route!(querier::select_merge_stacktraces),
-        ),
-        (
-            "SelectMergeSpanProfile",
-            rpc_route!(querier::select_merge_span_profile),
-        ),
-        (
-            "SelectMergeProfile",
-            rpc_route!(querier::select_merge_profile),
-        ),
-        ("SelectSeries", rpc_route!(querier::select_series)),
-        ("Diff", rpc_route!(querier::diff)),
-        ("GetProfileStats", rpc_route!(querier::get_profile_stats)),
-        ("AnalyzeQuery", rpc_route!(querier::analyze_query)),
-        ("/push.v1.PusherService/Push", rpc_route!(push::push)),
-        (
-            "/settings.v1.SettingsService/Get",
-            rpc_route!(services::get_settings),
-        ),
-        (
-            "/settings.v1.SettingsService/Set",
-            rpc_route!(services::set_settings),
-        ),
-        (
-            "/settings.v1.SettingsService/Delete",
-            rpc_route!(services::delete_settings),
-        ),
-        (
-            "/capabilities.v1.FeatureFlagsService/GetFeatureFlags",
-            rpc_route!(services::feature_flags),
-        ),
-        ("/version.v1.Version/Version", rpc_route!(services::version)),
-    ];
+    let has = |role: Role| roles.contains(&role);
+    // Every process answers health, metrics and version.
     let mut router = Router::new()
         .route("/ready", get(|| async { "ready" }))
-        .route("/ingest", post(legacy_ingest::ingest))
-        .route("/pyroscope/ingest", post(legacy_ingest::ingest))
-        .route("/pyroscope/render", get(render::render))
-        .route("/pyroscope/render-diff", get(render::render_diff))
-        .route("/pyroscope/label-values", get(render::label_values))
+        .route("/metrics", get(metrics::serve))
         .route("/api/v1/status/buildinfo", get(services::build_info))
-        .route("/metrics", get(metrics::serve));
-    for (method, route) in rpc_routes {
-        let path = if method.starts_with('/') {
-            method.to_owned()
-        } else {
-            format!("{QUERIER}/{method}")
-        };
-        router = router.route(&path, route);
+        .route("/version.v1.Version/Version", rpc_route!(services::version));
+    if has(Role::Distributor) || has(Role::SegmentWriter) {
+        router = router
+            .route("/ingest", post(legacy_ingest::ingest))
+            .route("/pyroscope/ingest", post(legacy_ingest::ingest))
+            .route("/push.v1.PusherService/Push", rpc_route!(push::push));
+    }
+    if has(Role::QueryFrontend) || has(Role::QueryBackend) {
+        let querier_routes: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 11] = [
+            ("ProfileTypes", rpc_route!(querier::profile_types)),
+            ("LabelNames", rpc_route!(querier::label_names)),
+            ("LabelValues", rpc_route!(querier::label_values)),
+            ("Series", rpc_route!(querier::series)),
+            (
+                "SelectMergeStacktraces",
+                rpc_route!(querier::select_merge_stacktraces),
+            ),
+            (
+                "SelectMergeSpanProfile",
+                rpc_route!(querier::select_merge_span_profile),
+            ),
+            (
+                "SelectMergeProfile",
+                rpc_route!(querier::select_merge_profile),
+            ),
+            ("SelectSeries", rpc_route!(querier::select_series)),
+            ("Diff", rpc_route!(querier::diff)),
+            ("GetProfileStats", rpc_route!(querier::get_profile_stats)),
+            ("AnalyzeQuery", rpc_route!(querier::analyze_query)),
+        ];
+        for (method, route) in querier_routes {
+            router = router.route(&format!("{QUERIER}/{method}"), route);
+        }
+        router = router
+            .route("/pyroscope/render", get(render::render))
+            .route("/pyroscope/render-diff", get(render::render_diff))
+            .route("/pyroscope/label-values", get(render::label_values))
+            .route(
+                "/settings.v1.SettingsService/Get",
+                rpc_route!(services::get_settings),
+            )
+            .route(
+                "/settings.v1.SettingsService/Set",
+                rpc_route!(services::set_settings),
+            )
+            .route(
+                "/settings.v1.SettingsService/Delete",
+                rpc_route!(services::delete_settings),
+            )
+            .route(
+                "/capabilities.v1.FeatureFlagsService/GetFeatureFlags",
+                rpc_route!(services::feature_flags),
+            );
     }
     let counters = Arc::clone(&state.metrics);
     router
@@ -222,24 +313,36 @@ pub async fn run(
     bound: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let store = StorageConfig::Filesystem {
-        dir: config.data_dir.join("objects"),
-    }
-    .open()?;
-    let metastore = Arc::new(SqliteMetastore::open(
-        &config.data_dir.join("metastore.db"),
-    )?);
+    let store = config
+        .storage
+        .clone()
+        .unwrap_or_else(|| StorageConfig::Filesystem {
+            dir: config.data_dir.join("objects"),
+        })
+        .open()?;
+    let metastore: Arc<dyn metastore::Metastore> = match &config.metastore {
+        None => Arc::new(SqliteMetastore::open(
+            &config.data_dir.join("metastore.db"),
+        )?),
+        Some(MetastoreConfig::Sqlite(path)) => Arc::new(SqliteMetastore::open(path)?),
+        Some(MetastoreConfig::Postgres(url)) => {
+            Arc::new(metastore::PostgresMetastore::connect(url).await?)
+        }
+    };
+    let has = |role: Role| config.roles.contains(&role);
     let writer = SegmentWriter::start(
         config.segment_writer.clone(),
         Arc::clone(&store),
-        metastore.clone(),
+        Arc::clone(&metastore),
     );
-    let compactor = Compactor::new(
-        Arc::clone(&store),
-        metastore.clone(),
-        config.compactor.clone(),
-    )
-    .start(config.compaction_interval);
+    let compactor = has(Role::Compactor).then(|| {
+        Compactor::new(
+            Arc::clone(&store),
+            Arc::clone(&metastore),
+            config.compactor.clone(),
+        )
+        .start(config.compaction_interval)
+    });
     let state = Arc::new(AppState {
         multitenancy: config.multitenancy,
         store: Arc::clone(&store),
@@ -249,7 +352,7 @@ pub async fn run(
         writer,
         querier: Querier::new(Arc::clone(&store), metastore),
         profile_limits: config.profile_limits.clone(),
-        label_limits: LabelLimits::default(),
+        label_limits: config.label_limits.clone(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -260,11 +363,15 @@ pub async fn run(
     let address = listener.local_addr().map_err(ServerError::Serve)?;
     tracing::info!(%address, data = %config.data_dir.display(), "emberscope listening");
     bound(address);
-    axum::serve(listener, router(Arc::clone(&state)))
+    let roles: Vec<&str> = config.roles.iter().map(|r| r.name()).collect();
+    tracing::info!(roles = %roles.join(","), "roles");
+    axum::serve(listener, router(Arc::clone(&state), &config.roles))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ServerError::Serve)?;
-    compactor.abort();
+    if let Some(compactor) = compactor {
+        compactor.abort();
+    }
     // Handlers are gone: flush what they left pending.
     if let Ok(state) = Arc::try_unwrap(state) {
         state.writer.shutdown().await;

@@ -28,7 +28,13 @@ impl Drop for Server {
 /// Starts `emberscope serve` on a free loopback port with `data` as its folder, accepting old
 /// profile timestamps (the shared test files are years old).
 pub fn start(data: &Path, extra: &[&str]) -> Server {
+    start_with_env(data, extra, &[])
+}
+
+/// [`start`] with extra environment variables.
+pub fn start_with_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_emberscope"))
+        .envs(env.iter().copied())
         .args([
             "serve",
             "--listen",

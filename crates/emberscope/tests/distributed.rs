@@ -1,0 +1,156 @@
+//! The same binary on shared infrastructure, configured by a YAML file: objects on a real S3
+//! server (moto, on loopback) and metadata in PostgreSQL (both started by `scripts/test.sh`
+//! set-up). A second process with an empty data folder sees everything the first stored, so
+//! nothing lives on local disk; options also come from the environment.
+
+mod common;
+
+use common::{get_json, request, shared, start, start_with_env, url_encode};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_moto() -> Moto {
+    let binary = std::env::var("EMBERSCOPE_MOTO_SERVER").unwrap_or_else(|_| {
+        format!(
+            "{}/../../target/test-venv/bin/moto_server",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    });
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let child = Command::new(&binary)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {binary} ({e}); scripts/test.sh installs moto"));
+    let moto = Moto { child, port };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("moto");
+    write!(
+        stream,
+        "PUT /emberscope HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("create bucket");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    moto
+}
+
+/// A connection string to a schema of its own in the test PostgreSQL.
+fn postgres_schema() -> String {
+    let base = std::env::var("EMBERSCOPE_POSTGRES").unwrap_or_else(|_| {
+        "host=127.0.0.1 port=5432 user=postgres password=emberscope dbname=emberscope_test"
+            .to_owned()
+    });
+    let schema = format!(
+        "run_{}_{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    );
+    let status = Command::new("psql")
+        .arg(&base)
+        .args(["-qc", &format!("CREATE SCHEMA {schema}")])
+        .status()
+        .expect("psql (scripts/test.sh installs PostgreSQL)");
+    assert!(status.success(), "cannot create schema in {base}");
+    format!("{base} options='-csearch_path={schema}'")
+}
+
+#[test]
+fn s3_and_postgres_from_a_config_file_and_the_environment() {
+    let moto = start_moto();
+    let postgres = postgres_schema();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("emberscope.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "storage:\n  backend: s3\n  s3:\n    bucket: emberscope\n    endpoint: http://127.0.0.1:{}\n    region: us-east-1\n    access-key-id: test\n    secret-access-key: test\n    allow-http: true\nmetastore:\n  backend: postgres\n  postgres:\n    url: \"{}\"\ncompactor:\n  interval: 1s\n",
+            moto.port,
+            postgres.replace('"', "\\\"")
+        ),
+    )
+    .expect("write config");
+    let config_arg = config.display().to_string();
+    let cpu = std::fs::read(shared().join("testdata/pprof/cpu.pprof")).expect("pprof");
+    let query = url_encode("process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"remote\"}");
+    let render = format!("/pyroscope/render?query={query}&from=946656000&until=now");
+    {
+        let first = tempfile::tempdir().expect("data");
+        let server = start(first.path(), &["--config.file", &config_arg]);
+        let (status, text) = request(
+            &server,
+            "POST",
+            "/ingest?name=remote&format=pprof",
+            &[],
+            &cpu,
+        );
+        assert_eq!(status, 200, "{text}");
+        assert_eq!(
+            get_json(&server, &render, &[])["flamebearer"]["numTicks"],
+            470_000_000
+        );
+        // Nothing went to the local data folder.
+        assert!(!first.path().join("objects").exists());
+        assert!(!first.path().join("metastore.db").exists());
+    }
+    // A second process, empty data folder, multi-tenancy switched on from the environment.
+    let second = tempfile::tempdir().expect("data");
+    let server = start_with_env(
+        second.path(),
+        &["--config.file", &config_arg],
+        &[("EMBERSCOPE_AUTH_MULTITENANCY_ENABLED", "true")],
+    );
+    let (status, text) = request(&server, "GET", &render, &[], b"");
+    assert_eq!(status, 401, "{text}");
+    // The first process stored as tenant "anonymous": ask for it by name.
+    let again = get_json(&server, &render, &[("X-Scope-OrgID", "anonymous")]);
+    assert_eq!(again["flamebearer"]["numTicks"], 470_000_000);
+}
+
+#[test]
+fn a_bad_configuration_stops_the_server_with_a_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("bad.yaml");
+    std::fs::write(&config, "storage:\n  backend: s3\n").expect("write");
+    let output = Command::new(env!("CARGO_BIN_EXE_emberscope"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config.file"])
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("storage.s3.bucket is required"), "{stderr}");
+    let output = Command::new(env!("CARGO_BIN_EXE_emberscope"))
+        .args(["serve", "--target", "metastore"])
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("the roles are all, distributor"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
