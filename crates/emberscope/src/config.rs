@@ -172,6 +172,51 @@ pub const OPTIONS: &[Opt] = &[
         "Longest label value",
     ),
     opt(
+        "distributor.ingestion-rate-limit-mb",
+        "4",
+        "Per-tenant ingestion rate, MB of uncompressed profiles per second (0: no limit)",
+    ),
+    opt(
+        "distributor.ingestion-burst-size-mb",
+        "2",
+        "Per-tenant burst of the ingestion rate limiter, MB",
+    ),
+    opt(
+        "distributor.ingestion-body-limit-mb",
+        "256",
+        "Largest request body and uncompressed push, MiB",
+    ),
+    opt(
+        "querier.max-query-length",
+        "0",
+        "Longest query range (0: no limit; Pyroscope's default is 24h)",
+    ),
+    opt(
+        "querier.max-query-lookback",
+        "0",
+        "How far back queries reach (0: no limit; Pyroscope's default is 7d)",
+    ),
+    opt(
+        "querier.max-flamegraph-nodes-default",
+        "8192",
+        "Flame graph nodes when a query asks for none",
+    ),
+    opt(
+        "querier.max-flamegraph-nodes-max",
+        "1048576",
+        "Most flame graph nodes a query may ask for",
+    ),
+    opt(
+        "runtime-config.file",
+        "",
+        "Per-tenant overrides (YAML `overrides: {tenant: {limit: value}}`), re-read while running",
+    ),
+    opt(
+        "runtime-config.reload-period",
+        "10s",
+        "How often the overrides file is re-read",
+    ),
+    opt(
         "segment-writer.flush-interval",
         "500ms",
         "How often the in-memory head is written as a segment",
@@ -187,9 +232,9 @@ pub const OPTIONS: &[Opt] = &[
         "How often the compactor looks for work",
     ),
     opt(
-        "compactor.retention",
+        "compactor.blocks-retention-period",
         "0",
-        "Delete data older than this (0: keep forever)",
+        "Delete data older than this (0: keep forever); a tenant override wins",
     ),
     opt(
         "compactor.grace-period",
@@ -365,46 +410,6 @@ pub fn resolve(
         .collect())
 }
 
-/// A duration: Go's form (`1h30m`, `500ms`, `10s`), or a number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration> {
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    if rest.is_empty() {
-        bail!("empty duration");
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| anyhow::anyhow!("{text:?}: a number needs a unit (h, m, s, ms)"))?;
-        let (number, tail) = rest.split_at(digits);
-        let number: f64 = number
-            .parse()
-            .with_context(|| format!("{text:?}: bad number"))?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let seconds = match unit {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
-            "d" => 86400.0,
-            "w" => 7.0 * 86400.0,
-            other => bail!("{text:?}: unknown unit {other:?}"),
-        };
-        total += Duration::from_secs_f64(number * seconds);
-        rest = tail;
-    }
-    Ok(total)
-}
-
 fn parse<T: std::str::FromStr>(values: &BTreeMap<&'static str, String>, name: &str) -> Result<T>
 where
     T::Err: std::fmt::Display,
@@ -416,7 +421,8 @@ where
 }
 
 fn duration(values: &BTreeMap<&'static str, String>, name: &str) -> Result<Duration> {
-    parse_duration(values.get(name).map_or("", String::as_str)).with_context(|| name.to_owned())
+    server::limits::parse_duration(values.get(name).map_or("", String::as_str))
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))
 }
 
 fn text(values: &BTreeMap<&'static str, String>, name: &str) -> Option<String> {
@@ -470,9 +476,33 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
     };
     let roles = Role::parse_target(values.get("target").map_or("", String::as_str))
         .map_err(|e| anyhow::anyhow!("target: {e}"))?;
-    let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
-    let retention = duration(values, "compactor.retention")?;
     let defaults = ServerConfig::default();
+    let limits = server::limits::Limits {
+        ingestion_rate_mb: parse(values, "distributor.ingestion-rate-limit-mb")?,
+        ingestion_burst_size_mb: parse(values, "distributor.ingestion-burst-size-mb")?,
+        ingestion_body_limit_mb: parse(values, "distributor.ingestion-body-limit-mb")?,
+        max_profile_size_bytes: parse(values, "validation.max-profile-size-bytes")?,
+        max_profile_stacktrace_samples: parse(values, "validation.max-profile-stacktrace-samples")?,
+        max_profile_stacktrace_sample_labels: parse(
+            values,
+            "validation.max-profile-stacktrace-sample-labels",
+        )?,
+        max_profile_stacktrace_depth: parse(values, "validation.max-profile-stacktrace-depth")?,
+        max_profile_symbol_value_length: parse(
+            values,
+            "validation.max-profile-symbol-value-length",
+        )?,
+        max_label_names_per_series: parse(values, "validation.max-label-names-per-series")?,
+        max_label_name_length: parse(values, "validation.max-length-label-name")?,
+        max_label_value_length: parse(values, "validation.max-length-label-value")?,
+        reject_older_than: duration(values, "validation.reject-older-than")?,
+        reject_newer_than: duration(values, "validation.reject-newer-than")?,
+        max_query_length: duration(values, "querier.max-query-length")?,
+        max_query_lookback: duration(values, "querier.max-query-lookback")?,
+        max_flamegraph_nodes_default: parse(values, "querier.max-flamegraph-nodes-default")?,
+        max_flamegraph_nodes_max: parse(values, "querier.max-flamegraph-nodes-max")?,
+        compactor_blocks_retention_period: duration(values, "compactor.blocks-retention-period")?,
+    };
     let config = ServerConfig {
         listen: parse(values, "listen")?,
         data_dir: data,
@@ -487,25 +517,13 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
             ..defaults.segment_writer
         },
         compactor: compactor::CompactorConfig {
-            default_retention: (!retention.is_zero()).then_some(retention),
             grace_period: duration(values, "compactor.grace-period")?,
             ..defaults.compactor
         },
         compaction_interval: duration(values, "compactor.interval")?.max(Duration::from_secs(1)),
-        profile_limits: formats::pprof::ProfileLimits {
-            max_profile_size_bytes: parse(values, "validation.max-profile-size-bytes")?,
-            max_samples: parse(values, "validation.max-profile-stacktrace-samples")?,
-            max_sample_labels: parse(values, "validation.max-profile-stacktrace-sample-labels")?,
-            max_stack_depth: parse(values, "validation.max-profile-stacktrace-depth")?,
-            max_symbol_length: parse(values, "validation.max-profile-symbol-value-length")?,
-            reject_older_than_nanos: nanos(duration(values, "validation.reject-older-than")?),
-            reject_newer_than_nanos: nanos(duration(values, "validation.reject-newer-than")?),
-        },
-        label_limits: formats::pprof::LabelLimits {
-            max_label_names: parse(values, "validation.max-label-names-per-series")?,
-            max_name_length: parse(values, "validation.max-length-label-name")?,
-            max_value_length: parse(values, "validation.max-length-label-value")?,
-        },
+        limits,
+        overrides_file: text(values, "runtime-config.file").map(PathBuf::from),
+        overrides_reload: duration(values, "runtime-config.reload-period")?,
     };
     let log = text(values, "log.level").unwrap_or_else(|| "info".to_owned());
     Ok((config, log))
@@ -568,8 +586,8 @@ mod tests {
         let (config, _) = server_config(&values).expect("config");
         assert!(config.multitenancy);
         assert_eq!(
-            config.profile_limits.reject_older_than_nanos,
-            30 * 60 * 1_000_000_000
+            config.limits.reject_older_than,
+            Duration::from_secs(30 * 60)
         );
     }
 
@@ -595,25 +613,5 @@ mod tests {
         values.insert("target", "distributor,compactor".to_owned());
         let (config, _) = server_config(&values).expect("roles");
         assert_eq!(config.roles, vec![Role::Compactor, Role::Distributor]);
-    }
-
-    #[test]
-    fn durations_read_go_forms_and_seconds() {
-        assert_eq!(
-            parse_duration("1h30m").expect("d"),
-            Duration::from_secs(5400)
-        );
-        assert_eq!(
-            parse_duration("500ms").expect("d"),
-            Duration::from_millis(500)
-        );
-        assert_eq!(parse_duration("0").expect("d"), Duration::ZERO);
-        assert_eq!(
-            parse_duration("3600").expect("d"),
-            Duration::from_secs(3600)
-        );
-        assert!(parse_duration("10 parsecs").is_err());
-        assert!(parse_duration("5").is_ok());
-        assert!(parse_duration("h").is_err());
     }
 }

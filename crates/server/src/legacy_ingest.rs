@@ -48,6 +48,17 @@ pub async fn ingest(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let tenant = tenant(&headers, state.multitenancy)?;
+    let limits = state.limits.get(&tenant);
+    if body.len() > limits.body_limit_bytes() {
+        return Err(ApiError::new(
+            Code::PayloadTooLarge,
+            format!(
+                "request body too large: {} bytes, the limit is {} bytes",
+                body.len(),
+                limits.body_limit_bytes()
+            ),
+        ));
+    }
     let name = labelset::parse(params.name.as_deref().unwrap_or(""))?;
     let now = now_ms();
     let from_ms = params
@@ -71,6 +82,7 @@ pub async fn ingest(
             .unwrap_or(formats::text::DEFAULT_SAMPLE_RATE);
         return ingest_text(
             &state,
+            &limits,
             tenant,
             text,
             &body,
@@ -95,7 +107,10 @@ pub async fn ingest(
     if profile_bytes.is_empty() {
         return Ok(StatusCode::OK);
     }
-    let limit = state.profile_limits.max_profile_size_bytes;
+    let limit = match limits.max_profile_size_bytes {
+        0 => usize::MAX,
+        limit => limit,
+    };
     let raw = formats::compression::decompress(&profile_bytes, limit).map_err(|e| match e {
         formats::compression::DecompressError::TooLarge { .. } => {
             ApiError::new(Code::InvalidArgument, e.to_string())
@@ -115,8 +130,8 @@ pub async fn ingest(
     let series = pprof::prepare_push(
         profile,
         &labels,
-        &state.profile_limits,
-        &state.label_limits,
+        &limits.profile_limits(),
+        &limits.label_limits(),
         size,
         now.saturating_mul(1_000_000),
     )
@@ -127,6 +142,9 @@ pub async fn ingest(
     if series.is_empty() {
         return Ok(StatusCode::OK);
     }
+    state.limits.admit(&tenant, size).inspect_err(|_| {
+        state.metrics.discarded(&tenant, "rate_limited");
+    })?;
     state
         .writer
         .write(tenant.clone(), series, size)
@@ -141,6 +159,7 @@ pub async fn ingest(
 #[allow(clippy::too_many_arguments)]
 async fn ingest_text(
     state: &AppState,
+    limits: &crate::limits::Limits,
     tenant: model::TenantId,
     format: TextFormat,
     body: &[u8],
@@ -184,8 +203,8 @@ async fn ingest_text(
         let series = pprof::prepare_push(
             converted.profile,
             &labels,
-            &state.profile_limits,
-            &state.label_limits,
+            &limits.profile_limits(),
+            &limits.label_limits(),
             body.len(),
             now_ms.saturating_mul(1_000_000),
         )
@@ -195,6 +214,9 @@ async fn ingest_text(
         })?;
         prepared.push(series);
     }
+    state.limits.admit(&tenant, body.len()).inspect_err(|_| {
+        state.metrics.discarded(&tenant, "rate_limited");
+    })?;
     for series in prepared {
         if series.is_empty() {
             continue;

@@ -12,6 +12,7 @@ mod attime;
 pub mod error;
 mod labelset;
 mod legacy_ingest;
+pub mod limits;
 mod metrics;
 mod push;
 mod querier;
@@ -67,7 +68,6 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use bytes::Bytes;
 use compactor::{Compactor, CompactorConfig};
-use formats::pprof::{LabelLimits, ProfileLimits};
 use ingest::{SegmentWriter, SegmentWriterConfig};
 use metastore::SqliteMetastore;
 use query::Querier;
@@ -170,8 +170,11 @@ pub struct ServerConfig {
     pub segment_writer: SegmentWriterConfig,
     pub compactor: CompactorConfig,
     pub compaction_interval: Duration,
-    pub profile_limits: ProfileLimits,
-    pub label_limits: LabelLimits,
+    /// Every tenant's limits, unless the overrides file says otherwise.
+    pub limits: limits::Limits,
+    /// Per-tenant overrides (`overrides:` YAML), re-read every `overrides_reload`.
+    pub overrides_file: Option<PathBuf>,
+    pub overrides_reload: Duration,
 }
 
 impl Default for ServerConfig {
@@ -186,8 +189,9 @@ impl Default for ServerConfig {
             segment_writer: SegmentWriterConfig::default(),
             compactor: CompactorConfig::default(),
             compaction_interval: Duration::from_secs(30),
-            profile_limits: ProfileLimits::default(),
-            label_limits: LabelLimits::default(),
+            limits: limits::Limits::default(),
+            overrides_file: None,
+            overrides_reload: Duration::from_secs(10),
         }
     }
 }
@@ -203,8 +207,7 @@ pub(crate) struct AppState {
     pub flush_stats: Arc<ingest::FlushStats>,
     pub writer: SegmentWriter,
     pub querier: Querier,
-    pub profile_limits: ProfileLimits,
-    pub label_limits: LabelLimits,
+    pub limits: Arc<limits::TenantLimits>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -221,6 +224,8 @@ pub enum ServerError {
     },
     #[error("server: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// A route serving one RPC method in every protocol of `rpc`.
@@ -241,6 +246,7 @@ fn router(state: Arc<AppState>, roles: &[Role]) -> Router {
     let mut router = Router::new()
         .route("/ready", get(|| async { "ready" }))
         .route("/metrics", get(metrics::serve))
+        .route("/api/v1/tenant_limits", get(services::tenant_limits))
         .route("/api/v1/status/buildinfo", get(services::build_info))
         .route("/version.v1.Version/Version", rpc_route!(services::version));
     if has(Role::Distributor) || has(Role::SegmentWriter) {
@@ -329,6 +335,10 @@ pub async fn run(
             Arc::new(metastore::PostgresMetastore::connect(url).await?)
         }
     };
+    let limits = Arc::new(
+        limits::TenantLimits::new(config.limits.clone(), config.overrides_file.clone())
+            .map_err(ServerError::Config)?,
+    );
     let has = |role: Role| config.roles.contains(&role);
     let writer = SegmentWriter::start(
         config.segment_writer.clone(),
@@ -336,12 +346,14 @@ pub async fn run(
         Arc::clone(&metastore),
     );
     let compactor = has(Role::Compactor).then(|| {
-        Compactor::new(
-            Arc::clone(&store),
-            Arc::clone(&metastore),
-            config.compactor.clone(),
-        )
-        .start(config.compaction_interval)
+        let retention = config.limits.compactor_blocks_retention_period;
+        let compactor_config = CompactorConfig {
+            default_retention: (!retention.is_zero()).then_some(retention),
+            tenant_retention: limits.retention_overrides(),
+            ..config.compactor.clone()
+        };
+        Compactor::new(Arc::clone(&store), Arc::clone(&metastore), compactor_config)
+            .start(config.compaction_interval)
     });
     let state = Arc::new(AppState {
         multitenancy: config.multitenancy,
@@ -351,8 +363,7 @@ pub async fn run(
         flush_stats: writer.stats(),
         writer,
         querier: Querier::new(Arc::clone(&store), metastore),
-        profile_limits: config.profile_limits.clone(),
-        label_limits: config.label_limits.clone(),
+        limits: Arc::clone(&limits),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -363,6 +374,21 @@ pub async fn run(
     let address = listener.local_addr().map_err(ServerError::Serve)?;
     tracing::info!(%address, data = %config.data_dir.display(), "emberscope listening");
     bound(address);
+    // Overrides are re-read while the server runs; a bad file keeps the previous overrides.
+    let reloader = config.overrides_file.is_some().then(|| {
+        let limits = Arc::clone(&limits);
+        let period = config.overrides_reload.max(Duration::from_secs(1));
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(period);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                if let Err(error) = limits.reload() {
+                    tracing::warn!(%error, "keeping the previous per-tenant overrides");
+                }
+            }
+        })
+    });
     let roles: Vec<&str> = config.roles.iter().map(|r| r.name()).collect();
     tracing::info!(roles = %roles.join(","), "roles");
     axum::serve(listener, router(Arc::clone(&state), &config.roles))
@@ -371,6 +397,9 @@ pub async fn run(
         .map_err(ServerError::Serve)?;
     if let Some(compactor) = compactor {
         compactor.abort();
+    }
+    if let Some(reloader) = reloader {
+        reloader.abort();
     }
     // Handlers are gone: flush what they left pending.
     if let Ok(state) = Arc::try_unwrap(state) {

@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, Code};
 use crate::proto::push::v1::{PushRequest, PushResponse};
-use crate::rpc::{BODY_LIMIT, Call, invalid};
+use crate::rpc::{Call, invalid};
 use formats::pprof;
 use model::LabelPair;
 
@@ -13,7 +13,10 @@ pub async fn push(call: Call, request: PushRequest) -> Result<PushResponse, ApiE
     if request.series.iter().all(|s| s.samples.is_empty()) {
         return Err(invalid("no profiles received"));
     }
-    let limits = &state.profile_limits;
+    let tenant_limits = state.limits.get(&tenant);
+    let limits = &tenant_limits.profile_limits();
+    let label_limits = tenant_limits.label_limits();
+    let body_limit = tenant_limits.body_limit_bytes();
     let now_nanos = compactor::now_ms().saturating_mul(1_000_000);
     let mut total_size = 0usize;
     let mut prepared = Vec::new();
@@ -25,13 +28,14 @@ pub async fn push(call: Call, request: PushRequest) -> Result<PushResponse, ApiE
             .collect();
         let labels = pprof::request_labels(&pairs).map_err(|e| invalid(e.message))?;
         for sample in &series.samples {
-            let raw = formats::compression::decompress(
-                &sample.raw_profile,
-                limits.max_profile_size_bytes,
-            )
-            .map_err(|e| invalid(e.to_string()))?;
+            let size_limit = match limits.max_profile_size_bytes {
+                0 => usize::MAX,
+                limit => limit,
+            };
+            let raw = formats::compression::decompress(&sample.raw_profile, size_limit)
+                .map_err(|e| invalid(e.to_string()))?;
             total_size = total_size.saturating_add(raw.len());
-            if total_size > BODY_LIMIT {
+            if total_size > body_limit {
                 return Err(invalid(
                     "uncompressed batched profile payload size exceeds limit",
                 ));
@@ -41,7 +45,7 @@ pub async fn push(call: Call, request: PushRequest) -> Result<PushResponse, ApiE
                 profile,
                 &labels,
                 limits,
-                &state.label_limits,
+                &label_limits,
                 raw.len(),
                 now_nanos,
             )
@@ -52,6 +56,10 @@ pub async fn push(call: Call, request: PushRequest) -> Result<PushResponse, ApiE
             prepared.push((series, raw.len()));
         }
     }
+    // The tenant's ingestion rate, in uncompressed bytes.
+    state.limits.admit(&tenant, total_size).inspect_err(|_| {
+        state.metrics.discarded(&tenant, "rate_limited");
+    })?;
     // Every profile of the request is valid: store them all, then answer.
     for (series, size) in prepared {
         if series.is_empty() {

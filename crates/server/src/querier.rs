@@ -3,6 +3,7 @@
 //! over Connect, gRPC and gRPC-Web.
 
 use crate::error::{ApiError, Code};
+use crate::limits::Limits;
 use crate::proto::querier::v1::{
     AnalyzeQueryRequest, AnalyzeQueryResponse, DiffRequest, DiffResponse,
     FlameGraph as WireFlameGraph, FlameGraphDiff as WireFlameGraphDiff, Level, ProfileFormat,
@@ -16,7 +17,6 @@ use crate::proto::types::v1::{
     LabelNamesResponse, LabelPair, LabelValuesRequest, LabelValuesResponse, Labels, Point,
     ProfileType as WireProfileType, Series, StackTraceSelector, TimeSeriesAggregationType,
 };
-use crate::render::max_nodes;
 use crate::rpc::{Call, invalid};
 use model::{FlameGraph, FlameGraphDiff, ProfileType, Tree, parse_selector};
 use query::{Aggregation, ProfileQuery, SeriesQuery};
@@ -69,6 +69,7 @@ pub async fn profile_types(
 /// The query of a Select* request, checked as Pyroscope checks it: a valid profile type id, a
 /// non-empty parsable label selector, and a range with `0 < start <= end`.
 pub(crate) fn profile_query(
+    limits: &Limits,
     tenant: model::TenantId,
     profile_type_id: &str,
     label_selector: &str,
@@ -88,6 +89,10 @@ pub(crate) fn profile_query(
     if start > end {
         return Err(invalid("query start time is after end time"));
     }
+    // Past the tenant's lookback there is nothing to read: a range before any data.
+    let (start, end) = limits
+        .query_range(start, end, compactor::now_ms())?
+        .unwrap_or((NOTHING, NOTHING));
     Ok(ProfileQuery::new(
         tenant,
         profile_type.to_string(),
@@ -96,6 +101,9 @@ pub(crate) fn profile_query(
         end,
     ))
 }
+
+/// A time (ms) before any profile: a query range of [NOTHING, NOTHING] reads nothing.
+const NOTHING: i64 = i64::MIN / 8;
 
 /// Applies a `StackTraceSelector`'s call site (Go PGO options are not supported).
 fn with_call_site(mut query: ProfileQuery, selector: Option<&StackTraceSelector>) -> ProfileQuery {
@@ -136,13 +144,18 @@ pub async fn select_merge_stacktraces(
 ) -> Result<SelectMergeStacktracesResponse, ApiError> {
     let tenant = call.tenant()?;
     let query = profile_query(
+        &call.state.limits.get(&tenant),
         tenant,
         &request.profile_type_id,
         &request.label_selector,
         request.start,
         request.end,
     )?;
-    let max_nodes = max_nodes(request.max_nodes.map(|n| n.to_string()).as_deref())?;
+    let max_nodes = call
+        .state
+        .limits
+        .get(&query.tenant)
+        .max_nodes(request.max_nodes)?;
     let (tree, _) = call
         .state
         .querier
@@ -169,13 +182,18 @@ pub async fn select_merge_span_profile(
 ) -> Result<SelectMergeSpanProfileResponse, ApiError> {
     let tenant = call.tenant()?;
     let mut query = profile_query(
+        &call.state.limits.get(&tenant),
         tenant,
         &request.profile_type_id,
         &request.label_selector,
         request.start,
         request.end,
     )?;
-    let max_nodes = max_nodes(request.max_nodes.map(|n| n.to_string()).as_deref())?;
+    let max_nodes = call
+        .state
+        .limits
+        .get(&query.tenant)
+        .max_nodes(request.max_nodes)?;
     query.span_ids = Some(span_ids(&request.span_selector));
     let (tree, _) = call
         .state
@@ -195,6 +213,7 @@ pub async fn select_merge_profile(
 ) -> Result<formats::pprof::Profile, ApiError> {
     let tenant = call.tenant()?;
     let query = profile_query(
+        &call.state.limits.get(&tenant),
         tenant,
         &request.profile_type_id,
         &request.label_selector,
@@ -215,6 +234,7 @@ pub async fn select_series(
 ) -> Result<SelectSeriesResponse, ApiError> {
     let tenant = call.tenant()?;
     let query = profile_query(
+        &call.state.limits.get(&tenant),
         tenant,
         &request.profile_type_id,
         &request.label_selector,
@@ -285,6 +305,7 @@ pub async fn diff(call: Call, request: DiffRequest) -> Result<DiffResponse, ApiE
     let left = request.left.unwrap_or_default();
     let right = request.right.unwrap_or_default();
     let left_query = profile_query(
+        &call.state.limits.get(&tenant),
         tenant.clone(),
         &left.profile_type_id,
         &left.label_selector,
@@ -292,18 +313,18 @@ pub async fn diff(call: Call, request: DiffRequest) -> Result<DiffResponse, ApiE
         left.end,
     )?;
     let right_query = profile_query(
+        &call.state.limits.get(&tenant),
         tenant,
         &right.profile_type_id,
         &right.label_selector,
         right.start,
         right.end,
     )?;
-    let max_nodes = max_nodes(
-        left.max_nodes
-            .max(right.max_nodes)
-            .map(|n| n.to_string())
-            .as_deref(),
-    )?;
+    let max_nodes = call
+        .state
+        .limits
+        .get(&left_query.tenant)
+        .max_nodes(left.max_nodes.max(right.max_nodes))?;
     let querier = &call.state.querier;
     let (left_tree, right_tree) = futures::try_join!(
         querier.select_tree(&left_query),
@@ -553,17 +574,18 @@ mod tests {
     fn select_requests_are_checked_like_pyroscope() {
         let tenant = model::TenantId::new("t").expect("tenant");
         let cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+        let limits = Limits::default();
         let message = |r: Result<ProfileQuery, ApiError>| r.err().map(|e| e.message);
         assert_eq!(
-            message(profile_query(tenant.clone(), cpu, "{}", 0, 5)),
+            message(profile_query(&limits, tenant.clone(), cpu, "{}", 0, 5)),
             Some("missing time range in the query".to_owned())
         );
         assert_eq!(
-            message(profile_query(tenant.clone(), cpu, "{}", 6, 5)),
+            message(profile_query(&limits, tenant.clone(), cpu, "{}", 6, 5)),
             Some("query start time is after end time".to_owned())
         );
-        assert!(profile_query(tenant.clone(), cpu, "", 1, 5).is_err());
-        assert!(profile_query(tenant.clone(), "cpu", "{}", 1, 5).is_err());
-        assert!(profile_query(tenant, cpu, "{}", 1, 5).is_ok());
+        assert!(profile_query(&limits, tenant.clone(), cpu, "", 1, 5).is_err());
+        assert!(profile_query(&limits, tenant.clone(), "cpu", "{}", 1, 5).is_err());
+        assert!(profile_query(&limits, tenant, cpu, "{}", 1, 5).is_ok());
     }
 }

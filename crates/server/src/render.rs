@@ -5,6 +5,7 @@
 use crate::AppState;
 use crate::attime;
 use crate::error::{ApiError, Code};
+use crate::limits::Limits;
 use crate::querier::{ALL_TIME, profile_query};
 use crate::tenant::tenant;
 use axum::extract::{RawQuery, State};
@@ -16,39 +17,12 @@ use query::{Aggregation, ProfileQuery, SeriesQuery, TimeSeries};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// `querier.max-flamegraph-nodes-default` and `-max`.
-const MAX_NODES_DEFAULT: i64 = 8192;
-const MAX_NODES_MAX: i64 = 1_048_576;
-
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(Code::InvalidArgument, message)
 }
 
 fn internal(error: impl std::fmt::Display) -> ApiError {
     ApiError::new(Code::Internal, error.to_string())
-}
-
-/// Pyroscope's `ValidateMaxNodes`.
-pub(crate) fn max_nodes(value: Option<&str>) -> Result<usize, ApiError> {
-    let requested = match value {
-        None | Some("") => 0,
-        Some(text) => text.parse::<i64>().unwrap_or(0),
-    };
-    if requested > MAX_NODES_MAX {
-        return Err(invalid(format!(
-            "max flamegraph nodes limit {requested} is greater than allowed {MAX_NODES_MAX}"
-        )));
-    }
-    if requested < 0 {
-        return Err(invalid(format!(
-            "max flamegraph nodes limit must be set (max allowed {MAX_NODES_MAX})"
-        )));
-    }
-    Ok(if requested == 0 {
-        MAX_NODES_DEFAULT
-    } else {
-        requested
-    } as usize)
 }
 
 /// The query string's parameters; repeated ones (`groupBy`) keep every value.
@@ -79,18 +53,19 @@ impl Params {
             .collect()
     }
 
-    /// `maxNodes` wins over `max-nodes`; unparsable or zero means the default.
-    fn max_nodes(&self) -> Result<usize, ApiError> {
+    /// `maxNodes` wins over `max-nodes`; unparsable or zero means the tenant's default.
+    fn max_nodes(&self, limits: &Limits) -> Result<usize, ApiError> {
         let value = self
             .get("maxNodes")
             .filter(|v| !v.is_empty())
             .or_else(|| self.get("max-nodes"));
-        max_nodes(value)
+        limits.max_nodes(value.map(|v| v.trim().parse::<i64>().unwrap_or(0)))
     }
 }
 
 /// A `/render` query: `<profile type>{matchers}` plus a range (defaults: now).
 fn parse_query(
+    limits: &Limits,
     tenant: model::TenantId,
     query: Option<&str>,
     from: Option<&str>,
@@ -111,7 +86,7 @@ fn parse_query(
     let now = compactor::now_ms();
     let from = from.map_or(now, |f| attime::parse_ms(f, now));
     let until = until.map_or(now, |u| attime::parse_ms(u, now));
-    let mut request = profile_query(tenant, &profile_type.to_string(), "{}", from, until)?;
+    let mut request = profile_query(limits, tenant, &profile_type.to_string(), "{}", from, until)?;
     request.matchers = selector.matchers;
     Ok((request, profile_type))
 }
@@ -198,16 +173,23 @@ pub async fn render(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let tenant = tenant(&headers, state.multitenancy)?;
+    let limits = state.limits.get(&tenant);
     let params = Params::parse(raw.as_deref());
     let (request, profile_type) = parse_query(
+        &limits,
         tenant,
         params.get("query"),
         params.get("from"),
         params.get("until"),
     )?;
-    let max_nodes = params.max_nodes()?;
+    let max_nodes = params.max_nodes(&limits)?;
     if params.get("format") == Some("dot") {
-        return render_dot(&state, &request, max_nodes).await;
+        let node_count = if params.get("maxNodes").or(params.get("max-nodes")).is_some() {
+            max_nodes
+        } else {
+            100
+        };
+        return render_dot(&state, &request, node_count).await;
     }
     let group_by = params.all("groupBy");
     let step = point_interval_seconds(request.start_ms, request.end_ms);
@@ -256,7 +238,7 @@ pub async fn render(
 async fn render_dot(
     state: &AppState,
     request: &ProfileQuery,
-    max_nodes: usize,
+    node_count: usize,
 ) -> Result<Response, ApiError> {
     let profile = state
         .querier
@@ -266,11 +248,6 @@ async fn render_dot(
     if profile.sample.is_empty() {
         return Ok(([(header::CONTENT_TYPE, "text/plain")], String::new()).into_response());
     }
-    let node_count = if max_nodes == MAX_NODES_DEFAULT as usize {
-        100
-    } else {
-        max_nodes
-    };
     let dot = formats::dot::render(&profile, node_count);
     Ok(([(header::CONTENT_TYPE, "text/plain")], dot).into_response())
 }
@@ -281,14 +258,17 @@ pub async fn render_diff(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let tenant = tenant(&headers, state.multitenancy)?;
+    let limits = state.limits.get(&tenant);
     let params = Params::parse(raw.as_deref());
     let (left, left_type) = parse_query(
+        &limits,
         tenant.clone(),
         params.get("leftQuery"),
         params.get("leftFrom"),
         params.get("leftUntil"),
     )?;
     let (right, right_type) = parse_query(
+        &limits,
         tenant,
         params.get("rightQuery"),
         params.get("rightFrom"),
@@ -297,7 +277,7 @@ pub async fn render_diff(
     if left_type != right_type {
         return Err(invalid("profile types must match"));
     }
-    let max_nodes = params.max_nodes()?;
+    let max_nodes = params.max_nodes(&limits)?;
     let querier = &state.querier;
     let ((left_tree, _), (right_tree, _)) =
         futures::try_join!(querier.select_tree(&left), querier.select_tree(&right))
@@ -374,9 +354,13 @@ mod tests {
 
     #[test]
     fn max_nodes_prefers_the_camel_case_parameter() {
+        let limits = Limits::default();
         let params = Params::parse(Some("max-nodes=7&maxNodes=9&groupBy=a&groupBy=b"));
-        assert_eq!(params.max_nodes(), Ok(9));
+        assert_eq!(params.max_nodes(&limits), Ok(9));
         assert_eq!(params.all("groupBy"), vec!["a", "b"]);
-        assert_eq!(Params::parse(Some("maxNodes=x")).max_nodes(), Ok(8192));
+        assert_eq!(
+            Params::parse(Some("maxNodes=x")).max_nodes(&limits),
+            Ok(8192)
+        );
     }
 }

@@ -156,6 +156,15 @@ pub async fn version(_call: Call, _request: VersionRequest) -> Result<VersionRes
     })
 }
 
+/// `GET /api/v1/tenant_limits`: the caller's limits as JSON.
+pub async fn tenant_limits(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::AppState>>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = crate::tenant::tenant(&headers, state.multitenancy)?;
+    Ok(axum::Json(state.limits.get(&tenant)).into_response())
+}
+
 /// `GET /api/v1/status/buildinfo`, in the shape of Pyroscope's (Prometheus-style) answer.
 pub async fn build_info() -> Response {
     let body = serde_json::json!({
