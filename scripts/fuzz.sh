@@ -18,6 +18,7 @@ for target in $(cargo fuzz list); do
                ! -name '*.json' ! -name '*.txt' -exec cp -f {} "$corpus/" \; ;;
     block_*) cp -f crates/block/testdata/*.blk "$corpus/" ;;
     text_*) cp -f "$shared"/testdata/speedscope/*.json "$corpus/" ;;
+    otlp_*) cp -f "$shared"/testdata/otlp/*.pb.bin "$corpus/" ;;
   esac
   echo "fuzzing $target for ${seconds}s"
   cargo fuzz run "$target" "$corpus" fuzz/seeds/"$target" -- \
