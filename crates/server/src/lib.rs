@@ -1,12 +1,13 @@
-//! The emberscope server: one listener speaking Grafana Pyroscope's HTTP API, wired to the
-//! storage engine in one process (the `all` target).
+//! The emberscope server: one listener speaking Grafana Pyroscope's API, wired to the storage
+//! engine, in the roles the configuration asks for (`all` by default).
 //!
-//! Owns: routes and their wire formats (`/ingest`, `/push.v1.PusherService/Push`,
-//! `/pyroscope/render`, `/ready`), the tenant
-//! rule (`X-Scope-OrgID`, `anonymous` when multi-tenancy is off), the mapping of errors to
-//! status codes (one place, [`error`]), the RPC protocols (Connect, gRPC, gRPC-Web: `rpc`),
-//! and starting the roles (segment writer, compactor, querier) on the embedded defaults (local
-//! `./data`, SQLite). Still to come: OTLP, per-tenant limits and the YAML configuration.
+//! Owns: routes and their wire formats — ingest (`/ingest`, Push, OTLP gRPC and OTLP/HTTP),
+//! the querier service and the legacy HTTP query API, settings, feature flags, version, build
+//! info, tenant limits, `/ready`, `/metrics`; the tenant rule (`X-Scope-OrgID`, `anonymous`
+//! when multi-tenancy is off); per-tenant limits ([`limits`]); the mapping of errors to status
+//! codes (one place, [`error`]); the RPC protocols (Connect, gRPC, gRPC-Web: `rpc`); and
+//! starting the roles (segment writer, compactor, querier) on the configured storage and
+//! metastore (embedded defaults: local `./data`, SQLite).
 
 mod attime;
 pub mod error;
@@ -14,6 +15,7 @@ mod labelset;
 mod legacy_ingest;
 pub mod limits;
 mod metrics;
+mod otlp;
 mod push;
 mod querier;
 mod render;
@@ -253,7 +255,12 @@ fn router(state: Arc<AppState>, roles: &[Role]) -> Router {
         router = router
             .route("/ingest", post(legacy_ingest::ingest))
             .route("/pyroscope/ingest", post(legacy_ingest::ingest))
-            .route("/push.v1.PusherService/Push", rpc_route!(push::push));
+            .route("/push.v1.PusherService/Push", rpc_route!(push::push))
+            .route(
+                "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export",
+                post(otlp::export_path),
+            )
+            .route("/v1development/profiles", post(otlp::http));
     }
     if has(Role::QueryFrontend) || has(Role::QueryBackend) {
         let querier_routes: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 11] = [
