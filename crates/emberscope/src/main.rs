@@ -1,6 +1,8 @@
-//! The `emberscope` command line: the server (`serve`, configured by `config`) and profile
-//! tools on local files (`collapse`, `merge`, `flamegraph`).
+//! The `emberscope` command line: the server (`serve`, configured by `config`), the API client
+//! and load generator (`upload`, `query`, `ready`, `loadgen`: `client`), and profile tools on
+//! local files (`collapse`, `merge`, `flamegraph`).
 
+mod client;
 mod config;
 mod debug_ingest;
 
@@ -46,6 +48,17 @@ enum Command {
     /// an embedded SQLite metastore; nothing to set up). Every option is also a YAML key
     /// (--config.file) and an environment variable; see docs/emberscope.example.yaml.
     Serve(config::ServeArgs),
+    /// Upload profile files (pprof, JFR, speedscope, folded; format told from the bytes).
+    Upload(client::upload::UploadArgs),
+    /// Query a server: flamegraph, pprof, series, labels, label-values, profile-types.
+    Query {
+        #[command(subcommand)]
+        command: client::query::QueryCommand,
+    },
+    /// Exit 0 when the server at --url is ready.
+    Ready(client::ClientArgs),
+    /// Push real profiles as a fleet of services × pods and report throughput and latency.
+    Loadgen(client::loadgen::LoadgenArgs),
     /// Push one profile file repeatedly through the write path into a data folder, printing
     /// `acked <uid>` per acknowledged write (used by the crash test).
     #[command(hide = true)]
@@ -97,6 +110,10 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve(&args),
+        Command::Upload(args) => client::block_on(client::upload::run(args)),
+        Command::Query { command } => client::block_on(client::query::run(command)),
+        Command::Ready(args) => client::block_on(client::ready(&args)),
+        Command::Loadgen(args) => client::block_on(client::loadgen::run(args)),
         Command::DebugIngest {
             data,
             file,

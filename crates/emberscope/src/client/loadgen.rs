@@ -1,0 +1,291 @@
+//! `emberscope loadgen`: a fleet of `services × pods` pushing real profiles (a folder of pprof
+//! files, by default `../shared/testdata/pprof`) every `interval` through the Push API, with
+//! varied labels and jittered timestamps, for a bounded time and number of requests. Reports
+//! throughput (profiles/s, uncompressed MB/s), acknowledge latency percentiles and errors.
+
+use super::{Client, ClientArgs};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use prost::Message as _;
+use server::proto::push::v1::{PushRequest, PushResponse, RawProfileSeries, RawSample};
+use server::proto::types::v1::LabelPair;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Args)]
+pub struct LoadgenArgs {
+    /// Services in the fleet.
+    #[arg(long, default_value_t = 10)]
+    pub services: usize,
+    /// Pods per service.
+    #[arg(long, default_value_t = 10)]
+    pub pods: usize,
+    /// How often each pod pushes a profile.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// How long to run.
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Cap on pushes per second over the whole fleet (default: the fleet's natural rate).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Stop after this many pushes.
+    #[arg(long)]
+    pub max_requests: Option<usize>,
+    /// Pushes in flight at most.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Folder of pprof files to replay (raw or gzip).
+    #[arg(long)]
+    pub profiles: Option<PathBuf>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    server::limits::parse_duration(text)
+}
+
+/// One replayable profile: decoded once, re-encoded with a fresh time per push.
+struct Source {
+    name: String,
+    profile: formats::pprof::Profile,
+    metric: String,
+}
+
+fn load_sources(folder: &PathBuf) -> Result<Vec<Source>> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(folder)
+        .with_context(|| format!("cannot list {}", folder.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    entries.sort();
+    let mut sources = Vec::new();
+    for path in entries {
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let Ok(raw) = formats::compression::decompress(&bytes, 64 << 20) else {
+            continue;
+        };
+        let Ok(profile) = formats::pprof::decode(&raw, usize::MAX) else {
+            continue;
+        };
+        if profile.sample.is_empty() || profile.sample_type.is_empty() {
+            continue;
+        }
+        // Only what the server accepts (Push refuses, for example, .NET's function id 0).
+        let limits = formats::pprof::ProfileLimits {
+            reject_older_than_nanos: 0,
+            reject_newer_than_nanos: 0,
+            ..Default::default()
+        };
+        let labels =
+            model::Labels::from_pairs([("__name__", "process_cpu"), ("service_name", "check")]);
+        if formats::pprof::prepare_push(
+            profile.clone(),
+            &labels,
+            &limits,
+            &formats::pprof::LabelLimits::default(),
+            raw.len(),
+            0,
+        )
+        .is_err()
+        {
+            continue;
+        }
+        let first_type = profile
+            .string_table
+            .get(usize::try_from(profile.sample_type[0].r#type).unwrap_or(0))
+            .cloned()
+            .unwrap_or_default();
+        let metric = if first_type.contains("alloc") || first_type.contains("inuse") {
+            "memory"
+        } else if first_type == "wall" {
+            "wall"
+        } else {
+            "process_cpu"
+        };
+        sources.push(Source {
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            profile,
+            metric: metric.to_owned(),
+        });
+    }
+    if sources.is_empty() {
+        bail!("no pprof files in {}", folder.display());
+    }
+    Ok(sources)
+}
+
+/// A small deterministic generator for jitter (no dependency, reproducible runs).
+struct Jitter(u64);
+
+impl Jitter {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Outcome {
+    latencies: Vec<Duration>,
+    bytes: usize,
+    errors: std::collections::BTreeMap<String, usize>,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+pub async fn run(args: LoadgenArgs) -> Result<()> {
+    if args.services == 0 || args.pods == 0 {
+        bail!("--services and --pods must be at least 1");
+    }
+    if args.interval.is_zero() {
+        bail!("--interval must be positive");
+    }
+    let folder = args.profiles.clone().unwrap_or_else(|| {
+        let shared = std::env::var("EMBERSCOPE_SHARED").unwrap_or_else(|_| "../shared".to_owned());
+        PathBuf::from(shared).join("testdata/pprof")
+    });
+    let sources = Arc::new(load_sources(&folder)?);
+    let client = Client::new(&args.client)?;
+    let fleet = args.services * args.pods;
+    let natural = fleet as f64 / args.interval.as_secs_f64();
+    let rate = args.rate.unwrap_or(natural);
+    if rate <= 0.0 {
+        bail!("--rate must be positive");
+    }
+    let gap = Duration::from_secs_f64(1.0 / rate);
+    let permits = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
+    let outcome = Arc::new(std::sync::Mutex::new(Outcome::default()));
+    let started = Instant::now();
+    let deadline = started + args.duration;
+    let mut jitter = Jitter(0x9E37_79B9_7F4A_7C15);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut sent = 0usize;
+    let mut next = Instant::now();
+    eprintln!(
+        "loadgen: {} services × {} pods every {:?} ({rate:.1} pushes/s) for {:?} against {}",
+        args.services, args.pods, args.interval, args.duration, args.client.url
+    );
+    while Instant::now() < deadline && args.max_requests.is_none_or(|max| sent < max) {
+        tokio::time::sleep_until(next.into()).await;
+        next += gap;
+        let member = sent % fleet;
+        let (service, pod) = (member / args.pods, member % args.pods);
+        let source_index = (member + sent / fleet) % sources.len();
+        // Timestamps jittered up to ±2 s around now.
+        let now_ns = compactor::now_ms().saturating_mul(1_000_000);
+        let offset = (jitter.next() % 4_000_000_000) as i64 - 2_000_000_000;
+        let permit = Arc::clone(&permits)
+            .acquire_owned()
+            .await
+            .context("the loader stopped")?;
+        let (client, sources, outcome) =
+            (client.clone(), Arc::clone(&sources), Arc::clone(&outcome));
+        tasks.spawn(async move {
+            let source = &sources[source_index];
+            let mut profile = source.profile.clone();
+            profile.time_nanos = now_ns + offset;
+            let raw = profile.encode_to_vec();
+            let size = raw.len();
+            let request = PushRequest {
+                series: vec![RawProfileSeries {
+                    labels: [
+                        ("__name__", source.metric.clone()),
+                        ("service_name", format!("loadgen-{service}")),
+                        ("pod", format!("loadgen-{service}-{pod}")),
+                        ("source", source.name.clone()),
+                    ]
+                    .into_iter()
+                    .map(|(name, value)| LabelPair {
+                        name: name.to_owned(),
+                        value,
+                    })
+                    .collect(),
+                    samples: vec![RawSample {
+                        raw_profile: raw,
+                        id: String::new(),
+                    }],
+                    annotations: Vec::new(),
+                }],
+            };
+            let begun = Instant::now();
+            let result = client
+                .call::<_, PushResponse>("/push.v1.PusherService/Push", &request)
+                .await;
+            let elapsed = begun.elapsed();
+            if let Ok(mut o) = outcome.lock() {
+                match result {
+                    Ok(_) => {
+                        o.latencies.push(elapsed);
+                        o.bytes += size;
+                    }
+                    Err(e) => {
+                        let key: String = e.to_string().chars().take(120).collect();
+                        *o.errors.entry(key).or_default() += 1;
+                    }
+                }
+            }
+            drop(permit);
+        });
+        sent += 1;
+        // Reap finished tasks so the set stays as small as the concurrency.
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut outcome =
+        std::mem::take(&mut *outcome.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+    outcome.latencies.sort();
+    let ok = outcome.latencies.len();
+    let failed: usize = outcome.errors.values().sum();
+    println!("sent {sent} pushes in {elapsed:.1} s: {ok} ok, {failed} failed");
+    println!(
+        "throughput {:.1} profiles/s, {:.2} MB/s uncompressed ({:.1} MB total)",
+        ok as f64 / elapsed,
+        outcome.bytes as f64 / 1e6 / elapsed,
+        outcome.bytes as f64 / 1e6
+    );
+    println!(
+        "acknowledge latency p50 {:?} p90 {:?} p99 {:?} max {:?}",
+        percentile(&outcome.latencies, 50.0),
+        percentile(&outcome.latencies, 90.0),
+        percentile(&outcome.latencies, 99.0),
+        outcome.latencies.last().copied().unwrap_or_default()
+    );
+    for (error, count) in &outcome.errors {
+        println!("error ×{count}: {error}");
+    }
+    if ok == 0 && sent > 0 {
+        bail!("every push failed");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_ranks() {
+        let d: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&d, 50.0), Duration::from_millis(51));
+        assert_eq!(percentile(&d, 99.0), Duration::from_millis(99));
+        assert_eq!(percentile(&[], 99.0), Duration::ZERO);
+    }
+}
