@@ -49,10 +49,10 @@ fn schema() -> Arc<Schema> {
 }
 
 /// Encodes rows (already sorted by series, time) as a Parquet file.
-pub(crate) fn write(rows: &[ProfileRow]) -> Result<Vec<u8>, BlockError> {
+pub(crate) fn write(rows: &[ProfileRow], zstd_level: i32) -> Result<Vec<u8>, BlockError> {
     let schema = schema();
     let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level)?))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build();
     let mut out = Vec::new();

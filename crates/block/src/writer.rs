@@ -13,11 +13,30 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Collects the series of many pushed profiles, grouped into datasets by (tenant,
 /// `service_name`), and encodes them as one block object.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct BlockWriter {
     datasets: BTreeMap<(TenantId, String), DatasetBuilder>,
     profiles: u64,
     drop_duplicates: bool,
+    /// zstd level of every section: fast for segments (short-lived, rewritten by compaction),
+    /// denser for compacted blocks.
+    zstd_level: i32,
+}
+
+/// zstd level of segments: the ingest path's cost, kept low.
+const SEGMENT_ZSTD_LEVEL: i32 = 1;
+/// zstd level of compacted blocks, which stay.
+const BLOCK_ZSTD_LEVEL: i32 = 3;
+
+impl Default for BlockWriter {
+    fn default() -> Self {
+        BlockWriter {
+            datasets: BTreeMap::new(),
+            profiles: 0,
+            drop_duplicates: false,
+            zstd_level: SEGMENT_ZSTD_LEVEL,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -65,8 +84,8 @@ pub struct EncodedBlock {
 }
 
 /// zstd for the protobuf sections (the Parquet section compresses its own pages).
-fn compress(data: &[u8]) -> Result<Vec<u8>, BlockError> {
-    zstd::bulk::compress(data, 3).map_err(|e| BlockError::NotABlock(format!("zstd: {e}")))
+fn compress(data: &[u8], level: i32) -> Result<Vec<u8>, BlockError> {
+    zstd::bulk::compress(data, level).map_err(|e| BlockError::NotABlock(format!("zstd: {e}")))
 }
 
 impl EncodedBlock {
@@ -132,6 +151,7 @@ impl BlockWriter {
     pub fn for_compaction() -> Self {
         BlockWriter {
             drop_duplicates: true,
+            zstd_level: BLOCK_ZSTD_LEVEL,
             ..Self::default()
         }
     }
@@ -310,6 +330,7 @@ impl BlockWriter {
 
     /// Encodes every dataset with rows into one object.
     pub fn finish(self) -> Result<EncodedBlock, BlockError> {
+        let level = self.zstd_level;
         let mut bytes = Vec::new();
         let mut footer = Footer::default();
         let mut summaries = Vec::new();
@@ -353,10 +374,10 @@ impl BlockWriter {
                 bytes.extend_from_slice(data);
                 s
             };
-            let series = section(&compress(&series_proto.encode_to_vec())?, &mut bytes);
-            let profiles = section(&profiles::write(&rows)?, &mut bytes);
+            let series = section(&compress(&series_proto.encode_to_vec(), level)?, &mut bytes);
+            let profiles = section(&profiles::write(&rows, level)?, &mut bytes);
             let symbols = section(
-                &compress(&dataset.symbols.finish().encode_to_vec())?,
+                &compress(&dataset.symbols.finish().encode_to_vec(), level)?,
                 &mut bytes,
             );
             let profile_types: Vec<String> = dataset.profile_types.into_iter().collect();

@@ -16,6 +16,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// mimalloc: the write path allocates many small vectors and strings per profile, and glibc's
+/// allocator spent a quarter of the server's CPU on them under load (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "emberscope",

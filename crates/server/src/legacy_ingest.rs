@@ -118,7 +118,7 @@ pub async fn ingest(
         other => ApiError::new(Code::Unprocessable, other.to_string()),
     })?;
     let size = raw.len();
-    let mut profile = pprof::decode(&raw, usize::MAX)
+    let mut profile = pprof::decode_for_ingest(&raw, usize::MAX)
         .map_err(|e| ApiError::new(Code::Unprocessable, e.to_string()))?;
     pprof::fix_time(&mut profile, from_ms.saturating_mul(1_000_000));
     pprof::fix_scripting_function_names(&mut profile, &spy);

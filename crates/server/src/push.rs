@@ -40,7 +40,8 @@ pub async fn push(call: Call, request: PushRequest) -> Result<PushResponse, ApiE
                     "uncompressed batched profile payload size exceeds limit",
                 ));
             }
-            let profile = pprof::decode(&raw, usize::MAX).map_err(|e| invalid(e.to_string()))?;
+            let profile =
+                pprof::decode_for_ingest(&raw, usize::MAX).map_err(|e| invalid(e.to_string()))?;
             let series = pprof::prepare_push(
                 profile,
                 &labels,

@@ -48,6 +48,14 @@ pub fn decode(body: &[u8], limit: usize) -> Result<Profile, PprofError> {
         .map_err(|error| invalid_utf8_string(bytes.as_ref()).unwrap_or(PprofError::Decode(error)))
 }
 
+/// As [`decode`], through the hand-written [`super::ProfileView`] decoder (same acceptance,
+/// several times faster, vectors allocated once at their size): the ingest path's decoder.
+/// `comment`, `drop_frames`, `keep_frames` and `doc_url` are not kept.
+pub fn decode_for_ingest(body: &[u8], limit: usize) -> Result<Profile, PprofError> {
+    let bytes = decompress(body, limit)?;
+    Ok(super::ProfileView::decode(bytes.as_ref())?.to_profile())
+}
+
 /// Encodes a profile as gzip-compressed protobuf, the form pprof files usually take.
 pub fn encode_gzip(profile: &Profile) -> Vec<u8> {
     let raw = profile.encode_to_vec();

@@ -20,7 +20,9 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/perftools.profiles.serde.rs"));
 }
 
-pub use decode::{DEFAULT_MAX_DECOMPRESSED_BYTES, PprofError, decode, encode_gzip};
+pub use decode::{
+    DEFAULT_MAX_DECOMPRESSED_BYTES, PprofError, decode, decode_for_ingest, encode_gzip,
+};
 pub use frames::{FrameNames, unnamed_frame};
 pub use go_fix::{
     drop_go_type_parameters, fix_go_profile, may_have_truncated_go_stacks,

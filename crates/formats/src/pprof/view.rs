@@ -248,6 +248,73 @@ impl<'a> ProfileView<'a> {
         buffers
     }
 
+    /// The owned profile this view describes, every vector allocated at its final size (what
+    /// the ingest path works on). The view does not keep `comment`, `drop_frames`,
+    /// `keep_frames` and `doc_url`, which nothing downstream reads; they come back empty.
+    pub fn to_profile(&self) -> Profile {
+        use super::proto::{Function, Label, Line, Location, Sample, ValueType};
+        let value_type = |(r#type, unit): (i64, i64)| ValueType { r#type, unit };
+        Profile {
+            sample_type: self.sample_type.iter().map(|&t| value_type(t)).collect(),
+            sample: self
+                .samples
+                .iter()
+                .map(|s| Sample {
+                    location_id: self.sample_locations(s).to_vec(),
+                    value: self.sample_values(s).to_vec(),
+                    label: self
+                        .sample_labels(s)
+                        .iter()
+                        .map(|l| Label {
+                            key: l.key,
+                            str: l.str,
+                            num: l.num,
+                            num_unit: l.num_unit,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            mapping: self.mappings.clone(),
+            location: self
+                .locations
+                .iter()
+                .map(|l| Location {
+                    id: l.id,
+                    mapping_id: l.mapping_id,
+                    address: l.address,
+                    line: self
+                        .location_lines(l)
+                        .iter()
+                        .map(|line| Line {
+                            function_id: line.function_id,
+                            line: line.line,
+                            column: line.column,
+                        })
+                        .collect(),
+                    is_folded: l.is_folded,
+                })
+                .collect(),
+            function: self
+                .functions
+                .iter()
+                .map(|f| Function {
+                    id: f.id,
+                    name: f.name,
+                    system_name: f.system_name,
+                    filename: f.filename,
+                    start_line: f.start_line,
+                })
+                .collect(),
+            string_table: self.strings.iter().map(|s| (*s).to_owned()).collect(),
+            time_nanos: self.time_nanos,
+            duration_nanos: self.duration_nanos,
+            period_type: self.period_type.map(value_type),
+            period: self.period,
+            default_sample_type: self.default_sample_type,
+            ..Profile::default()
+        }
+    }
+
     /// A view of an owned profile (strings borrowed from it).
     pub fn from_profile(profile: &'a Profile) -> ProfileView<'a> {
         let mut view = ProfileView {
