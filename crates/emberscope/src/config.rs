@@ -187,6 +187,11 @@ pub const OPTIONS: &[Opt] = &[
         "Largest request body and uncompressed push, MiB",
     ),
     opt(
+        "distributor.max-inflight-mb",
+        "256",
+        "Memory for pushes being decoded and stored, MiB; more pushes wait (bounds RSS under load)",
+    ),
+    opt(
         "querier.max-query-length",
         "0",
         "Longest query range (0: no limit; Pyroscope's default is 24h)",
@@ -524,6 +529,8 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
         limits,
         overrides_file: text(values, "runtime-config.file").map(PathBuf::from),
         overrides_reload: duration(values, "runtime-config.reload-period")?,
+        max_inflight_bytes: parse::<usize>(values, "distributor.max-inflight-mb")?
+            .saturating_mul(1 << 20),
     };
     let log = text(values, "log.level").unwrap_or_else(|| "info".to_owned());
     Ok((config, log))

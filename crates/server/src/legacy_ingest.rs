@@ -118,6 +118,7 @@ pub async fn ingest(
         other => ApiError::new(Code::Unprocessable, other.to_string()),
     })?;
     let size = raw.len();
+    let _reservation = state.inflight.reserve(size).await;
     let mut profile = pprof::decode_for_ingest(&raw, usize::MAX)
         .map_err(|e| ApiError::new(Code::Unprocessable, e.to_string()))?;
     pprof::fix_time(&mut profile, from_ms.saturating_mul(1_000_000));
@@ -173,6 +174,7 @@ async fn ingest_text(
     if name.labels.iter().any(|(key, _)| key == "profile_id") {
         return Ok(StatusCode::OK);
     }
+    let _reservation = state.inflight.reserve(body.len()).await;
     let mut input = TextInput::new(format, body, &name.name);
     input.sample_rate = sample_rate;
     input.start_time_nanos = from_ms.saturating_mul(1_000_000);

@@ -11,6 +11,7 @@
 
 mod attime;
 pub mod error;
+mod inflight;
 mod labelset;
 mod legacy_ingest;
 pub mod limits;
@@ -177,6 +178,8 @@ pub struct ServerConfig {
     /// Per-tenant overrides (`overrides:` YAML), re-read every `overrides_reload`.
     pub overrides_file: Option<PathBuf>,
     pub overrides_reload: Duration,
+    /// Memory budget of the pushes being processed (decoded profiles); more pushes wait.
+    pub max_inflight_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -194,6 +197,7 @@ impl Default for ServerConfig {
             limits: limits::Limits::default(),
             overrides_file: None,
             overrides_reload: Duration::from_secs(10),
+            max_inflight_bytes: 256 << 20,
         }
     }
 }
@@ -210,6 +214,8 @@ pub(crate) struct AppState {
     pub writer: SegmentWriter,
     pub querier: Querier,
     pub limits: Arc<limits::TenantLimits>,
+    /// Memory for pushes being decoded and stored.
+    pub inflight: inflight::InflightBudget,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -371,6 +377,7 @@ pub async fn run(
         writer,
         querier: Querier::new(Arc::clone(&store), metastore),
         limits: Arc::clone(&limits),
+        inflight: inflight::InflightBudget::new(config.max_inflight_bytes),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

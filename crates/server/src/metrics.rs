@@ -165,7 +165,14 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
 }
 
 pub async fn serve(State(state): State<Arc<crate::AppState>>) -> Response {
-    let text = state.metrics.render(&state.flush_stats);
+    let mut text = state.metrics.render(&state.flush_stats);
+    text.push_str("# HELP emberscope_inflight_budget_available_bytes Memory left for pushes being processed.\n");
+    text.push_str("# TYPE emberscope_inflight_budget_available_bytes gauge\n");
+    let _ = writeln!(
+        text,
+        "emberscope_inflight_budget_available_bytes {}",
+        state.inflight.available_kib() * 1024
+    );
     (
         [(
             header::CONTENT_TYPE,

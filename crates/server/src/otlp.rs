@@ -26,6 +26,10 @@ async fn export(
     request: &ExportProfilesServiceRequest,
 ) -> Result<(), ApiError> {
     let now = compactor::now_ms().saturating_mul(1_000_000);
+    let _reservation = state
+        .inflight
+        .reserve(prost::Message::encoded_len(request))
+        .await;
     let converted = formats::otlp::convert(request, now).map_err(|e| {
         let message = e.to_string();
         match e {

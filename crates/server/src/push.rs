@@ -18,8 +18,13 @@ pub async fn push(call: Call, request: PushRequest) -> Result<PushResponse, ApiE
     let label_limits = tenant_limits.label_limits();
     let body_limit = tenant_limits.body_limit_bytes();
     let now_nanos = compactor::now_ms().saturating_mul(1_000_000);
+    let size_limit = match limits.max_profile_size_bytes {
+        0 => usize::MAX,
+        limit => limit,
+    };
+    // Decompress everything first: the memory reservation covers the whole request.
     let mut total_size = 0usize;
-    let mut prepared = Vec::new();
+    let mut raws = Vec::new();
     for series in &request.series {
         let pairs: Vec<LabelPair> = series
             .labels
@@ -28,10 +33,6 @@ pub async fn push(call: Call, request: PushRequest) -> Result<PushResponse, ApiE
             .collect();
         let labels = pprof::request_labels(&pairs).map_err(|e| invalid(e.message))?;
         for sample in &series.samples {
-            let size_limit = match limits.max_profile_size_bytes {
-                0 => usize::MAX,
-                limit => limit,
-            };
             let raw = formats::compression::decompress(&sample.raw_profile, size_limit)
                 .map_err(|e| invalid(e.to_string()))?;
             total_size = total_size.saturating_add(raw.len());
@@ -40,22 +41,27 @@ pub async fn push(call: Call, request: PushRequest) -> Result<PushResponse, ApiE
                     "uncompressed batched profile payload size exceeds limit",
                 ));
             }
-            let profile =
-                pprof::decode_for_ingest(&raw, usize::MAX).map_err(|e| invalid(e.to_string()))?;
-            let series = pprof::prepare_push(
-                profile,
-                &labels,
-                limits,
-                &label_limits,
-                raw.len(),
-                now_nanos,
-            )
-            .map_err(|e| {
-                state.metrics.discarded(&tenant, e.reason.as_str());
-                invalid(e.message)
-            })?;
-            prepared.push((series, raw.len()));
+            raws.push((labels.clone(), raw));
         }
+    }
+    let _reservation = state.inflight.reserve(total_size).await;
+    let mut prepared = Vec::with_capacity(raws.len());
+    for (labels, raw) in raws {
+        let profile =
+            pprof::decode_for_ingest(&raw, usize::MAX).map_err(|e| invalid(e.to_string()))?;
+        let series = pprof::prepare_push(
+            profile,
+            &labels,
+            limits,
+            &label_limits,
+            raw.len(),
+            now_nanos,
+        )
+        .map_err(|e| {
+            state.metrics.discarded(&tenant, e.reason.as_str());
+            invalid(e.message)
+        })?;
+        prepared.push((series, raw.len()));
     }
     // The tenant's ingestion rate, in uncompressed bytes.
     state.limits.admit(&tenant, total_size).inspect_err(|_| {
