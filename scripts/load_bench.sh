@@ -5,6 +5,8 @@
 # CPU-second and peak RSS, read from /proc.
 #
 #   scripts/load_bench.sh [SECONDS] [SERVICES] [PODS] [INTERVAL] [RATE]
+#   (environment: CONCURRENCY = the loader's pushes in flight, default 512;
+#    SERVER_ARGS = extra `emberscope serve` flags, e.g. --distributor.max-inflight-mb=64)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-30}"; services="${2:-10}"; pods="${3:-10}"; interval="${4:-1s}"; rate="${5:-}"
@@ -13,7 +15,8 @@ cargo build --release --quiet --bin emberscope
 bin=target/release/emberscope
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin" serve --listen "127.0.0.1:$port" --data "$data" --distributor.ingestion-rate-limit-mb 0 \
+# shellcheck disable=SC2086
+"$bin" serve --listen "127.0.0.1:$port" --data "$data" --distributor.ingestion-rate-limit-mb 0 ${SERVER_ARGS:-} \
   > "$data/server.out" 2> "$data/server.err" &
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$data"' EXIT
