@@ -46,29 +46,16 @@ const FILES: &[(&str, u16, u16)] = &[
 ];
 
 fn proto_call(server: &Server, tenant: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(&server.address).expect("connect");
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/proto\r\nX-Scope-OrgID: {tenant}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .expect("send");
-    stream.write_all(body).expect("send");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read");
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("head")
-        + 4;
-    let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
-    let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    assert!(
-        !head.contains("transfer-encoding: chunked"),
-        "unexpected chunked answer"
+    let (status, _, body) = common::post_bytes(
+        server,
+        path,
+        &[
+            ("Content-Type", "application/proto"),
+            ("X-Scope-OrgID", tenant),
+        ],
+        body,
     );
-    (status, response[split..].to_vec())
+    (status, body)
 }
 
 fn multipart(profile: &[u8], config: Option<&[u8]>) -> (String, Vec<u8>) {

@@ -12,7 +12,6 @@ use common::{Server, shared, start};
 use formats::otlp::ExportProfilesServiceRequest;
 use formats::otlp::proto::common::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use prost::Message as _;
-use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -43,29 +42,15 @@ fn tagged(run: &str) -> ExportProfilesServiceRequest {
 
 /// (status, content type, body) of a POST.
 fn post(server: &Server, path: &str, content_type: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
-    let mut stream = std::net::TcpStream::connect(&server.address).expect("connect");
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .expect("send");
-    stream.write_all(body).expect("send");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read");
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("head")
-        + 4;
-    let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
-    let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let (status, head, body) =
+        common::post_bytes(server, path, &[("Content-Type", content_type)], body);
     let kind = head
         .lines()
         .find_map(|l| l.strip_prefix("content-type: "))
         .unwrap_or("")
+        .trim()
         .to_owned();
-    (status, kind, response[split..].to_vec())
+    (status, kind, body)
 }
 
 /// `SelectMergeProfile` of the CPU type for one run, in strprofile form with sorted samples.

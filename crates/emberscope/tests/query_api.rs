@@ -424,49 +424,11 @@ fn grpc_web_calls_answer_with_framed_messages_and_trailers() {
     );
 }
 
-/// POST over HTTP/1.1 returning the raw (de-chunked) body bytes.
+/// POST over HTTP/1.1 returning the (de-chunked) body bytes of a 200 answer.
 fn raw_request(server: &Server, path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(&server.address).expect("connect");
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .expect("send");
-    stream.write_all(body).expect("send");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read");
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("head")
-        + 4;
-    let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
-    assert!(head.starts_with("http/1.1 200"), "{head}");
-    let mut body = response[split..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        let mut out = Vec::new();
-        let mut rest = &body[..];
-        loop {
-            let line_end = rest
-                .windows(2)
-                .position(|w| w == b"\r\n")
-                .expect("chunk size");
-            let size = usize::from_str_radix(
-                std::str::from_utf8(&rest[..line_end]).expect("hex").trim(),
-                16,
-            )
-            .expect("chunk size");
-            rest = &rest[line_end + 2..];
-            if size == 0 {
-                break;
-            }
-            out.extend_from_slice(&rest[..size]);
-            rest = &rest[size + 2..];
-        }
-        body = out;
-    }
+    let (status, head, body) =
+        common::post_bytes(server, path, &[("Content-Type", content_type)], body);
+    assert_eq!(status, 200, "{head}");
     body
 }
 

@@ -117,6 +117,17 @@ impl Querier {
         Querier { store, metastore }
     }
 
+    /// The reader of a block or segment the metastore recorded.
+    async fn open(&self, meta: &metastore::BlockMeta) -> Result<BlockReader, QueryError> {
+        let key = storage::paths::object(meta.level, meta.shard, meta.tenant.as_ref(), meta.id);
+        BlockReader::open(Arc::clone(&self.store), key)
+            .await
+            .map_err(|source| QueryError::Block {
+                block: meta.id,
+                source,
+            })
+    }
+
     /// Profile type ids of `tenant` with data in `[start_ms, end_ms]`, sorted.
     pub async fn profile_types(
         &self,
@@ -159,13 +170,7 @@ impl Querier {
             end_ms.saturating_mul(1_000_000).saturating_add(999_999),
         );
         for meta in &blocks {
-            let key = storage::paths::object(meta.level, meta.shard, meta.tenant.as_ref(), meta.id);
-            let reader = BlockReader::open(Arc::clone(&self.store), key)
-                .await
-                .map_err(|source| QueryError::Block {
-                    block: meta.id,
-                    source,
-                })?;
+            let reader = self.open(meta).await?;
             for matchers in selectors {
                 let found = reader
                     .series(tenant, matchers, start_nanos, end_nanos)
@@ -365,13 +370,7 @@ impl Querier {
         };
         let mut stats = QueryStats::default();
         for meta in &blocks {
-            let key = storage::paths::object(meta.level, meta.shard, meta.tenant.as_ref(), meta.id);
-            let reader = BlockReader::open(Arc::clone(&self.store), key)
-                .await
-                .map_err(|source| QueryError::Block {
-                    block: meta.id,
-                    source,
-                })?;
+            let reader = self.open(meta).await?;
             let selections = reader
                 .select(&select)
                 .await

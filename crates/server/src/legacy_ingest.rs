@@ -8,6 +8,7 @@ use crate::AppState;
 use crate::attime;
 use crate::error::{ApiError, Code};
 use crate::labelset;
+use crate::store;
 use crate::tenant::tenant;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -128,30 +129,19 @@ pub async fn ingest(
     }
     rename_sample_types(&mut profile, &config);
     let labels = series_labels(&profile, &name, &spy);
-    let series = pprof::prepare_push(
+    let series = store::prepare(
+        &state,
+        &tenant,
         profile,
         &labels,
-        &limits.profile_limits(),
-        &limits.label_limits(),
+        &limits,
         size,
         now.saturating_mul(1_000_000),
-    )
-    .map_err(|e| {
-        state.metrics.discarded(&tenant, e.reason.as_str());
-        ApiError::new(Code::InvalidArgument, e.message)
-    })?;
+    )?;
     if series.is_empty() {
         return Ok(StatusCode::OK);
     }
-    state.limits.admit(&tenant, size).inspect_err(|_| {
-        state.metrics.discarded(&tenant, "rate_limited");
-    })?;
-    state
-        .writer
-        .write(tenant.clone(), series, size)
-        .await
-        .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
-    state.metrics.ingested(&tenant, size, 1);
+    store::store(&state, &tenant, size, vec![(series, size)]).await?;
     Ok(StatusCode::OK)
 }
 
@@ -202,34 +192,18 @@ async fn ingest_text(
                 labels.set(pair.name.clone(), pair.value.clone());
             }
         }
-        let series = pprof::prepare_push(
+        let series = store::prepare(
+            state,
+            &tenant,
             converted.profile,
             &labels,
-            &limits.profile_limits(),
-            &limits.label_limits(),
+            limits,
             body.len(),
             now_ms.saturating_mul(1_000_000),
-        )
-        .map_err(|e| {
-            state.metrics.discarded(&tenant, e.reason.as_str());
-            ApiError::new(Code::InvalidArgument, e.message)
-        })?;
-        prepared.push(series);
+        )?;
+        prepared.push((series, body.len()));
     }
-    state.limits.admit(&tenant, body.len()).inspect_err(|_| {
-        state.metrics.discarded(&tenant, "rate_limited");
-    })?;
-    for series in prepared {
-        if series.is_empty() {
-            continue;
-        }
-        state
-            .writer
-            .write(tenant.clone(), series, body.len())
-            .await
-            .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
-        state.metrics.ingested(&tenant, body.len(), 1);
-    }
+    store::store(state, &tenant, body.len(), prepared).await?;
     Ok(StatusCode::OK)
 }
 
@@ -278,41 +252,6 @@ fn rename_sample_types(profile: &mut Profile, config: &HashMap<String, SampleTyp
     }
 }
 
-/// `__name__` from the sample types, as Pyroscope picks it for pprof uploads.
-fn profile_name(profile: &Profile) -> String {
-    let types: Vec<&str> = profile
-        .sample_type
-        .iter()
-        .map(|st| {
-            usize::try_from(st.r#type)
-                .ok()
-                .and_then(|i| profile.string_table.get(i))
-                .map_or("", String::as_str)
-        })
-        .collect();
-    if types.contains(&"wall") {
-        return "wall".to_owned();
-    }
-    for t in &types {
-        if t.contains("cpu") {
-            return "process_cpu".to_owned();
-        }
-        if t.contains("alloc_") || t.contains("inuse_") || *t == "space" || *t == "objects" {
-            return "memory".to_owned();
-        }
-        if t.contains("mutex_") {
-            return "mutex".to_owned();
-        }
-        if t.contains("block_") {
-            return "block".to_owned();
-        }
-        if t.contains("goroutines") {
-            return "goroutines".to_owned();
-        }
-    }
-    types.last().map_or_else(String::new, |t| (*t).to_owned())
-}
-
 fn series_labels(profile: &Profile, name: &labelset::AppName, spy: &str) -> Labels {
     let mut labels = Labels::new();
     for (key, value) in &name.labels {
@@ -320,7 +259,7 @@ fn series_labels(profile: &Profile, name: &labelset::AppName, spy: &str) -> Labe
             labels.set(key.clone(), value.clone());
         }
     }
-    labels.set("__name__", profile_name(profile));
+    labels.set("__name__", pprof::upload_profile_name(profile));
     labels.set("pyroscope_spy", spy);
     if labels.get("service_name").is_none() {
         labels.set("service_name", name.name.clone());

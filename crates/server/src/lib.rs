@@ -22,6 +22,7 @@ mod querier;
 mod render;
 mod rpc;
 mod services;
+mod store;
 mod tenant;
 
 /// The API types generated from `proto/` (the wire contract).

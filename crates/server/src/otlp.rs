@@ -10,13 +10,13 @@
 use crate::AppState;
 use crate::error::{ApiError, Code};
 use crate::rpc::{self, Call};
+use crate::store;
 use crate::tenant::tenant;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use formats::otlp::{ExportProfilesServiceRequest, ExportProfilesServiceResponse, OtlpError};
-use formats::pprof;
 use std::sync::Arc;
 
 /// Converts and stores one export request for `tenant`: all of it, or (on any error) none.
@@ -40,41 +40,16 @@ async fn export(
         }
     })?;
     let limits = state.limits.get(tenant);
-    let (profile_limits, label_limits) = (limits.profile_limits(), limits.label_limits());
     let mut prepared = Vec::with_capacity(converted.len());
     let mut total = 0usize;
     for series in converted {
         let labels = model::Labels::from_pairs(series.labels);
         let size = series.raw_size;
         total = total.saturating_add(size);
-        let stored = pprof::prepare_push(
-            series.profile,
-            &labels,
-            &profile_limits,
-            &label_limits,
-            size,
-            now,
-        )
-        .map_err(|e| {
-            state.metrics.discarded(tenant, e.reason.as_str());
-            ApiError::new(Code::InvalidArgument, e.message)
-        })?;
+        let stored = store::prepare(state, tenant, series.profile, &labels, &limits, size, now)?;
         prepared.push((stored, size));
     }
-    state.limits.admit(tenant, total).inspect_err(|_| {
-        state.metrics.discarded(tenant, "rate_limited");
-    })?;
-    for (series, size) in prepared {
-        if series.is_empty() {
-            continue;
-        }
-        state
-            .writer
-            .write(tenant.clone(), series, size)
-            .await
-            .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
-        state.metrics.ingested(tenant, size, 1);
-    }
+    store::store(state, tenant, total, prepared).await?;
     Ok(())
 }
 

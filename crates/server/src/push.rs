@@ -1,9 +1,10 @@
 //! `push.v1.PusherService/Push` (Connect, gRPC or gRPC-Web; see [`crate::rpc`]): what Grafana
 //! Alloy and the Pyroscope SDKs built on pyroscope-rs send (`api.md` §2.2).
 
-use crate::error::{ApiError, Code};
+use crate::error::ApiError;
 use crate::proto::push::v1::{PushRequest, PushResponse};
 use crate::rpc::{Call, invalid};
+use crate::store;
 use formats::pprof;
 use model::LabelPair;
 
@@ -13,10 +14,8 @@ pub async fn push(call: Call, request: PushRequest) -> Result<PushResponse, ApiE
     if request.series.iter().all(|s| s.samples.is_empty()) {
         return Err(invalid("no profiles received"));
     }
-    let tenant_limits = state.limits.get(&tenant);
-    let limits = &tenant_limits.profile_limits();
-    let label_limits = tenant_limits.label_limits();
-    let body_limit = tenant_limits.body_limit_bytes();
+    let limits = state.limits.get(&tenant);
+    let body_limit = limits.body_limit_bytes();
     let now_nanos = compactor::now_ms().saturating_mul(1_000_000);
     let size_limit = match limits.max_profile_size_bytes {
         0 => usize::MAX,
@@ -49,35 +48,18 @@ pub async fn push(call: Call, request: PushRequest) -> Result<PushResponse, ApiE
     for (labels, raw) in raws {
         let profile =
             pprof::decode_for_ingest(&raw, usize::MAX).map_err(|e| invalid(e.to_string()))?;
-        let series = pprof::prepare_push(
+        let series = store::prepare(
+            state,
+            &tenant,
             profile,
             &labels,
-            limits,
-            &label_limits,
+            &limits,
             raw.len(),
             now_nanos,
-        )
-        .map_err(|e| {
-            state.metrics.discarded(&tenant, e.reason.as_str());
-            invalid(e.message)
-        })?;
+        )?;
         prepared.push((series, raw.len()));
     }
-    // The tenant's ingestion rate, in uncompressed bytes.
-    state.limits.admit(&tenant, total_size).inspect_err(|_| {
-        state.metrics.discarded(&tenant, "rate_limited");
-    })?;
     // Every profile of the request is valid: store them all, then answer.
-    for (series, size) in prepared {
-        if series.is_empty() {
-            continue;
-        }
-        state
-            .writer
-            .write(tenant.clone(), series, size)
-            .await
-            .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
-        state.metrics.ingested(&tenant, size, 1);
-    }
+    store::store(state, &tenant, total_size, prepared).await?;
     Ok(PushResponse {})
 }

@@ -62,44 +62,6 @@ pub fn detect(bytes: &[u8]) -> Format {
     Format::Folded
 }
 
-/// `__name__` for a pprof, as Pyroscope derives it for uploads: from the sample types.
-fn profile_name(profile: &formats::pprof::Profile) -> String {
-    let types: Vec<&str> = profile
-        .sample_type
-        .iter()
-        .map(|st| {
-            usize::try_from(st.r#type)
-                .ok()
-                .and_then(|i| profile.string_table.get(i))
-                .map_or("", String::as_str)
-        })
-        .collect();
-    if types.contains(&"wall") {
-        return "wall".to_owned();
-    }
-    for t in &types {
-        if t.contains("cpu") || *t == "samples" {
-            return "process_cpu".to_owned();
-        }
-        if t.contains("alloc_") || t.contains("inuse_") || *t == "space" || *t == "objects" {
-            return "memory".to_owned();
-        }
-        if t.contains("mutex") || t.contains("contentions") {
-            return "mutex".to_owned();
-        }
-        if t.contains("block") || t.contains("delay") {
-            return "block".to_owned();
-        }
-        if t.contains("goroutine") {
-            return "goroutines".to_owned();
-        }
-    }
-    types
-        .first()
-        .filter(|t| !t.is_empty())
-        .map_or_else(|| "unknown".to_owned(), |t| (*t).to_owned())
-}
-
 fn parse_labels(labels: &[String]) -> Result<Vec<(String, String)>> {
     labels
         .iter()
@@ -167,7 +129,10 @@ async fn upload_one(
             let profile = formats::pprof::decode(&raw, usize::MAX)
                 .with_context(|| format!("{} is not a valid pprof", path.display()))?;
             let mut pairs = vec![
-                ("__name__".to_owned(), profile_name(&profile)),
+                (
+                    "__name__".to_owned(),
+                    formats::pprof::upload_profile_name(&profile),
+                ),
                 ("service_name".to_owned(), args.service.clone()),
             ];
             pairs.extend(labels.iter().cloned());

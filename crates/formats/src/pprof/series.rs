@@ -51,6 +51,42 @@ fn invalid(reason: Reason, message: String) -> ValidationError {
     ValidationError { reason, message }
 }
 
+/// `__name__` of an uploaded pprof, from its sample types, as Pyroscope picks it on `/ingest`
+/// (`pkg/og/convert/pprof/profile.go:createLabels`); the upload client uses it too.
+pub fn upload_profile_name(profile: &Profile) -> String {
+    let types: Vec<&str> = profile
+        .sample_type
+        .iter()
+        .map(|st| {
+            usize::try_from(st.r#type)
+                .ok()
+                .and_then(|i| profile.string_table.get(i))
+                .map_or("", String::as_str)
+        })
+        .collect();
+    if types.contains(&"wall") {
+        return "wall".to_owned();
+    }
+    for t in &types {
+        if t.contains("cpu") {
+            return "process_cpu".to_owned();
+        }
+        if t.contains("alloc_") || t.contains("inuse_") || *t == "space" || *t == "objects" {
+            return "memory".to_owned();
+        }
+        if t.contains("mutex_") {
+            return "mutex".to_owned();
+        }
+        if t.contains("block_") {
+            return "block".to_owned();
+        }
+        if t.contains("goroutines") {
+            return "goroutines".to_owned();
+        }
+    }
+    types.last().map_or_else(String::new, |t| (*t).to_owned())
+}
+
 /// The language a profile comes from, as Pyroscope guesses it: the `pyroscope_spy` label, else
 /// the first string of the table that starts or ends with a language's marker.
 pub fn profile_language(profile: &Profile, labels: &Labels) -> &'static str {
