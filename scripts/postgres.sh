@@ -5,9 +5,22 @@ set -euo pipefail
 # Only the connection string may reach stdout (the caller captures it): everything the package
 # manager and cluster tools print goes to stderr.
 exec 3>&1 1>&2
+
+# Runs a command that may leave a daemon behind (the package's post-install script, the cluster
+# start) with every descriptor above stderr closed. A PostgreSQL server that inherited fd 3, the
+# caller's `$(...)` pipe, would hold it open for its whole life, and the caller would wait forever.
+detached() {
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
+    done
+    exec "$@"
+  )
+}
 if ! command -v pg_lsclusters >/dev/null 2>&1; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  detached env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
 cluster=$(pg_lsclusters --no-header | head -1)
 if [ -z "$cluster" ]; then
@@ -17,7 +30,7 @@ if [ -z "$cluster" ]; then
 fi
 read -r version name port status _ <<<"$cluster"
 if [ "$status" != "online" ]; then
-  pg_ctlcluster "$version" "$name" start
+  detached pg_ctlcluster "$version" "$name" start
 fi
 su postgres -c "psql -q -p $port -c \"ALTER USER postgres PASSWORD 'emberscope'\"" >/dev/null
 if ! su postgres -c "psql -p $port -lqt" | cut -d'|' -f1 | grep -qw emberscope_test; then
