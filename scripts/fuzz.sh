@@ -19,6 +19,9 @@ for target in $(cargo fuzz list); do
     block_*) cp -f crates/block/testdata/*.blk "$corpus/" ;;
     text_*) cp -f "$shared"/testdata/speedscope/*.json "$corpus/" ;;
     otlp_*) cp -f "$shared"/testdata/otlp/*.pb.bin "$corpus/" ;;
+    jfr_*) for f in "$shared"/testdata/jfr/*.jfr.gz; do
+             gunzip -c "$f" >"$corpus/$(basename "$f" .gz)"
+           done ;;
   esac
   echo "fuzzing $target for ${seconds}s"
   cargo fuzz run "$target" "$corpus" fuzz/seeds/"$target" -- \

@@ -44,6 +44,11 @@ if [ ! -d crates/emberscope/tests/sdk/node/node_modules/@pyroscope/nodejs ]; the
   (cd crates/emberscope/tests/sdk/node && npm ci --silent --no-audit --no-fund)
 fi
 
+step "set-up: a JDK (the JFR tests record a Java program with the JDK's own recorder)"
+if ! command -v javac >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless >/dev/null
+fi
+
 step "set-up: PostgreSQL for the metastore conformance suite (Debian's package, started here)"
 EMBERSCOPE_POSTGRES="$(scripts/postgres.sh)"
 export EMBERSCOPE_POSTGRES

@@ -9,6 +9,7 @@
 pub mod compression;
 pub mod dot;
 pub mod flamebearer;
+pub mod jfr;
 pub mod otlp;
 pub mod pprof;
 pub mod text;

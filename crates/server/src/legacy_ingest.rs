@@ -1,8 +1,9 @@
 //! `POST /ingest` (and `/pyroscope/ingest`), the legacy Pyroscope API: pprof bodies (raw or gzip,
 //! told by their bytes) or `multipart/form-data` with a `profile` field, metadata in the query
 //! string (`api.md` §2.1); the text formats (folded, lines, trie, tree) and speedscope,
-//! converted by `formats::text`. Labels and the profile name are derived as Pyroscope derives
-//! them. JFR is answered with 422 until it is built.
+//! converted by `formats::text`; Java Flight Recorder recordings (`format=jfr`, raw or a
+//! multipart form with `jfr` and `labels` fields), converted by `formats::jfr`. Labels and the
+//! profile name are derived as Pyroscope derives them.
 
 use crate::AppState;
 use crate::attime;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 pub struct IngestParams {
     name: Option<String>,
     from: Option<String>,
+    until: Option<String>,
     #[serde(rename = "spyName")]
     spy_name: Option<String>,
     format: Option<String>,
@@ -95,14 +97,30 @@ pub async fn ingest(
         )
         .await;
     }
+    if format == "jfr" {
+        let until_ms = params
+            .until
+            .as_deref()
+            .map_or(now, |u| attime::parse_ms(u, now));
+        let (jfr, labels) = if content_type.contains("multipart/form-data") {
+            multipart_jfr(content_type, body).await?
+        } else {
+            (body, None)
+        };
+        let input = JfrRequest {
+            body: &jfr,
+            labels: labels.as_deref(),
+            name: &name,
+            spy: &spy,
+            sample_rate: params.sample_rate.as_deref(),
+            from_ms,
+            until_ms,
+            now_ms: now,
+        };
+        return ingest_jfr(&state, &limits, tenant, input).await;
+    }
     let (profile_bytes, config) = match format {
         "pprof" => (body, HashMap::new()),
-        "jfr" => {
-            return Err(ApiError::new(
-                Code::Unprocessable,
-                "format jfr is not supported by this server yet",
-            ));
-        }
         _ => multipart_profile(content_type, body).await?,
     };
     if profile_bytes.is_empty() {
@@ -205,6 +223,118 @@ async fn ingest_text(
     }
     store::store(state, &tenant, body.len(), prepared).await?;
     Ok(StatusCode::OK)
+}
+
+/// A `format=jfr` request, parsed.
+struct JfrRequest<'a> {
+    body: &'a [u8],
+    labels: Option<&'a [u8]>,
+    name: &'a labelset::AppName,
+    spy: &'a str,
+    sample_rate: Option<&'a str>,
+    from_ms: i64,
+    until_ms: i64,
+    now_ms: i64,
+}
+
+/// The most of one chunk a recording may make the server hold (the JDK rotates chunks at
+/// about 12 MB; the Java agent sends one small chunk per upload).
+const MAX_JFR_CHUNK_BYTES: usize = 64 << 20;
+
+/// A recording: converted to one profile per series kind, each pushed with the labels
+/// Pyroscope gives it (`jfr-parser`'s `pyroscope.Labels`: the `name` labels, `__name__`,
+/// `pyroscope_spy`, `service_name` or `app_name`, and `jfr_event`).
+async fn ingest_jfr(
+    state: &AppState,
+    limits: &crate::limits::Limits,
+    tenant: model::TenantId,
+    request: JfrRequest<'_>,
+) -> Result<StatusCode, ApiError> {
+    let _reservation = state.inflight.reserve(request.body.len()).await;
+    let sample_rate = request
+        .sample_rate
+        .and_then(|r| r.parse::<u32>().ok())
+        .unwrap_or(formats::jfr::DEFAULT_SAMPLE_RATE);
+    let max_bytes = match limits.max_profile_size_bytes {
+        0 => formats::jfr::JfrLimits::default().max_bytes,
+        // A recording is several times the size of the profiles it yields.
+        limit => limit.saturating_mul(16),
+    };
+    let recording = formats::jfr::convert(formats::jfr::JfrInput {
+        body: request.body,
+        labels: request.labels,
+        sample_rate,
+        start_time_nanos: request.from_ms.saturating_mul(1_000_000),
+        duration_nanos: request
+            .until_ms
+            .saturating_sub(request.from_ms)
+            .saturating_mul(1_000_000),
+        limits: formats::jfr::JfrLimits {
+            max_bytes,
+            max_chunk_bytes: MAX_JFR_CHUNK_BYTES,
+        },
+    })
+    .map_err(|e| ApiError::new(Code::Unprocessable, e.to_string()))?;
+    let mut prepared = Vec::with_capacity(recording.profiles.len());
+    let mut total = 0;
+    for converted in recording.profiles {
+        let mut labels = Labels::new();
+        for (key, value) in &request.name.labels {
+            if !key.starts_with("__") || key == "__session_id__" {
+                labels.set(key.clone(), value.clone());
+            }
+        }
+        labels.set("__name__", converted.metric_name);
+        labels.set("pyroscope_spy", request.spy);
+        if labels.get("service_name").is_none() {
+            labels.set("service_name", request.name.name.clone());
+        } else {
+            labels.set("app_name", request.name.name.clone());
+        }
+        if !recording.event.is_empty() {
+            labels.set("jfr_event", recording.event.clone());
+        }
+        let size = prost::Message::encoded_len(&converted.profile);
+        total += size;
+        let series = store::prepare(
+            state,
+            &tenant,
+            converted.profile,
+            &labels,
+            limits,
+            size,
+            request.now_ms.saturating_mul(1_000_000),
+        )?;
+        prepared.push((series, size));
+    }
+    if prepared.is_empty() {
+        return Ok(StatusCode::OK);
+    }
+    store::store(state, &tenant, total, prepared).await?;
+    Ok(StatusCode::OK)
+}
+
+/// The `jfr` field (required) and `labels` field (optional) of a multipart form.
+async fn multipart_jfr(
+    content_type: &str,
+    body: Bytes,
+) -> Result<(Bytes, Option<Bytes>), ApiError> {
+    let bad = |message: String| ApiError::new(Code::Unprocessable, message);
+    let boundary = multer::parse_boundary(content_type).map_err(|e| bad(e.to_string()))?;
+    let stream = futures::stream::once(async move { Ok::<Bytes, std::convert::Infallible>(body) });
+    let mut form = multer::Multipart::new(stream, boundary);
+    let (mut jfr, mut labels) = (None, None);
+    while let Some(field) = form.next_field().await.map_err(|e| bad(e.to_string()))? {
+        match field.name() {
+            Some("jfr") => jfr = Some(field.bytes().await.map_err(|e| bad(e.to_string()))?),
+            Some("labels") => labels = Some(field.bytes().await.map_err(|e| bad(e.to_string()))?),
+            _ => {}
+        }
+    }
+    let jfr = jfr
+        .filter(|j| !j.is_empty())
+        .ok_or_else(|| bad("jfr field is required".to_owned()))?;
+    Ok((jfr, labels))
 }
 
 /// The `profile` field (and `sample_type_config`) of a multipart form.
