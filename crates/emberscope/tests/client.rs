@@ -341,3 +341,37 @@ fn tenants_and_credentials_travel_with_every_command() {
     .concat());
     assert_eq!(t2, "");
 }
+
+#[test]
+fn upload_sends_jfr_recordings_to_the_jfr_endpoint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start(dir.path(), &[]);
+    let url = url(&server);
+    let recording = shared()
+        .join("testdata/jfr/cortex-dev-01__kafka-0__cpu_lock_alloc__0.jfr.gz")
+        .display()
+        .to_string();
+    let out = ok(&["upload", &recording, "--service", "cli-java", "--url", &url]);
+    assert!(out.contains("(Jfr,"), "{out}");
+    let range = ["--from", "2000-01-01T00:00:00Z", "--to", "now"];
+    let types = ok(&[&["query", "profile-types", "--url", &url][..], &range[..]].concat());
+    for expected in [
+        CPU,
+        "memory:alloc_in_new_tlab_bytes:bytes:space:bytes",
+        "memory:alloc_in_new_tlab_objects:count:space:bytes",
+    ] {
+        assert!(types.lines().any(|l| l == expected), "{expected}: {types}");
+    }
+    let query = format!("{CPU}{{service_name=\"cli-java\"}}");
+    let table = ok(&[
+        &["query", "flamegraph", "--query", &query, "--url", &url][..],
+        &range[..],
+    ]
+    .concat());
+    // 554 CPU samples of 10 ms in the recording, spent mostly in java.util.regex.
+    assert!(table.contains("total 5.54s"), "{table}");
+    assert!(
+        table.contains("java/util/regex/Pattern$CharPropertyGreedy.match"),
+        "{table}"
+    );
+}

@@ -185,8 +185,11 @@ fn chunks_back_to_back_add_up() {
         assert_eq!(twice_totals[id][0], total[0] * 2, "{id}");
     }
     // Same stacks: the second chunk's pools are read afresh and name the same functions.
+    // The stacks of the second chunk add into the samples of the first: memory follows the
+    // distinct stacks, not the number of chunks.
     for (a, b) in once.profiles.iter().zip(&twice.profiles) {
         assert_eq!(a.profile.function.len(), b.profile.function.len());
+        assert_eq!(a.profile.sample.len(), b.profile.sample.len());
     }
     assert_eq!(once.event, "cpu");
 }

@@ -4,7 +4,9 @@
 //! the number of events: equal (stack, context) pairs in a chunk add into one sample.
 
 use crate::pprof::proto::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHashMap};
+use std::hash::BuildHasher as _;
 
 /// The series kinds, with the sample types and period type Pyroscope gives each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -118,8 +120,16 @@ pub(crate) struct SeriesBuilder {
     locations: Vec<Location>,
     location_ids: FxHashMap<(u64, i64), u64>,
     samples: Vec<Sample>,
+    /// Every sample by (locations, correlation): a stack seen again in a later chunk adds into
+    /// its sample, so memory follows the distinct stacks, not the number of chunks.
+    sample_index: HashTable<(u64, usize)>,
+    correlations: Vec<Correlation>,
     /// (stack trace key, correlation) → sample, for the current chunk only (keys are per chunk).
     chunk_samples: FxHashMap<(u64, Correlation), usize>,
+}
+
+fn sample_hash(location_id: &[u64], correlation: Correlation) -> u64 {
+    FxBuildHasher.hash_one((location_id, correlation))
 }
 
 impl SeriesBuilder {
@@ -133,6 +143,8 @@ impl SeriesBuilder {
             locations: Vec::new(),
             location_ids: FxHashMap::default(),
             samples: Vec::new(),
+            sample_index: HashTable::new(),
+            correlations: Vec::new(),
             chunk_samples: FxHashMap::default(),
         };
         builder.string("");
@@ -199,12 +211,19 @@ impl SeriesBuilder {
         labels: impl FnOnce() -> Vec<(String, String)>,
     ) {
         if let Some(&index) = self.chunk_samples.get(&(stack_key, correlation)) {
-            for (sum, value) in self.samples[index].value.iter_mut().zip(values) {
-                *sum = sum.wrapping_add(*value);
-            }
+            self.add_values(index, values);
             return;
         }
-        let location_id = frames().iter().map(|f| self.location(f)).collect();
+        let location_id: Vec<u64> = frames().iter().map(|f| self.location(f)).collect();
+        let hash = sample_hash(&location_id, correlation);
+        let (samples, correlations) = (&self.samples, &self.correlations);
+        if let Some(&(_, index)) = self.sample_index.find(hash, |&(h, i)| {
+            h == hash && correlations[i] == correlation && samples[i].location_id == location_id
+        }) {
+            self.chunk_samples.insert((stack_key, correlation), index);
+            self.add_values(index, values);
+            return;
+        }
         let label = labels()
             .iter()
             .map(|(key, value)| Label {
@@ -217,13 +236,22 @@ impl SeriesBuilder {
         for (sum, v) in value.iter_mut().zip(values) {
             *sum = *v;
         }
-        self.chunk_samples
-            .insert((stack_key, correlation), self.samples.len());
+        let index = self.samples.len();
+        self.chunk_samples.insert((stack_key, correlation), index);
+        self.sample_index
+            .insert_unique(hash, (hash, index), |&(h, _)| h);
+        self.correlations.push(correlation);
         self.samples.push(Sample {
             location_id,
             value,
             label,
         });
+    }
+
+    fn add_values(&mut self, index: usize, values: &[i64]) {
+        for (sum, value) in self.samples[index].value.iter_mut().zip(values) {
+            *sum = sum.wrapping_add(*value);
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {

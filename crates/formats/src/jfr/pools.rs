@@ -107,21 +107,19 @@ impl Pools {
                     decoder.skip_object(event, class)?;
                     continue;
                 }
+                if kind == PoolKind::StackTrace {
+                    let frames = kinds.read_stack_trace(event, class, decoder)?;
+                    self.stack_traces.insert(key, frames);
+                    continue;
+                }
                 decoder.object_into(event, class, &mut fields)?;
-                self.keep(kind, class, key, &fields, kinds);
+                self.keep(kind, class, key, &fields);
             }
         }
         Ok(())
     }
 
-    fn keep(
-        &mut self,
-        kind: PoolKind,
-        class: &ClassDef,
-        key: u64,
-        fields: &[Value],
-        kinds: &PoolKinds,
-    ) {
+    fn keep(&mut self, kind: PoolKind, class: &ClassDef, key: u64, fields: &[Value]) {
         let get = |name: &str| class.field(name).and_then(|i| fields.get(i));
         match kind {
             PoolKind::String => {
@@ -145,20 +143,11 @@ impl Pools {
                 };
                 self.methods.insert(key, method);
             }
-            PoolKind::StackTrace => {
-                let frames = match get("frames") {
-                    Some(Value::Array(frames)) => {
-                        frames.iter().filter_map(|f| kinds.frame(f)).collect()
-                    }
-                    _ => Vec::new(),
-                };
-                self.stack_traces.insert(key, frames);
-            }
             PoolKind::ThreadState => {
                 self.thread_states
                     .insert(key, get("name").and_then(Text::from_value));
             }
-            PoolKind::Other => {}
+            PoolKind::StackTrace | PoolKind::Other => {}
         }
     }
 }
@@ -208,19 +197,43 @@ impl PoolKinds {
         }
     }
 
-    /// A `jdk.types.StackFrame` value as a frame (`None` without a method).
-    fn frame(&self, value: &Value) -> Option<Frame> {
-        let Value::Object(fields) = value else {
-            return None;
-        };
-        Some(Frame {
-            method: fields.get(self.frame_method?)?.as_ref_key()?,
-            line: self
-                .frame_line
-                .and_then(|i| fields.get(i))
-                .and_then(Value::as_i64)
-                .unwrap_or(0),
-        })
+    /// A `jdk.types.StackTrace` entry, read straight into frames (a recording's largest pool:
+    /// no intermediate values). Frames without a method are left out.
+    fn read_stack_trace(
+        &self,
+        cursor: &mut Cursor<'_>,
+        class: &ClassDef,
+        decoder: &Decoder<'_>,
+    ) -> Result<Vec<Frame>, JfrError> {
+        let mut frames = Vec::new();
+        for field in &class.fields {
+            if field.name != "frames" || !field.array || field.constant_pool {
+                decoder.skip_field(cursor, field, 0)?;
+                continue;
+            }
+            let frame_class = decoder.class(field.class_id)?;
+            let len = cursor.count()?;
+            frames.reserve(len.min(1024));
+            for _ in 0..len {
+                let (mut method, mut line) = (None, 0);
+                for (index, inner) in frame_class.fields.iter().enumerate() {
+                    if Some(index) == self.frame_method || Some(index) == self.frame_line {
+                        let value = decoder.field(cursor, inner, 1)?;
+                        if Some(index) == self.frame_method {
+                            method = value.as_ref_key();
+                        } else {
+                            line = value.as_i64().unwrap_or(0);
+                        }
+                    } else {
+                        decoder.skip_field(cursor, inner, 1)?;
+                    }
+                }
+                if let Some(method) = method {
+                    frames.push(Frame { method, line });
+                }
+            }
+        }
+        Ok(frames)
     }
 
     fn kind(&self, class_id: u64) -> PoolKind {

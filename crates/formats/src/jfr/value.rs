@@ -71,7 +71,7 @@ impl<'m> Decoder<'m> {
         Ok(())
     }
 
-    fn field(
+    pub(crate) fn field(
         &self,
         cursor: &mut Cursor<'_>,
         field: &FieldDef,
@@ -129,7 +129,7 @@ impl<'m> Decoder<'m> {
         Ok(())
     }
 
-    fn skip_field(
+    pub(crate) fn skip_field(
         &self,
         cursor: &mut Cursor<'_>,
         field: &FieldDef,
