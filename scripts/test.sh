@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export EMBERSCOPE_SHARED="${EMBERSCOPE_SHARED:-$(cd .. && pwd)/shared}"
+# One cold build: incremental state would only cost time and many GB of disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 step() { printf '\n==> %s\n' "$*"; }
 

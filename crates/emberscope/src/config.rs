@@ -192,6 +192,11 @@ pub const OPTIONS: &[Opt] = &[
         "Memory for pushes being decoded and stored, MiB; more pushes wait (bounds RSS under load)",
     ),
     opt(
+        "distributor.max-concurrent-requests",
+        "256",
+        "Ingest requests handled at once; more wait with their bodies unread (bounds RSS under load)",
+    ),
+    opt(
         "querier.max-query-length",
         "0",
         "Longest query range (0: no limit; Pyroscope's default is 24h)",
@@ -531,6 +536,7 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
         overrides_reload: duration(values, "runtime-config.reload-period")?,
         max_inflight_bytes: parse::<usize>(values, "distributor.max-inflight-mb")?
             .saturating_mul(1 << 20),
+        max_concurrent_ingest: parse::<usize>(values, "distributor.max-concurrent-requests")?,
     };
     let log = text(values, "log.level").unwrap_or_else(|| "info".to_owned());
     Ok((config, log))

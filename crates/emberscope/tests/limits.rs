@@ -153,3 +153,56 @@ fn overrides_limit_one_tenant_and_reload_while_running() {
     );
     assert_eq!(status, 200, "{text}");
 }
+
+#[test]
+fn ingest_requests_beyond_the_cap_wait_with_their_bodies_unread() {
+    use std::io::{Read as _, Write as _};
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = start(data.path(), &["--distributor.max-concurrent-requests", "1"]);
+    let body = std::fs::read(shared().join("testdata/pprof/cpu.pprof")).expect("cpu.pprof");
+    // The first push takes the only place and keeps it: half its body is still to come.
+    let mut first = std::net::TcpStream::connect(&server.address).expect("connect");
+    write!(
+        first,
+        "POST /ingest?name=first&format=pprof HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .expect("head");
+    first
+        .write_all(&body[..body.len() / 2])
+        .expect("half a body");
+    std::thread::sleep(Duration::from_millis(300));
+    // A second push waits for it; queries are not held up.
+    let address = server.address.clone();
+    let second_body = body.clone();
+    let second = std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+        write!(
+            stream,
+            "POST /ingest?name=second&format=pprof HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            second_body.len()
+        )
+        .expect("head");
+        stream.write_all(&second_body).expect("body");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("response");
+        (started.elapsed(), response)
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    let (status, _) = request(&server, "GET", "/ready", &[], b"");
+    assert_eq!(status, 200);
+    assert!(
+        !second.is_finished(),
+        "the second push did not wait for the first"
+    );
+    first
+        .write_all(&body[body.len() / 2..])
+        .expect("rest of the body");
+    let mut response = String::new();
+    first.read_to_string(&mut response).expect("first response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let (waited, response) = second.join().expect("second push");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(waited >= Duration::from_millis(600), "{waited:?}");
+}

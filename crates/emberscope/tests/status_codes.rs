@@ -535,3 +535,48 @@ fn hostile_input_gets_its_4xx_and_the_server_stays_up() {
     );
     assert_eq!(render["flamebearer"]["numTicks"], 470_000_000);
 }
+
+#[test]
+fn unparsable_accept_headers_are_400_on_every_route() {
+    let (_data, server) = loaded();
+    for (target, method) in [
+        ("/ready", "GET"),
+        ("/pyroscope/label-values?label=service_name", "GET"),
+        ("/querier.v1.QuerierService/ProfileTypes", "POST"),
+    ] {
+        for (accept, error) in [
+            ("text json", "mime: expected slash after first token"),
+            (
+                "application/json, text/",
+                "mime: expected token after slash",
+            ),
+            ("*/*; q", "mime: invalid media parameter"),
+        ] {
+            let (status, body) = request(
+                &server,
+                method,
+                target,
+                &[("Accept", accept), ("Content-Type", "application/json")],
+                b"{}",
+            );
+            assert_eq!(status, 400, "{target} {accept:?}: {body}");
+            assert_eq!(
+                body,
+                format!("Invalid header format: {error}\n"),
+                "{target}"
+            );
+        }
+        // Browsers' and clients' usual headers pass.
+        let (status, body) = request(
+            &server,
+            method,
+            target,
+            &[
+                ("Accept", "text/html,application/xml;q=0.9,*/*;q=0.8"),
+                ("Content-Type", "application/json"),
+            ],
+            b"{}",
+        );
+        assert_eq!(status, 200, "{target}: {body}");
+    }
+}

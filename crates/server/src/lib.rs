@@ -9,6 +9,7 @@
 //! starting the roles (segment writer, compactor, querier) on the configured storage and
 //! metastore (embedded defaults: local `./data`, SQLite).
 
+mod accept;
 mod attime;
 pub mod error;
 mod inflight;
@@ -181,6 +182,8 @@ pub struct ServerConfig {
     pub overrides_reload: Duration,
     /// Memory budget of the pushes being processed (decoded profiles); more pushes wait.
     pub max_inflight_bytes: usize,
+    /// Ingest requests handled at once; more wait with their bodies unread.
+    pub max_concurrent_ingest: usize,
 }
 
 impl Default for ServerConfig {
@@ -199,6 +202,7 @@ impl Default for ServerConfig {
             overrides_file: None,
             overrides_reload: Duration::from_secs(10),
             max_inflight_bytes: 256 << 20,
+            max_concurrent_ingest: 256,
         }
     }
 }
@@ -217,6 +221,8 @@ pub(crate) struct AppState {
     pub limits: Arc<limits::TenantLimits>,
     /// Memory for pushes being decoded and stored.
     pub inflight: inflight::InflightBudget,
+    /// Ingest requests being handled (their bodies read); more wait before reading theirs.
+    pub ingest_permits: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -259,7 +265,7 @@ fn router(state: Arc<AppState>, roles: &[Role]) -> Router {
         .route("/api/v1/status/buildinfo", get(services::build_info))
         .route("/version.v1.Version/Version", rpc_route!(services::version));
     if has(Role::Distributor) || has(Role::SegmentWriter) {
-        router = router
+        let ingest = Router::new()
             .route("/ingest", post(legacy_ingest::ingest))
             .route("/pyroscope/ingest", post(legacy_ingest::ingest))
             .route("/push.v1.PusherService/Push", rpc_route!(push::push))
@@ -267,7 +273,12 @@ fn router(state: Arc<AppState>, roles: &[Role]) -> Router {
                 "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export",
                 post(otlp::export_path),
             )
-            .route("/v1development/profiles", post(otlp::http));
+            .route("/v1development/profiles", post(otlp::http))
+            .route_layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&state),
+                admit_ingest,
+            ));
+        router = router.merge(ingest);
     }
     if has(Role::QueryFrontend) || has(Role::QueryBackend) {
         let querier_routes: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 11] = [
@@ -323,7 +334,19 @@ fn router(state: Arc<AppState>, roles: &[Role]) -> Router {
             counters,
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn(accept::validate))
         .with_state(state)
+}
+
+/// Lets at most `max_concurrent_ingest` ingest requests in at once, before their bodies are
+/// read: under overload the rest wait in the kernel's socket buffers, not in our memory.
+async fn admit_ingest(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let _permit = state.ingest_permits.acquire().await;
+    next.run(request).await
 }
 
 /// Runs the server until `shutdown` resolves, then flushes acknowledged-pending writes.
@@ -379,6 +402,9 @@ pub async fn run(
         querier: Querier::new(Arc::clone(&store), metastore),
         limits: Arc::clone(&limits),
         inflight: inflight::InflightBudget::new(config.max_inflight_bytes),
+        ingest_permits: Arc::new(tokio::sync::Semaphore::new(
+            config.max_concurrent_ingest.max(1),
+        )),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
