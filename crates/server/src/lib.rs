@@ -338,15 +338,19 @@ fn router(state: Arc<AppState>, roles: &[Role]) -> Router {
         .with_state(state)
 }
 
-/// Lets at most `max_concurrent_ingest` ingest requests in at once, before their bodies are
-/// read: under overload the rest wait in the kernel's socket buffers, not in our memory.
+/// Lets at most `max_concurrent_ingest` ingest requests read and decode their bodies at once:
+/// under overload the rest wait with their bodies unread, in the kernel's socket buffers rather
+/// than in our memory. A request gives its place back once its profiles are decoded and handed
+/// to the segment writer (`store::store`), or when it ends.
 async fn admit_ingest(
     State(state): State<Arc<AppState>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let _permit = state.ingest_permits.acquire().await;
-    next.run(request).await
+    let permit = Arc::clone(&state.ingest_permits).acquire_owned().await.ok();
+    store::INGEST_PERMIT
+        .scope(std::cell::RefCell::new(permit), next.run(request))
+        .await
 }
 
 /// Runs the server until `shutdown` resolves, then flushes acknowledged-pending writes.

@@ -32,6 +32,17 @@ pub(crate) fn prepare(
     })
 }
 
+tokio::task_local! {
+    /// The request's place among the ingest requests handled at once (`admit_ingest`).
+    pub(crate) static INGEST_PERMIT: std::cell::RefCell<Option<tokio::sync::OwnedSemaphorePermit>>;
+}
+
+/// Gives back the request's ingest place: its body is read and decoded, and what is left to do
+/// (waiting for the segment writer) holds only the decoded series, which the writer bounds.
+fn release_ingest_permit() {
+    let _ = INGEST_PERMIT.try_with(|permit| permit.borrow_mut().take());
+}
+
 /// Admits `total` uncompressed bytes against the tenant's ingestion rate, then stores every
 /// prepared profile (series, size) and answers once all are durable.
 pub(crate) async fn store(
@@ -40,6 +51,7 @@ pub(crate) async fn store(
     total: usize,
     prepared: Vec<(Vec<SeriesProfile>, usize)>,
 ) -> Result<(), ApiError> {
+    release_ingest_permit();
     state.limits.admit(tenant, total).inspect_err(|_| {
         state.metrics.discarded(tenant, "rate_limited");
     })?;
