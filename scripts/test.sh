@@ -46,6 +46,12 @@ if [ ! -d crates/emberscope/tests/sdk/node/node_modules/@pyroscope/nodejs ]; the
   (cd crates/emberscope/tests/sdk/node && npm ci --silent --no-audit --no-fund)
 fi
 
+step "set-up: Chromium (Debian's) and playwright-core from npm, for the browser tests of the UI"
+command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+if [ ! -d crates/emberscope/tests/ui/node_modules/playwright-core ]; then
+  (cd crates/emberscope/tests/ui && npm ci --silent --no-audit --no-fund)
+fi
+
 step "set-up: a JDK (the JFR tests record a Java program with the JDK's own recorder)"
 if ! command -v javac >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless >/dev/null

@@ -25,6 +25,7 @@ mod rpc;
 mod services;
 mod store;
 mod tenant;
+mod ui;
 
 /// The API types generated from `proto/` (the wire contract).
 #[allow(missing_debug_implementations, clippy::all, unused_qualifications)]
@@ -281,6 +282,9 @@ fn router(state: Arc<AppState>, roles: &[Role]) -> Router {
         router = router.merge(ingest);
     }
     if has(Role::QueryFrontend) || has(Role::QueryBackend) {
+        router = router
+            .route("/", get(ui::index))
+            .route("/ui/{file}", get(ui::asset));
         let querier_routes: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 11] = [
             ("ProfileTypes", rpc_route!(querier::profile_types)),
             ("LabelNames", rpc_route!(querier::label_names)),

@@ -1,0 +1,176 @@
+//! The web UI in a real browser (Debian's headless Chromium, driven by `playwright-core` from
+//! npm; `scripts/test.sh` installs both): against `emberscope serve` loaded with a real CPU
+//! profile, the flame graph shows the profile's top functions with widths matching their share
+//! by Google's pprof, search highlights, focus zooms with breadcrumbs, API errors are shown, no
+//! request leaves the server, and large graphs draw in time. Screenshots go to
+//! `target/ui-screenshots/` for people to look at.
+
+mod common;
+
+#[path = "../../formats/tests/common/mod.rs"]
+mod oracle;
+
+use common::{request, shared, start};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+
+/// The share of the whole of each stack's first (root) frame, by the oracle.
+fn root_shares(file: &std::path::Path, column: usize) -> BTreeMap<String, f64> {
+    let raw = oracle::pprof_raw(file).expect("pprof reads the file");
+    let all = oracle::oracle_all_values(&raw);
+    let mut roots: BTreeMap<String, f64> = BTreeMap::new();
+    let mut total = 0.0;
+    for (stack, values) in all {
+        let root = stack.split(';').next().unwrap_or(&stack).to_owned();
+        *roots.entry(root).or_default() += values[column] as f64;
+        total += values[column] as f64;
+    }
+    roots.values_mut().for_each(|v| *v /= total);
+    roots
+}
+
+#[test]
+fn the_ui_draws_the_profile_in_a_real_browser() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = start(data.path(), &[]);
+    let file = shared().join("testdata/pprof/cpu.pprof");
+    let body = std::fs::read(&file).expect("cpu.pprof");
+    let (status, text) = request(
+        &server,
+        "POST",
+        "/ingest?name=ui-app&format=pprof",
+        &[],
+        &body,
+    );
+    assert_eq!(status, 200, "{text}");
+    let (status, page) = request(&server, "GET", "/", &[], b"");
+    assert_eq!(status, 200);
+    assert!(page.contains("/ui/app.js"), "{page}");
+
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/ui-screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshot folder");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    let url = format!(
+        "http://{}/?service=ui-app&type={CPU}&from=1000&until={now_ms}",
+        server.address
+    );
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ui/ui_test.mjs");
+    let output = Command::new("node")
+        .arg(&script)
+        .arg(&url)
+        .arg(&shots)
+        .output()
+        .expect("node (scripts/test.sh installs Node.js, playwright-core and Chromium)");
+    assert!(
+        output.status.success(),
+        "browser script failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out: serde_json::Value = serde_json::from_slice(&output.stdout).expect("script JSON");
+    assert_eq!(out["error"], "", "the page shows an error");
+
+    // Widths of the root frames as drawn = their share by pprof (within two pixels).
+    let width = out["first"]["canvasWidth"].as_f64().expect("canvas width");
+    let expected = root_shares(&file, 1);
+    let drawn: Vec<(String, f64)> = out["first"]["drawn"]
+        .as_array()
+        .expect("drawn frames")
+        .iter()
+        .filter(|d| d["depth"] == 1)
+        .map(|d| {
+            let name = d["name"].as_str().unwrap_or_default().to_owned();
+            (name, d["width"].as_f64().unwrap_or(0.0))
+        })
+        .collect();
+    for (name, share) in &expected {
+        let Some((_, w)) = drawn.iter().find(|(n, _)| n == name) else {
+            assert!(
+                share * width < 0.5,
+                "{name} ({share}) is not drawn: {drawn:?}"
+            );
+            continue;
+        };
+        assert!(
+            (w - share * width).abs() <= 2.0,
+            "{name}: drawn {w} px of {width}, its share is {share}"
+        );
+    }
+    assert!(!drawn.is_empty());
+    // The top table lists functions with their values in human units.
+    let rows = out["tableRows"].as_array().expect("rows");
+    assert!(
+        !rows.is_empty() && rows[0][1].as_str().unwrap_or("").contains("ms"),
+        "{rows:?}"
+    );
+    assert!(
+        out["timelinePoints"].as_u64().unwrap_or(0) >= 1,
+        "no time series drawn"
+    );
+
+    // Search highlights frames, prints their share, filters the table and goes into the URL.
+    let search = &out["search"];
+    assert!(search["matched"].as_u64().unwrap_or(0) > 0, "{search}");
+    assert!(
+        search["share"].as_str().unwrap_or("").contains('%'),
+        "{search}"
+    );
+    assert!(
+        search["url"]
+            .as_str()
+            .unwrap_or("")
+            .contains("search=runtime"),
+        "{search}"
+    );
+
+    // Focus: the clicked frame fills the width and the breadcrumbs lead back.
+    let crumbs = out["focus"]["crumbs"].as_array().expect("crumbs");
+    assert!(crumbs.len() >= 2 && crumbs[0] == "all", "{crumbs:?}");
+    let focused = out["focus"]["drawn"]
+        .as_array()
+        .expect("drawn")
+        .iter()
+        .find(|d| d["depth"] == 0)
+        .expect("focused frame");
+    assert!(
+        (focused["width"].as_f64().unwrap_or(0.0) - width).abs() < 1.0,
+        "{focused}"
+    );
+
+    // An API error is shown as its message.
+    let bad = out["badSelector"].as_str().unwrap_or("");
+    assert!(bad.contains("HTTP 400"), "{bad}");
+    // Nothing but the server itself was asked for anything.
+    assert_eq!(out["offsite"], serde_json::json!([]));
+
+    // Large graphs draw in time (the goal is 100 ms for 8,192 nodes; CI machines are noisy).
+    let times = &out["drawTimes"];
+    eprintln!("flame graph draw times: {times}");
+    assert!(
+        times["8192"]["nodes"].as_u64().unwrap_or(0) >= 8192,
+        "{times}"
+    );
+    assert!(
+        times["8192"]["ms"].as_f64().unwrap_or(f64::MAX) < 500.0,
+        "{times}"
+    );
+    assert!(
+        times["50000"]["ms"].as_f64().unwrap_or(f64::MAX) < 2000.0,
+        "{times}"
+    );
+    for shot in ["explore.png", "search.png", "focus.png"] {
+        assert!(
+            shots
+                .join(shot)
+                .metadata()
+                .map(|m| m.len() > 1000)
+                .unwrap_or(false),
+            "{shot}"
+        );
+    }
+}

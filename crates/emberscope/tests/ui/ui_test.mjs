@@ -1,0 +1,79 @@
+// Drives the emberscope UI in headless Chromium: `node ui_test.mjs URL SCREENSHOT_DIR`.
+// Prints one JSON object of what the page shows, for crates/emberscope/tests/ui.rs to check.
+import { chromium } from 'playwright-core';
+
+const [url, shots] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const out = {};
+try {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const requests = [];
+  page.on('request', (r) => requests.push(r.url()));
+  await page.goto(url);
+  await page.waitForSelector('#flamegraph[data-state=drawn]', { timeout: 20000 });
+  out.first = await page.evaluate(() => ({ ...window.emberscope }));
+  out.error = await page.evaluate(() => document.getElementById('error').hidden ? '' : document.getElementById('error').textContent);
+  out.tableRows = await page.$$eval('#top tbody tr', (rows) => rows.slice(0, 5).map((r) => [...r.cells].map((c) => c.textContent)));
+  out.timelinePoints = Number(await page.getAttribute('#timeline', 'data-points'));
+  await page.screenshot({ path: `${shots}/explore.png`, fullPage: true });
+
+  // Search: frames dimmed or highlighted, the share printed, the table filtered.
+  await page.fill('#search', process.env.SEARCH || 'runtime');
+  await page.waitForFunction(() => document.getElementById('search-share').textContent !== '');
+  out.search = await page.evaluate(() => ({ matched: window.emberscope.matched,
+    share: document.getElementById('search-share').textContent,
+    rows: document.querySelectorAll('#top tbody tr').length, url: location.search }));
+  await page.screenshot({ path: `${shots}/search.png`, fullPage: true });
+  await page.fill('#search', '');
+
+  // Focus: click the widest frame of the second row; the breadcrumbs name it.
+  const widest = out.first.drawn.filter((d) => d.depth === 1).sort((a, b) => b.width - a.width)[0];
+  const box = await page.locator('#flamegraph').boundingBox();
+  await page.mouse.click(box.x + widest.left + widest.width / 2, box.y + 18 + 9);
+  await page.waitForFunction((name) => document.getElementById('breadcrumbs').textContent.includes(name.slice(-20)), widest.name);
+  out.focus = await page.evaluate(() => ({ crumbs: [...document.querySelectorAll('#breadcrumbs a')].map((a) => a.textContent),
+    drawn: window.emberscope.drawn }));
+  await page.screenshot({ path: `${shots}/focus.png`, fullPage: true });
+
+  // A bad selector: the API's message appears, not a blank panel.
+  await page.fill('#selector', '{not valid');
+  await page.press('#selector', 'Enter');
+  await page.waitForSelector('#error:not([hidden])', { timeout: 10000 });
+  out.badSelector = await page.textContent('#error');
+
+  // Drawing time for large graphs, in this browser: synthetic levels of N nodes.
+  out.drawTimes = await page.evaluate(async () => {
+    const { FlameGraph, parseLevels } = await import('/ui/flamegraph.js');
+    const times = {};
+    for (const n of [8192, 50000]) {
+      // A balanced tree of fan-out 8: level k holds 8^k nodes, each of total 8^(depth-k).
+      const levels = []; let made = 0, width = 1;
+      while (made < n) {
+        const count = Math.min(width, n - made), total = Math.floor(1e9 / width);
+        const values = [];
+        for (let i = 0; i < count; i++) values.push(0, total, levels.length + 1 < 6 ? 0 : total, i % 500);
+        levels.push({ values }); made += count; width *= 8;
+      }
+      const names = Array.from({ length: 500 }, (_, i) => `pkg${i % 37}/sub.Function${i}`);
+      const canvas = document.createElement('canvas');
+      const holder = document.createElement('div'); holder.style.width = '1200px'; holder.append(canvas);
+      document.body.append(holder);
+      const tip = document.createElement('div');
+      const fg = new FlameGraph(canvas, tip, { unit: 'nanoseconds', onFocus() {} });
+      const t0 = performance.now();
+      const graph = parseLevels({ names, levels, total: 1e9 });
+      fg.set(graph, String);
+      times[n] = { nodes: graph.count, ms: performance.now() - t0 };
+      holder.remove();
+    }
+    return times;
+  });
+  out.offsite = requests.filter((r) => !r.startsWith(new URL(url).origin));
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(out));
