@@ -61,7 +61,9 @@ fn the_ui_draws_the_profile_in_a_real_browser() {
         server.address
     );
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ui/ui_test.mjs");
+    let jfr = shared().join("testdata/jfr/cortex-dev-01__kafka-0__cpu_lock_alloc__0.jfr.gz");
     let output = Command::new("node")
+        .env("IMPORT_FILE", &jfr)
         .arg(&script)
         .arg(&url)
         .arg(&shots)
@@ -142,6 +144,49 @@ fn the_ui_draws_the_profile_in_a_real_browser() {
         "{focused}"
     );
 
+    // The downloaded pprof holds the stored stacks: those of the file, by Google's pprof.
+    let downloaded = PathBuf::from(out["download"].as_str().expect("download path"));
+    let name = out["downloadName"].as_str().unwrap_or("");
+    assert!(
+        name.ends_with(".pb.gz") && name.starts_with("ui-app"),
+        "{name}"
+    );
+    let collapsed = |path: &std::path::Path, column: usize| {
+        let raw = oracle::pprof_raw(path).expect("pprof reads it");
+        oracle::column_as_collapsed(&oracle::oracle_all_values(&raw), column)
+    };
+    assert_eq!(collapsed(&downloaded, 0), collapsed(&file, 1));
+
+    // A JFR recording opened in the page: its profiles listed and drawn, nothing stored.
+    let adhoc = &out["adhoc"];
+    let options: Vec<&str> = adhoc["options"]
+        .as_array()
+        .expect("options")
+        .iter()
+        .filter_map(|o| o.as_str())
+        .collect();
+    assert!(
+        options.contains(&"process_cpu:cpu (nanoseconds)"),
+        "{options:?}"
+    );
+    assert!(
+        options.contains(&"memory:alloc_in_new_tlab_bytes (bytes)"),
+        "{options:?}"
+    );
+    assert!(adhoc["nodes"].as_u64().unwrap_or(0) > 100, "{adhoc}");
+    let (status, services) = request(
+        &server,
+        "POST",
+        "/querier.v1.QuerierService/LabelValues",
+        &[("Content-Type", "application/json")],
+        format!("{{\"name\":\"service_name\",\"start\":1000,\"end\":{now_ms}}}").as_bytes(),
+    );
+    assert_eq!(status, 200, "{services}");
+    assert_eq!(
+        services, r#"{"names":["ui-app"]}"#,
+        "the opened file was stored"
+    );
+
     // An API error is shown as its message.
     let bad = out["badSelector"].as_str().unwrap_or("");
     assert!(bad.contains("HTTP 400"), "{bad}");
@@ -163,7 +208,7 @@ fn the_ui_draws_the_profile_in_a_real_browser() {
         times["50000"]["ms"].as_f64().unwrap_or(f64::MAX) < 2000.0,
         "{times}"
     );
-    for shot in ["explore.png", "search.png", "focus.png"] {
+    for shot in ["explore.png", "search.png", "focus.png", "open-file.png"] {
         assert!(
             shots
                 .join(shot)

@@ -7,6 +7,7 @@
 //! [`pprof::to_trees`], [`pprof::ProfileMerger`], [`otlp::convert`], [`compression::decompress`].
 
 pub mod compression;
+pub mod detect;
 pub mod dot;
 pub mod flamebearer;
 pub mod jfr;

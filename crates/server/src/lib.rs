@@ -10,6 +10,7 @@
 //! metastore (embedded defaults: local `./data`, SQLite).
 
 mod accept;
+mod adhoc;
 mod attime;
 pub mod error;
 mod inflight;
@@ -284,7 +285,8 @@ fn router(state: Arc<AppState>, roles: &[Role]) -> Router {
     if has(Role::QueryFrontend) || has(Role::QueryBackend) {
         router = router
             .route("/", get(ui::index))
-            .route("/ui/{file}", get(ui::asset));
+            .route("/ui/{file}", get(ui::asset))
+            .route("/api/adhoc/flamegraph", post(adhoc::flamegraph));
         let querier_routes: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 11] = [
             ("ProfileTypes", rpc_route!(querier::profile_types)),
             ("LabelNames", rpc_route!(querier::label_names)),

@@ -1,7 +1,7 @@
 // The Explore view: the selection lives in the URL (share a link, get the same view), the
 // time series of the selection on top (drag to zoom), the top table and the flame graph below.
 
-import { call } from './api.js';
+import { adhoc, call, mergedPprof } from './api.js';
 import { FlameGraph, parseLevels, topTable } from './flamegraph.js';
 import { human, percent } from './format.js';
 import { drawTimeline } from './timeline.js';
@@ -84,12 +84,45 @@ async function run() {
     call('SelectSeries', { ...body, step }, tenant),
   ]);
   drawTimeline($('timeline'), series.series || [], start, end, (v) => human(v, unit));
-  const graph = parseLevels(merged.flamegraph || {});
+  show(merged.flamegraph);
+}
+
+/** Shows a graph (from the database or a file) in the flame graph and the table. */
+function show(flamegraph) {
+  const graph = parseLevels(flamegraph || {});
   flame.set(graph, (v) => human(v, unit));
   tableRows = topTable(graph);
   renderTable();
   applySearch();
   breadcrumbs();
+}
+
+async function download() {
+  const [start, end] = timeRange();
+  const blob = await mergedPprof({ profileTypeID: state.type, labelSelector: selector(), start, end }, state.tenant || '');
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = `${state.service || 'profile'}.${(state.type || '').split(':').slice(0, 2).join('.')}.pb.gz`;
+  document.body.append(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}
+
+let adhocProfiles = [];
+
+async function openFile(file) {
+  showError(null);
+  adhocProfiles = await adhoc(file);
+  $('adhoc-name').textContent = file.name;
+  $('adhoc-profile').replaceChildren(...adhocProfiles.map((p, i) => new Option(`${p.name ? `${p.name}:` : ''}${p.sampleType} (${p.unit})`, String(i))));
+  $('adhoc').hidden = false; $('timeline-panel').hidden = true;
+  showAdhoc(0);
+}
+
+function showAdhoc(index) {
+  const profile = adhocProfiles[index];
+  if (!profile) return;
+  unit = profile.unit || 'count';
+  show(profile.flamegraph);
 }
 
 function renderTable() {
@@ -161,6 +194,12 @@ function bind() {
   for (const th of document.querySelectorAll('th[data-sort]')) {
     th.onclick = () => { sortKey = th.dataset.sort; state.sort = sortKey; writeUrl(); renderTable(); };
   }
+  $('download').onclick = () => download().catch(showError);
+  $('import').onchange = (e) => { const f = e.target.files[0]; if (f) openFile(f).catch(showError); e.target.value = ''; };
+  $('adhoc-profile').onchange = (e) => showAdhoc(Number(e.target.value));
+  $('adhoc-close').onclick = (e) => {
+    e.preventDefault(); $('adhoc').hidden = true; $('timeline-panel').hidden = false; refresh(false);
+  };
   $('timeline').addEventListener('zoom', (e) => {
     state.from = String(Math.round(e.detail.from)); state.until = String(Math.round(e.detail.until));
     $('range').value = 'custom'; refresh(true);

@@ -46,20 +46,12 @@ pub fn detect(bytes: &[u8]) -> Format {
     let raw = formats::compression::decompress(bytes, MAX_FILE_BYTES as usize)
         .map(std::borrow::Cow::into_owned)
         .unwrap_or_else(|_| bytes.to_vec());
-    if raw.starts_with(b"FLR\0") {
-        return Format::Jfr;
+    match formats::detect::detect(&raw) {
+        formats::detect::FileFormat::Jfr => Format::Jfr,
+        formats::detect::FileFormat::Speedscope => Format::Speedscope,
+        formats::detect::FileFormat::Pprof => Format::Pprof,
+        formats::detect::FileFormat::Folded => Format::Folded,
     }
-    let text_start = raw.iter().position(|b| !b.is_ascii_whitespace());
-    if let Some(start) = text_start
-        && raw[start] == b'{'
-        && raw.windows(10).any(|w| w == b"speedscope")
-    {
-        return Format::Speedscope;
-    }
-    if formats::pprof::decode(&raw, usize::MAX).is_ok_and(|p| !p.sample_type.is_empty()) {
-        return Format::Pprof;
-    }
-    Format::Folded
 }
 
 fn parse_labels(labels: &[String]) -> Result<Vec<(String, String)>> {

@@ -39,6 +39,28 @@ try {
     drawn: window.emberscope.drawn }));
   await page.screenshot({ path: `${shots}/focus.png`, fullPage: true });
 
+  // Download: the selection as a pprof file.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  out.download = `${shots}/download.pb.gz`;
+  await download.saveAs(out.download);
+  out.downloadName = download.suggestedFilename();
+
+  // Open a file without storing it: its profiles to choose from, drawn as the database's are.
+  if (process.env.IMPORT_FILE) {
+    await page.evaluate(() => { document.getElementById('flamegraph').dataset.state = 'stale'; });
+    await page.setInputFiles('#import', process.env.IMPORT_FILE);
+    await page.waitForSelector('#adhoc:not([hidden])', { timeout: 10000 });
+    await page.waitForSelector('#flamegraph[data-state=drawn]');
+    out.adhoc = await page.evaluate(() => ({
+      options: [...document.querySelectorAll('#adhoc-profile option')].map((o) => o.textContent),
+      drawn: window.emberscope.drawn, nodes: window.emberscope.nodes,
+      firstRow: document.querySelector('#top tbody tr td')?.textContent,
+    }));
+    await page.screenshot({ path: `${shots}/open-file.png`, fullPage: true });
+    await page.click('#adhoc-close');
+    await page.waitForSelector('#adhoc[hidden]', { state: 'attached' });
+  }
+
   // A bad selector: the API's message appears, not a blank panel.
   await page.fill('#selector', '{not valid');
   await page.press('#selector', 'Enter');
