@@ -61,9 +61,27 @@ fn the_ui_draws_the_profile_in_a_real_browser() {
         server.address
     );
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ui/ui_test.mjs");
+    // Two versions of one program, as folded stacks: `b` takes 50 % of version 1 and 75 % of
+    // version 2, `a` the rest.
+    for (version, body) in [
+        ("1", "main;a 100\nmain;b 100\n"),
+        ("2", "main;a 100\nmain;b 300\n"),
+    ] {
+        let name = common::url_encode(&format!("diff-app.cpu{{version={version}}}"));
+        let (status, text) = request(
+            &server,
+            "POST",
+            &format!("/ingest?name={name}&format=folded"),
+            &[],
+            body.as_bytes(),
+        );
+        assert_eq!(status, 200, "{text}");
+    }
+    let diff_query = format!("from=1000&until={}", now_ms + 60_000);
     let jfr = shared().join("testdata/jfr/cortex-dev-01__kafka-0__cpu_lock_alloc__0.jfr.gz");
     let output = Command::new("node")
         .env("IMPORT_FILE", &jfr)
+        .env("DIFF_QUERY", &diff_query)
         .arg(&script)
         .arg(&url)
         .arg(&shots)
@@ -187,6 +205,77 @@ fn the_ui_draws_the_profile_in_a_real_browser() {
         "the opened file was stored"
     );
 
+    // Sandwich: runtime.kevent is called by runtime.netpoll and calls nothing.
+    let sandwich = &out["sandwich"];
+    let names = |frames: &serde_json::Value, depth: u64| -> Vec<String> {
+        frames
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|d| d["depth"] == depth)
+                    .filter_map(|d| d["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        names(&sandwich["callers"], 0),
+        ["runtime.kevent"],
+        "{sandwich}"
+    );
+    assert_eq!(
+        names(&sandwich["callers"], 1),
+        ["runtime.netpoll"],
+        "{sandwich}"
+    );
+    assert_eq!(
+        names(&sandwich["callees"], 0),
+        ["runtime.kevent"],
+        "{sandwich}"
+    );
+    assert!(names(&sandwich["callees"], 1).is_empty(), "{sandwich}");
+    assert!(
+        sandwich["url"]
+            .as_str()
+            .unwrap_or("")
+            .contains("sandwich=runtime.kevent")
+    );
+
+    // Tag explorer: each version with its share; a click shows that version's flame graph.
+    let tags = out["tags"].as_array().expect("tags");
+    assert_eq!(
+        tags,
+        &[
+            serde_json::json!(["2", "66.67%"]),
+            serde_json::json!(["1", "33.33%"])
+        ],
+        "{tags:?}"
+    );
+    assert_eq!(out["tagClick"]["selector"], r#"{version="2"}"#);
+    let b = out["tagClick"]["drawn"]
+        .as_array()
+        .expect("drawn")
+        .iter()
+        .find(|d| d["name"] == "b")
+        .cloned()
+        .expect("b drawn");
+    let w = out["first"]["canvasWidth"].as_f64().unwrap_or(0.0);
+    assert!(
+        (b["width"].as_f64().unwrap_or(0.0) - 0.75 * w).abs() <= 2.0,
+        "{b}"
+    );
+
+    // Comparison: b grew from 50 % to 75 % (+50 %, red), a shrank from 50 % to 25 % (green).
+    let diff = out["diff"].as_array().expect("diff frames");
+    let change = |name: &str| {
+        diff.iter()
+            .find(|d| d["name"] == name)
+            .and_then(|d| d["change"].as_f64())
+            .unwrap_or(f64::NAN)
+    };
+    assert!((change("b") - 0.5).abs() < 1e-9, "{diff:?}");
+    assert!((change("a") + 0.5).abs() < 1e-9, "{diff:?}");
+
     // An API error is shown as its message.
     let bad = out["badSelector"].as_str().unwrap_or("");
     assert!(bad.contains("HTTP 400"), "{bad}");
@@ -208,7 +297,15 @@ fn the_ui_draws_the_profile_in_a_real_browser() {
         times["50000"]["ms"].as_f64().unwrap_or(f64::MAX) < 2000.0,
         "{times}"
     );
-    for shot in ["explore.png", "search.png", "focus.png", "open-file.png"] {
+    for shot in [
+        "explore.png",
+        "search.png",
+        "focus.png",
+        "open-file.png",
+        "sandwich.png",
+        "tags.png",
+        "compare.png",
+    ] {
         assert!(
             shots
                 .join(shot)

@@ -2,7 +2,7 @@
 // time series of the selection on top (drag to zoom), the top table and the flame graph below.
 
 import { adhoc, call, mergedPprof } from './api.js';
-import { FlameGraph, parseLevels, topTable } from './flamegraph.js';
+import { FlameGraph, parseDiffLevels, parseLevels, sandwich, topTable } from './flamegraph.js';
 import { human, percent } from './format.js';
 import { drawTimeline } from './timeline.js';
 
@@ -38,8 +38,8 @@ function writeUrl() {
   history.replaceState(null, '', `?${params}`);
 }
 
-function selector() {
-  const extra = (state.selector || '').trim().replace(/^\{|\}$/g, '').trim();
+function selector(text = state.selector) {
+  const extra = (text || '').trim().replace(/^\{|\}$/g, '').trim();
   const parts = [];
   if (state.service) parts.push(`service_name="${state.service.replace(/["\\]/g, '\\$&')}"`);
   if (extra) parts.push(extra);
@@ -85,6 +85,7 @@ async function run() {
   ]);
   drawTimeline($('timeline'), series.series || [], start, end, (v) => human(v, unit));
   show(merged.flamegraph);
+  showSandwich();
 }
 
 /** Shows a graph (from the database or a file) in the flame graph and the table. */
@@ -125,6 +126,90 @@ function showAdhoc(index) {
   show(profile.flamegraph);
 }
 
+const callersGraph = new FlameGraph($('callers'), $('tooltip'), { onFocus() {} });
+const calleesGraph = new FlameGraph($('callees'), $('tooltip'), { onFocus() {} });
+
+/** Callers and callees of one function, in place of the flame graph. */
+function showSandwich() {
+  const on = Boolean(state.sandwich && flame.graph);
+  $('sandwich').hidden = !on; $('flamegraph').hidden = on; $('breadcrumbs').hidden = on;
+  if (!on) return;
+  $('sandwich-name').textContent = state.sandwich;
+  const { callers, callees } = sandwich(flame.graph, state.sandwich);
+  const format = (v) => human(v, unit);
+  callersGraph.set(callers, format); calleesGraph.set(callees, format);
+}
+
+async function loadTags() {
+  const [start, end] = timeRange();
+  const tenant = state.tenant || '';
+  const names = await call('LabelNames', { start, end, matchers: [selector()] }, tenant);
+  const choices = (names.names || []).filter((n) => !n.startsWith('__') && n !== 'service_name');
+  $('tag-name').replaceChildren(...choices.map((n) => new Option(n, n)));
+  if (!state.tag || !choices.includes(state.tag)) state.tag = choices[0] || '';
+  $('tag-name').value = state.tag;
+  const body = $('tags').tBodies[0];
+  if (!state.tag) { body.replaceChildren(); return; }
+  const step = Math.max(15, Math.round((end - start) / 1000 / 120));
+  const result = await call('SelectSeries', { profileTypeID: state.type, labelSelector: selector(), start, end, step, groupBy: [state.tag] }, tenant);
+  const rows = (result.series || []).map((s) => {
+    const label = (s.labels || []).find((l) => l.name === state.tag);
+    const total = (s.points || []).reduce((sum, p) => sum + Number(p.value), 0);
+    return { value: label ? label.value : '', total, series: s };
+  });
+  const whole = rows.reduce((sum, r) => sum + r.total, 0);
+  rows.sort((a, b) => b.total - a.total);
+  body.replaceChildren(...rows.map((r) => {
+    const tr = document.createElement('tr');
+    tr.dataset.value = r.value;
+    const cells = [r.value || '(none)', null, human(r.total, unit), percent(r.total, whole)];
+    for (const text of cells) {
+      const td = document.createElement('td');
+      if (text === null) {
+        const c = document.createElement('canvas'); td.append(c);
+        requestAnimationFrame(() => drawTimeline(c, [r.series], start, end, () => ''));
+      } else td.textContent = text;
+      tr.append(td);
+    }
+    tr.onclick = () => {
+      state.selector = `{${state.tag}="${r.value.replace(/["\\]/g, '\\$&')}"}`;
+      $('selector').value = state.selector;
+      setView('explore');
+    };
+    return tr;
+  }));
+}
+
+const diffGraph = new FlameGraph($('diffgraph'), $('tooltip'), { onFocus() {} });
+
+async function runDiff() {
+  const [start, end] = timeRange();
+  const middle = Math.round((start + end) / 2);
+  const side = (prefix, from, until) => ({
+    selector: state[`${prefix}sel`] ?? state.selector ?? '',
+    from: Number(state[`${prefix}from`] || from), until: Number(state[`${prefix}until`] || until),
+  });
+  // Different selections compare over the same range; the same selection, first half vs second.
+  const split = (state.lsel ?? state.selector ?? '') === (state.rsel ?? state.selector ?? '');
+  const left = side('l', start, split ? middle : end), right = side('r', split ? middle : start, end);
+  $('left-selector').value = left.selector; $('right-selector').value = right.selector;
+  $('left-from').value = toLocalInput(left.from); $('left-until').value = toLocalInput(left.until);
+  $('right-from').value = toLocalInput(right.from); $('right-until').value = toLocalInput(right.until);
+  const request = (s) => ({ profileTypeID: state.type, labelSelector: selector(s.selector), start: s.from, end: s.until, maxNodes: 8192 });
+  const result = await call('Diff', { left: request(left), right: request(right) }, state.tenant || '');
+  diffGraph.set(parseDiffLevels(result.flamegraph || {}), (v) => human(v, unit));
+}
+
+function setView(view) {
+  state.view = view === 'explore' ? undefined : view;
+  for (const a of document.querySelectorAll('#views a')) a.classList.toggle('active', a.dataset.view === view);
+  $('main').hidden = view !== 'explore'; $('timeline-panel').hidden = view !== 'explore';
+  $('tags-panel').hidden = view !== 'tags'; $('diff-panel').hidden = view !== 'diff';
+  refresh(false);
+}
+
+function currentView() { return state.view || 'explore'; }
+
 function renderTable() {
   const whole = flame.graph ? flame.graph.grandTotal : 0;
   const rows = [...tableRows].sort((a, b) => (sortKey === 'name' ? a.name.localeCompare(b.name) : b[sortKey] - a[sortKey]));
@@ -133,6 +218,7 @@ function renderTable() {
   body.replaceChildren(...rows.filter((r) => !search || r.name.toLowerCase().includes(search)).slice(0, 500).map((r) => {
     const tr = document.createElement('tr');
     if (search) tr.className = 'match';
+    tr.onclick = () => { state.sandwich = r.name; writeUrl(); showSandwich(); };
     for (const text of [r.name, `${human(r.self, unit)} (${percent(r.self, whole)})`, `${human(r.total, unit)} (${percent(r.total, whole)})`]) {
       const td = document.createElement('td'); td.textContent = text; tr.append(td);
     }
@@ -165,7 +251,14 @@ const flame = new FlameGraph($('flamegraph'), $('tooltip'), { unit, onFocus: () 
 async function refresh(reloadChoices) {
   try {
     if (reloadChoices) await loadChoices();
-    await run();
+    showError(null);
+    writeUrl();
+    const [start, end] = timeRange();
+    $('from').value = toLocalInput(start); $('until').value = toLocalInput(end);
+    const view = currentView();
+    if (view === 'tags') { unit = (state.type || '').split(':')[2] || 'count'; await loadTags(); }
+    else if (view === 'diff') { unit = (state.type || '').split(':')[2] || 'count'; await runDiff(); }
+    else await run();
   } catch (error) {
     showError(error);
   }
@@ -195,6 +288,17 @@ function bind() {
     th.onclick = () => { sortKey = th.dataset.sort; state.sort = sortKey; writeUrl(); renderTable(); };
   }
   $('download').onclick = () => download().catch(showError);
+  for (const a of document.querySelectorAll('#views a')) a.onclick = () => setView(a.dataset.view);
+  $('tag-name').onchange = (e) => { state.tag = e.target.value; refresh(false); };
+  $('sandwich-close').onclick = (e) => { e.preventDefault(); delete state.sandwich; writeUrl(); showSandwich(); };
+  $('diff-run').onclick = () => {
+    const ms = (id) => String(Date.parse($(id).value));
+    Object.assign(state, {
+      lsel: $('left-selector').value, rsel: $('right-selector').value,
+      lfrom: ms('left-from'), luntil: ms('left-until'), rfrom: ms('right-from'), runtil: ms('right-until'),
+    });
+    refresh(false);
+  };
   $('import').onchange = (e) => { const f = e.target.files[0]; if (f) openFile(f).catch(showError); e.target.value = ''; };
   $('adhoc-profile').onchange = (e) => showAdhoc(Number(e.target.value));
   $('adhoc-close').onclick = (e) => {
@@ -207,4 +311,7 @@ function bind() {
 }
 
 bind();
+for (const a of document.querySelectorAll('#views a')) a.classList.toggle('active', a.dataset.view === currentView());
+$('main').hidden = currentView() !== 'explore'; $('timeline-panel').hidden = currentView() !== 'explore';
+$('tags-panel').hidden = currentView() !== 'tags'; $('diff-panel').hidden = currentView() !== 'diff';
 refresh(true);

@@ -30,6 +30,103 @@ export function parseLevels(flamegraph) {
            grandTotal: Number(flamegraph.total || 0) };
 }
 
+/**
+ * Pyroscope's diff encoding (7 values per node: left x delta, total, self, right x delta,
+ * total, self, name) read as one graph whose widths are left + right, with each side kept.
+ */
+export function parseDiffLevels(diff) {
+  const names = diff.names || [];
+  const g = { names, level: [], x: [], total: [], self: [], name: [], parent: [], left: [], right: [],
+              leftTicks: Number(diff.leftTicks || 0), rightTicks: Number(diff.rightTicks || 0) };
+  let previous = [];
+  (diff.levels || []).forEach((row, depth) => {
+    const v = (row.values || []).map(Number);
+    const current = [];
+    let endL = 0, endR = 0, p = 0;
+    for (let i = 0; i + 6 < v.length; i += 7) {
+      const xl = endL + v[i], xr = endR + v[i + 3];
+      endL = xl + v[i + 1]; endR = xr + v[i + 4];
+      const node = g.level.length, start = xl + xr, total = v[i + 1] + v[i + 4];
+      g.level.push(depth); g.x.push(start); g.total.push(total); g.self.push(v[i + 2] + v[i + 5]);
+      g.name.push(v[i + 6]); g.left.push(v[i + 1]); g.right.push(v[i + 4]);
+      while (p < previous.length && previous[p][1] <= start) p++;
+      g.parent.push(p < previous.length && previous[p][0] <= start ? previous[p][2] : -1);
+      current.push([start, start + total, node]);
+    }
+    previous = current;
+  });
+  g.depth = (diff.levels || []).length; g.count = g.level.length; g.grandTotal = g.leftTicks + g.rightTicks;
+  return g;
+}
+
+/** The relative change of a node's share from left to right (+1 = doubled, -1 = gone). */
+export function change(g, i) {
+  const l = g.leftTicks ? g.left[i] / g.leftTicks : 0, r = g.rightTicks ? g.right[i] / g.rightTicks : 0;
+  if (l === 0) return r === 0 ? 0 : Infinity;
+  return (r - l) / l;
+}
+
+/** Children lists of a parsed graph. */
+function children(g) {
+  const out = Array.from({ length: g.count }, () => []);
+  for (let i = 0; i < g.count; i++) if (g.parent[i] >= 0) out[g.parent[i]].push(i);
+  return out;
+}
+
+/** A nested tree { name, total, self, children: Map } as a parsed graph (names sorted). */
+function fromTree(root) {
+  const names = [], index = new Map();
+  const id = (n) => { if (!index.has(n)) { index.set(n, names.length); names.push(n); } return index.get(n); };
+  const g = { names, level: [], x: [], total: [], self: [], name: [], parent: [], depth: 0 };
+  const walk = (node, depth, x, parent) => {
+    const me = g.level.length;
+    g.level.push(depth); g.x.push(x); g.total.push(node.total); g.self.push(node.self);
+    g.name.push(id(node.name)); g.parent.push(parent); g.depth = Math.max(g.depth, depth + 1);
+    let cx = x + node.self;
+    for (const child of [...node.children.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      walk(child, depth + 1, cx, me); cx += child.total;
+    }
+  };
+  walk(root, 0, 0, -1);
+  g.count = g.level.length; g.grandTotal = root.total;
+  return g;
+}
+
+/**
+ * The sandwich of function `fname`: its callees (every top-most call of it, merged) and its
+ * callers (the stacks that lead to it, inverted: the function at the root, its callers below).
+ */
+export function sandwich(g, fname) {
+  const kids = children(g);
+  const node = (name) => ({ name, total: 0, self: 0, children: new Map() });
+  const child = (parent, name) => {
+    let c = parent.children.get(name);
+    if (!c) { c = node(name); parent.children.set(name, c); }
+    return c;
+  };
+  const callees = node(fname), callers = node(fname);
+  const addSubtree = (into, i) => {
+    into.total += g.total[i]; into.self += g.self[i];
+    for (const k of kids[i]) addSubtree(child(into, g.names[g.name[k]]), k);
+  };
+  for (let i = 0; i < g.count; i++) {
+    if (g.level[i] === 0 || g.names[g.name[i]] !== fname) continue;
+    let nested = false;
+    for (let a = g.parent[i]; a >= 0; a = g.parent[a]) if (g.names[g.name[a]] === fname) { nested = true; break; }
+    if (nested) continue;
+    callees.total += g.total[i]; callees.self += g.self[i];
+    for (const k of kids[i]) addSubtree(child(callees, g.names[g.name[k]]), k);
+    callers.total += g.total[i];
+    let at = callers;
+    for (let a = g.parent[i]; a >= 0 && g.level[a] > 0; a = g.parent[a]) {
+      at = child(at, g.names[g.name[a]]); at.total += g.total[i];
+    }
+    at.self += g.total[i];
+  }
+  callers.self = callers.total - [...callers.children.values()].reduce((s, c) => s + c.total, 0);
+  return { callers: fromTree(callers), callees: fromTree(callees) };
+}
+
 /** Per function: self, and total counted once per stack (recursion is not added twice). */
 export function topTable(graph) {
   const rows = new Map();
@@ -57,6 +154,16 @@ function colour(name, dim) {
   const hue = 10 + ((h >>> 0) % 50); // warm: red to yellow
   const light = 55 + ((h >>> 8) % 15);
   return dim ? `hsl(${hue}, 15%, 86%)` : `hsl(${hue}, 75%, ${light}%)`;
+}
+
+/** Red for more, green for less, grey for no change; saturation by the size of the change. */
+export function diffColour(delta, dim) {
+  if (dim) return 'hsl(0, 0%, 88%)';
+  if (!Number.isFinite(delta)) return 'hsl(0, 85%, 50%)';
+  const strength = Math.min(1, Math.abs(delta));
+  if (strength < 0.01) return 'hsl(0, 0%, 78%)';
+  const hue = delta > 0 ? 0 : 120;
+  return `hsl(${hue}, ${30 + 55 * strength}%, ${80 - 30 * strength}%)`;
 }
 
 export class FlameGraph {
@@ -114,7 +221,7 @@ export class FlameGraph {
       if (left + w <= 0 || left >= width || w < 0.5) continue;
       const top = depth * ROW;
       const dim = this.search !== '' && !this.matches(i);
-      ctx.fillStyle = colour(g.names[g.name[i]], dim);
+      ctx.fillStyle = g.left ? diffColour(change(g, i), dim) : colour(g.names[g.name[i]], dim);
       ctx.fillRect(left, top, Math.max(w - 0.5, 0.5), ROW - 1);
       if (w > 30) {
         ctx.fillStyle = dim ? '#8a8a8a' : '#1d1d1f';
@@ -124,14 +231,21 @@ export class FlameGraph {
         ctx.restore();
       }
       this.rects.push([left, top, w, i]);
-      if (depth === 0 || depth === 1) drawn.push({ name: g.names[g.name[i]], depth, left, width: w, match: this.matches(i) });
+      if (depth <= 2) {
+        const d = { name: g.names[g.name[i]], depth, left, width: w, match: this.matches(i) };
+        if (g.left) d.change = change(g, i);
+        drawn.push(d);
+      }
     }
     canvas.dataset.state = 'drawn';
     // What the browser tests read: the frames of the first two rows as drawn, and the time.
-    window.emberscope = Object.assign(window.emberscope || {}, {
+    const summary = {
       drawn, canvasWidth: width, nodes: g.count, drawMs: performance.now() - started,
       matched: this.rects.filter(([, , , i]) => this.matches(i)).length,
-    });
+    };
+    const shared = window.emberscope || {};
+    shared.canvases = { ...(shared.canvases || {}), [canvas.id || 'canvas']: summary };
+    window.emberscope = canvas.id === 'flamegraph' ? Object.assign(shared, summary) : shared;
   }
 
   nodeAt(e) {
@@ -159,8 +273,15 @@ export class FlameGraph {
     const f = this.format;
     this.tooltip.innerHTML = '';
     const b = document.createElement('b'); b.textContent = g.names[g.name[i]];
-    const lines = [`total ${f(g.total[i])} (${(100 * g.total[i] / whole).toFixed(2)}%)`,
-                   `self ${f(g.self[i])} (${(100 * g.self[i] / whole).toFixed(2)}%)`];
+    let lines = [`total ${f(g.total[i])} (${(100 * g.total[i] / whole).toFixed(2)}%)`,
+                 `self ${f(g.self[i])} (${(100 * g.self[i] / whole).toFixed(2)}%)`];
+    if (g.left) {
+      const share = (v, t) => (t ? (100 * v / t).toFixed(2) : '0.00');
+      const d = change(g, i);
+      lines = [`baseline ${f(g.left[i])} (${share(g.left[i], g.leftTicks)}%)`,
+               `comparison ${f(g.right[i])} (${share(g.right[i], g.rightTicks)}%)`,
+               `change ${Number.isFinite(d) ? `${d > 0 ? '+' : ''}${(100 * d).toFixed(1)}%` : 'new'}`];
+    }
     this.tooltip.append(b);
     for (const line of lines) { const d = document.createElement('div'); d.textContent = line; this.tooltip.append(d); }
     this.tooltip.style.left = `${e.clientX + 12}px`; this.tooltip.style.top = `${e.clientY + 12}px`;

@@ -39,6 +39,17 @@ try {
     drawn: window.emberscope.drawn }));
   await page.screenshot({ path: `${shots}/focus.png`, fullPage: true });
 
+  // Sandwich: a function of the table, its callers and callees.
+  await page.fill('#search', process.env.SANDWICH || 'runtime.kevent');
+  await page.click('#top tbody tr');
+  await page.waitForSelector('#sandwich:not([hidden])');
+  await page.waitForFunction(() => window.emberscope.canvases?.callers && window.emberscope.canvases?.callees);
+  out.sandwich = await page.evaluate(() => ({ callers: window.emberscope.canvases.callers.drawn,
+    callees: window.emberscope.canvases.callees.drawn, url: location.search }));
+  await page.screenshot({ path: `${shots}/sandwich.png`, fullPage: true });
+  await page.click('#sandwich-close');
+  await page.fill('#search', '');
+
   // Download: the selection as a pprof file.
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
   out.download = `${shots}/download.pb.gz`;
@@ -94,6 +105,23 @@ try {
     }
     return times;
   });
+  // Tag explorer and comparison on a second service (two versions of one program).
+  if (process.env.DIFF_QUERY) {
+    const base = new URL(url).origin;
+    await page.goto(`${base}/?service=diff-app&view=tags&tag=version&${process.env.DIFF_QUERY}`);
+    await page.waitForSelector('#tags tbody tr');
+    out.tags = await page.$$eval('#tags tbody tr', (rows) => rows.map((r) => [r.dataset.value, r.cells[3].textContent]));
+    await page.screenshot({ path: `${shots}/tags.png`, fullPage: true });
+    await page.evaluate(() => { document.getElementById('flamegraph').dataset.state = 'stale'; });
+    await page.click('#tags tbody tr[data-value="2"]');
+    await page.waitForSelector('#flamegraph[data-state=drawn]');
+    out.tagClick = await page.evaluate(() => ({ selector: document.getElementById('selector').value,
+      drawn: window.emberscope.canvases.flamegraph.drawn, url: location.search }));
+    await page.goto(`${base}/?service=diff-app&view=diff&lsel=${encodeURIComponent('{version="1"}')}&rsel=${encodeURIComponent('{version="2"}')}&${process.env.DIFF_QUERY}`);
+    await page.waitForSelector('#diffgraph[data-state=drawn]');
+    out.diff = await page.evaluate(() => window.emberscope.canvases.diffgraph.drawn);
+    await page.screenshot({ path: `${shots}/compare.png`, fullPage: true });
+  }
   out.offsite = requests.filter((r) => !r.startsWith(new URL(url).origin));
 } finally {
   await browser.close();
