@@ -77,6 +77,21 @@ fn the_ui_draws_the_profile_in_a_real_browser() {
         );
         assert_eq!(status, 200, "{text}");
     }
+    // A service whose small branch is cut at 10 nodes: `big` has 20 heavy leaves, `small` 20
+    // light ones (each lighter than any of big's, together heavier than one).
+    let mut deep = String::new();
+    for i in 0..20 {
+        deep.push_str(&format!("main;big;x{i} {}\n", 1000 - i));
+        deep.push_str(&format!("main;small;y{i} {}\n", 100 - i));
+    }
+    let (status, text) = request(
+        &server,
+        "POST",
+        "/ingest?name=deep-app.cpu&format=folded",
+        &[],
+        deep.as_bytes(),
+    );
+    assert_eq!(status, 200, "{text}");
     let diff_query = format!("from=1000&until={}", now_ms + 60_000);
     let jfr = shared().join("testdata/jfr/cortex-dev-01__kafka-0__cpu_lock_alloc__0.jfr.gz");
     let output = Command::new("node")
@@ -197,12 +212,29 @@ fn the_ui_draws_the_profile_in_a_real_browser() {
         "POST",
         "/querier.v1.QuerierService/LabelValues",
         &[("Content-Type", "application/json")],
-        format!("{{\"name\":\"service_name\",\"start\":1000,\"end\":{now_ms}}}").as_bytes(),
+        format!(
+            "{{\"name\":\"service_name\",\"start\":1000,\"end\":{}}}",
+            now_ms + 60_000
+        )
+        .as_bytes(),
     );
     assert_eq!(status, 200, "{services}");
     assert_eq!(
-        services, r#"{"names":["ui-app"]}"#,
+        services, r#"{"names":["deep-app","diff-app","ui-app"]}"#,
         "the opened file was stored"
+    );
+
+    // Focusing `small`, cut to "other" below it at 10 nodes, asks for the stacks through it
+    // again: its subtree is now drawn with the whole budget.
+    let requery = &out["requery"];
+    assert_eq!(
+        requery["path"],
+        serde_json::json!(["main", "small"]),
+        "{requery}"
+    );
+    assert!(
+        requery["after"].as_u64().unwrap_or(0) > requery["before"].as_u64().unwrap_or(0),
+        "{requery}"
     );
 
     // Sandwich: runtime.kevent is called by runtime.netpoll and calls nothing.
@@ -302,6 +334,7 @@ fn the_ui_draws_the_profile_in_a_real_browser() {
         "search.png",
         "focus.png",
         "open-file.png",
+        "focus-requery.png",
         "sandwich.png",
         "tags.png",
         "compare.png",

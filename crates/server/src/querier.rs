@@ -151,6 +151,9 @@ pub async fn select_merge_stacktraces(
         request.start,
         request.end,
     )?;
+    // A call site keeps the stacks that pass through it (the UI re-queries a focused,
+    // truncated subtree this way).
+    let query = with_call_site(query, request.stack_trace_selector.as_ref());
     let max_nodes = call
         .state
         .limits

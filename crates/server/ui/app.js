@@ -246,7 +246,43 @@ function breadcrumbs() {
   nav.replaceChildren(...crumbs);
 }
 
-const flame = new FlameGraph($('flamegraph'), $('tooltip'), { unit, onFocus: () => breadcrumbs() });
+/**
+ * Focus on a frame whose subtree was cut at `maxNodes` ("other" frames under it): ask again for
+ * the stacks through that call site, so the subtree gets the whole node budget.
+ */
+async function refocus(node) {
+  breadcrumbs();
+  if (node < 0 || !$('adhoc').hidden) return; // an opened file has nothing to ask for
+  const g = flame.graph;
+  let truncated = false;
+  const path = flame.path().map(([, name]) => name).slice(1); // without "total"
+  for (let i = 0; i < g.count && !truncated; i++) {
+    if (g.names[g.name[i]] !== 'other') continue;
+    for (let a = g.parent[i]; a >= 0; a = g.parent[a]) if (a === node) { truncated = true; break; }
+  }
+  if (!truncated || path.length === 0) return;
+  const [start, end] = timeRange();
+  const merged = await call('SelectMergeStacktraces', {
+    profileTypeID: state.type, labelSelector: selector(), start, end,
+    maxNodes: Number(state.maxNodes || 8192),
+    stackTraceSelector: { callSite: path.map((name) => ({ name })) },
+  }, state.tenant || '');
+  const graph = parseLevels(merged.flamegraph || {});
+  // The focused frame in the new graph: follow the path from the root.
+  let at = 0;
+  for (const name of path) {
+    let next = -1;
+    for (let i = 0; i < graph.count; i++) if (graph.parent[i] === at && graph.names[graph.name[i]] === name) { next = i; break; }
+    if (next < 0) return;
+    at = next;
+  }
+  flame.set(graph, (v) => human(v, unit));
+  flame.setFocus(at);
+  window.emberscope.requeried = path;
+  breadcrumbs();
+}
+
+const flame = new FlameGraph($('flamegraph'), $('tooltip'), { unit, onFocus: (node) => refocus(node).catch(showError) });
 
 async function refresh(reloadChoices) {
   try {

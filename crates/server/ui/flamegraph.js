@@ -245,6 +245,7 @@ export class FlameGraph {
     };
     const shared = window.emberscope || {};
     shared.canvases = { ...(shared.canvases || {}), [canvas.id || 'canvas']: summary };
+    shared.graphs = { ...(shared.graphs || {}), [canvas.id || 'canvas']: { graph: g, focus: this.focus } };
     window.emberscope = canvas.id === 'flamegraph' ? Object.assign(shared, summary) : shared;
   }
 

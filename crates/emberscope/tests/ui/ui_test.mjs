@@ -39,6 +39,31 @@ try {
     drawn: window.emberscope.drawn }));
   await page.screenshot({ path: `${shots}/focus.png`, fullPage: true });
 
+  // Focus inside a cut graph: the page asks again for the stacks through the frame, and the
+  // frame's subtree gets the node budget to itself.
+  if (process.env.DIFF_QUERY) {
+    await page.goto(`${new URL(url).origin}/?service=deep-app&maxNodes=10&${process.env.DIFF_QUERY}`);
+    await page.waitForSelector('#flamegraph[data-state=drawn]');
+    const descendants = (name) => {
+      const { graph: g, focus } = window.emberscope.graphs.flamegraph;
+      const node = name === null ? focus : [...Array(g.count).keys()].find((i) => g.names[g.name[i]] === name);
+      let n = 0;
+      for (let i = 0; i < g.count; i++) for (let a = i; a >= 0; a = g.parent[a]) if (a === node) { n++; break; }
+      return n;
+    };
+    const before = await page.evaluate(`(${descendants})("small")`);
+    const small = (await page.evaluate(() => window.emberscope.drawn)).find((d) => d.name === 'small');
+    const frame = await page.locator('#flamegraph').boundingBox();
+    await page.mouse.click(frame.x + small.left + small.width / 2, frame.y + 2 * 18 + 9);
+    await page.waitForFunction(() => window.emberscope.requeried, null, { timeout: 10000 });
+    out.requery = { before, after: await page.evaluate(`(${descendants})(null)`),
+      path: await page.evaluate(() => window.emberscope.requeried),
+      crumbs: await page.$$eval('#breadcrumbs a', (a) => a.map((x) => x.textContent)) };
+    await page.screenshot({ path: `${shots}/focus-requery.png`, fullPage: true });
+    await page.goto(url);
+    await page.waitForSelector('#flamegraph[data-state=drawn]');
+  }
+
   // Sandwich: a function of the table, its callers and callees.
   await page.fill('#search', process.env.SANDWICH || 'runtime.kevent');
   await page.click('#top tbody tr');
