@@ -273,6 +273,13 @@ fn the_ui_draws_the_profile_in_a_real_browser() {
             .contains("sandwich=runtime.kevent")
     );
 
+    // The label filter suggests the selected service's labels with their values.
+    let hints = out["labelHints"].as_array().expect("hints");
+    assert!(
+        hints.iter().any(|h| h == r#"{pyroscope_spy="unknown"}"#),
+        "{hints:?}"
+    );
+
     // Tag explorer: each version with its share; a click shows that version's flame graph.
     let tags = out["tags"].as_array().expect("tags");
     assert_eq!(

@@ -64,9 +64,13 @@ async function loadChoices() {
     state.type = (list.find((t) => t.ID.startsWith('process_cpu:cpu:')) || list[0] || {}).ID || '';
   }
   typeSelect.value = state.type;
-  const names = await call('LabelNames', { start, end, matchers: [selector()] }, tenant).catch(() => ({}));
-  $('label-hints').replaceChildren(...(names.names || []).filter((n) => !n.startsWith('__'))
-    .map((n) => new Option(`{${n}=""}`)));
+  // Autocomplete for the label filter: `name="value"` pairs of the selected service.
+  const names = await call('LabelNames', { start, end, matchers: [selector('')] }, tenant).catch(() => ({}));
+  const labelNames = (names.names || []).filter((n) => !n.startsWith('__') && n !== 'service_name').slice(0, 12);
+  const values = await Promise.all(labelNames.map((name) =>
+    call('LabelValues', { name, start, end, matchers: [selector('')] }, tenant).then((r) => r.names || []).catch(() => [])));
+  $('label-hints').replaceChildren(...labelNames.flatMap((name, i) =>
+    [new Option(`{${name}=~".+"}`), ...values[i].slice(0, 25).map((v) => new Option(`{${name}="${v}"}`))]));
 }
 
 async function run() {

@@ -18,6 +18,7 @@ try {
   out.first = await page.evaluate(() => ({ ...window.emberscope }));
   out.error = await page.evaluate(() => document.getElementById('error').hidden ? '' : document.getElementById('error').textContent);
   out.tableRows = await page.$$eval('#top tbody tr', (rows) => rows.slice(0, 5).map((r) => [...r.cells].map((c) => c.textContent)));
+  out.labelHints = await page.$$eval('#label-hints option', (o) => o.map((x) => x.value));
   out.timelinePoints = Number(await page.getAttribute('#timeline', 'data-points'));
   await page.screenshot({ path: `${shots}/explore.png`, fullPage: true });
 
