@@ -315,6 +315,44 @@ fn the_ui_draws_the_profile_in_a_real_browser() {
     assert!((change("b") - 0.5).abs() < 1e-9, "{diff:?}");
     assert!((change("a") + 0.5).abs() < 1e-9, "{diff:?}");
 
+    // The focus travels in the URL and survives a reload.
+    let widest_root = drawn
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(n, _)| n.clone())
+        .unwrap_or_default();
+    let focus_url = out["focusUrl"].as_str().unwrap_or("");
+    assert!(focus_url.contains("focus="), "{focus_url}");
+    let crumbs_after = out["focusAfterReload"].as_array().expect("crumbs");
+    assert_eq!(
+        crumbs_after.last(),
+        Some(&serde_json::json!(widest_root)),
+        "{crumbs_after:?}"
+    );
+
+    // Side by side: version 1 splits a/b 50/50, version 2 25/75.
+    let side = |which: &str, name: &str| {
+        let summary = &out["sides"][which];
+        let w = summary["canvasWidth"].as_f64().unwrap_or(1.0);
+        summary["drawn"]
+            .as_array()
+            .and_then(|d| d.iter().find(|f| f["name"] == name))
+            .and_then(|f| f["width"].as_f64())
+            .map_or(f64::NAN, |x| x / w)
+    };
+    for (which, a, b) in [("left", 0.5, 0.5), ("right", 0.25, 0.75)] {
+        assert!(
+            (side(which, "a") - a).abs() < 0.01,
+            "{which} a: {}",
+            out["sides"]
+        );
+        assert!(
+            (side(which, "b") - b).abs() < 0.01,
+            "{which} b: {}",
+            out["sides"]
+        );
+    }
+
     // An API error is shown as its message.
     let bad = out["badSelector"].as_str().unwrap_or("");
     assert!(bad.contains("HTTP 400"), "{bad}");

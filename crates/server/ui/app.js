@@ -89,7 +89,23 @@ async function run() {
   ]);
   drawTimeline($('timeline'), series.series || [], start, end, (v) => human(v, unit));
   show(merged.flamegraph);
+  restoreFocus();
   showSandwich();
+}
+
+/** The focused frame as its path of names (`;`-joined) in the URL, found again on load. */
+function restoreFocus() {
+  if (!state.focus) return;
+  const g = flame.graph;
+  let at = 0;
+  for (const name of state.focus.split(';')) {
+    let next = -1;
+    for (let i = 0; i < g.count; i++) if (g.parent[i] === at && g.names[g.name[i]] === name) { next = i; break; }
+    if (next < 0) return;
+    at = next;
+  }
+  flame.setFocus(at);
+  breadcrumbs();
 }
 
 /** Shows a graph (from the database or a file) in the flame graph and the table. */
@@ -185,6 +201,8 @@ async function loadTags() {
 }
 
 const diffGraph = new FlameGraph($('diffgraph'), $('tooltip'), { onFocus() {} });
+const leftGraph = new FlameGraph($('leftgraph'), $('tooltip'), { onFocus() {} });
+const rightGraph = new FlameGraph($('rightgraph'), $('tooltip'), { onFocus() {} });
 
 async function runDiff() {
   const [start, end] = timeRange();
@@ -200,8 +218,16 @@ async function runDiff() {
   $('left-from').value = toLocalInput(left.from); $('left-until').value = toLocalInput(left.until);
   $('right-from').value = toLocalInput(right.from); $('right-until').value = toLocalInput(right.until);
   const request = (s) => ({ profileTypeID: state.type, labelSelector: selector(s.selector), start: s.from, end: s.until, maxNodes: 8192 });
-  const result = await call('Diff', { left: request(left), right: request(right) }, state.tenant || '');
-  diffGraph.set(parseDiffLevels(result.flamegraph || {}), (v) => human(v, unit));
+  const tenant = state.tenant || '';
+  const [result, l, r] = await Promise.all([
+    call('Diff', { left: request(left), right: request(right) }, tenant),
+    call('SelectMergeStacktraces', request(left), tenant),
+    call('SelectMergeStacktraces', request(right), tenant),
+  ]);
+  const format = (v) => human(v, unit);
+  leftGraph.set(parseLevels(l.flamegraph || {}), format);
+  rightGraph.set(parseLevels(r.flamegraph || {}), format);
+  diffGraph.set(parseDiffLevels(result.flamegraph || {}), format);
 }
 
 function setView(view) {
@@ -240,11 +266,15 @@ function applySearch() {
 function breadcrumbs() {
   const nav = $('breadcrumbs');
   const all = document.createElement('a'); all.textContent = 'all';
-  all.onclick = () => { flame.setFocus(-1); breadcrumbs(); };
+  all.onclick = () => { flame.setFocus(-1); delete state.focus; writeUrl(); breadcrumbs(); };
   const crumbs = [all];
   for (const [node, name] of flame.focus >= 0 ? flame.path() : []) {
     const a = document.createElement('a'); a.textContent = name.length > 40 ? `…${name.slice(-40)}` : name;
-    a.onclick = () => { flame.setFocus(node); breadcrumbs(); };
+    a.onclick = () => {
+      flame.setFocus(node);
+      state.focus = flame.path().map(([, n]) => n).slice(1).join(';') || undefined;
+      writeUrl(); breadcrumbs();
+    };
     crumbs.push(a);
   }
   nav.replaceChildren(...crumbs);
@@ -256,6 +286,8 @@ function breadcrumbs() {
  */
 async function refocus(node) {
   breadcrumbs();
+  state.focus = node >= 0 ? flame.path().map(([, name]) => name).slice(1).join(';') : undefined;
+  writeUrl();
   if (node < 0 || !$('adhoc').hidden) return; // an opened file has nothing to ask for
   const g = flame.graph;
   let truncated = false;
@@ -310,8 +342,8 @@ function bind() {
   $('search').value = state.search || '';
   $('range').value = state.from ? 'custom' : (state.range || '1h');
   $('tenant').onchange = (e) => { state.tenant = e.target.value.trim(); refresh(true); };
-  $('service').onchange = (e) => { state.service = e.target.value; refresh(false); };
-  $('profile-type').onchange = (e) => { state.type = e.target.value; refresh(false); };
+  $('service').onchange = (e) => { state.service = e.target.value; delete state.focus; refresh(false); };
+  $('profile-type').onchange = (e) => { state.type = e.target.value; delete state.focus; refresh(false); };
   $('selector').onkeydown = (e) => { if (e.key === 'Enter') { state.selector = e.target.value; refresh(false); } };
   $('range').onchange = (e) => {
     if (e.target.value === 'custom') return;

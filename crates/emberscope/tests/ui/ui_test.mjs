@@ -39,6 +39,11 @@ try {
   out.focus = await page.evaluate(() => ({ crumbs: [...document.querySelectorAll('#breadcrumbs a')].map((a) => a.textContent),
     drawn: window.emberscope.drawn }));
   await page.screenshot({ path: `${shots}/focus.png`, fullPage: true });
+  // The focus is in the URL: a reload (a shared link) shows the same frame focused.
+  out.focusUrl = await page.evaluate(() => location.search);
+  await page.reload();
+  await page.waitForSelector('#flamegraph[data-state=drawn]');
+  out.focusAfterReload = await page.evaluate(() => [...document.querySelectorAll('#breadcrumbs a')].map((a) => a.textContent));
 
   // Focus inside a cut graph: the page asks again for the stacks through the frame, and the
   // frame's subtree gets the node budget to itself.
@@ -146,6 +151,8 @@ try {
     await page.goto(`${base}/?service=diff-app&view=diff&lsel=${encodeURIComponent('{version="1"}')}&rsel=${encodeURIComponent('{version="2"}')}&${process.env.DIFF_QUERY}`);
     await page.waitForSelector('#diffgraph[data-state=drawn]');
     out.diff = await page.evaluate(() => window.emberscope.canvases.diffgraph.drawn);
+    out.sides = await page.evaluate(() => ({ left: window.emberscope.canvases.leftgraph,
+      right: window.emberscope.canvases.rightgraph }));
     await page.screenshot({ path: `${shots}/compare.png`, fullPage: true });
   }
   out.offsite = requests.filter((r) => !r.startsWith(new URL(url).origin));
