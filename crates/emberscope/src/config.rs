@@ -237,6 +237,11 @@ pub const OPTIONS: &[Opt] = &[
         "Head size that forces a flush (and bounds ingest memory)",
     ),
     opt(
+        "segment-writer.queue-depth",
+        "1024",
+        "Writes that may wait while a flush runs; more push back on their requests",
+    ),
+    opt(
         "compactor.interval",
         "30s",
         "How often the compactor looks for work",
@@ -524,6 +529,7 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
             flush_interval: duration(values, "segment-writer.flush-interval")?
                 .max(Duration::from_millis(1)),
             max_head_bytes: parse(values, "segment-writer.max-head-bytes")?,
+            queue_depth: parse::<usize>(values, "segment-writer.queue-depth")?.max(1),
             ..defaults.segment_writer
         },
         compactor: compactor::CompactorConfig {

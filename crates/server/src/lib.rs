@@ -344,6 +344,64 @@ fn router(state: Arc<AppState>, roles: &[Role]) -> Router {
         .with_state(state)
 }
 
+/// The most of a request an HTTP/1 connection reads ahead of its handler. hyper's default
+/// (about 400 KiB) grows each keep-alive connection's buffer to that size, which at thousands
+/// of connections was most of the server's memory.
+const HTTP1_MAX_BUF_BYTES: usize = 64 << 10;
+/// HTTP/2 flow-control windows: how much a client may send before the handler reads it.
+const HTTP2_STREAM_WINDOW: u32 = 256 << 10;
+const HTTP2_CONNECTION_WINDOW: u32 = 1 << 20;
+
+/// Serves HTTP/1.1 and h2c on `listener` until `shutdown`, then waits for open connections.
+/// (axum's `serve` with the read-ahead and flow-control windows bounded.)
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tower::ServiceExt as _;
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http1().max_buf_size(HTTP1_MAX_BUF_BYTES);
+    builder
+        .http2()
+        .initial_stream_window_size(HTTP2_STREAM_WINDOW)
+        .initial_connection_window_size(HTTP2_CONNECTION_WINDOW);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of descriptors and the like: pause rather than spin.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone().map_request(
+            |request: axum::http::Request<hyper::body::Incoming>| {
+                request.map(axum::body::Body::new)
+            },
+        ));
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
 /// Lets at most `max_concurrent_ingest` ingest requests read and decode their bodies at once:
 /// under overload the rest wait with their bodies unread, in the kernel's socket buffers rather
 /// than in our memory. A request gives its place back once its profiles are decoded and handed
@@ -442,10 +500,12 @@ pub async fn run(
     });
     let roles: Vec<&str> = config.roles.iter().map(|r| r.name()).collect();
     tracing::info!(roles = %roles.join(","), "roles");
-    axum::serve(listener, router(Arc::clone(&state), &config.roles))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServerError::Serve)?;
+    serve(
+        listener,
+        router(Arc::clone(&state), &config.roles),
+        shutdown,
+    )
+    .await;
     if let Some(compactor) = compactor {
         compactor.abort();
     }
