@@ -148,6 +148,32 @@ fn the_ui_draws_the_profile_in_a_real_browser() {
         "no time series drawn"
     );
 
+    // The tooltip names the frame with its total in human units and its share.
+    let tooltip = out["tooltip"].as_str().unwrap_or("");
+    assert!(
+        tooltip.contains("runtime.mcall") && tooltip.contains("ms") && tooltip.contains('%'),
+        "{tooltip}"
+    );
+    // Dragging across the time series narrows the range to the dragged part.
+    let zoom_from = |search: &str| -> f64 {
+        search
+            .trim_start_matches('?')
+            .split('&')
+            .find_map(|p| p.strip_prefix("from="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let (before, after) = (
+        zoom_from(out["zoom"]["before"].as_str().unwrap_or("")),
+        zoom_from(out["zoom"]["after"].as_str().unwrap_or("")),
+    );
+    let middle = (1000.0 + now_ms as f64) / 2.0;
+    assert!(
+        before == 1000.0 && (after - middle).abs() < 0.02 * now_ms as f64,
+        "{}",
+        out["zoom"]
+    );
+
     // Search highlights frames, prints their share, filters the table and goes into the URL.
     let search = &out["search"];
     assert!(search["matched"].as_u64().unwrap_or(0) > 0, "{search}");

@@ -22,6 +22,28 @@ try {
   out.timelinePoints = Number(await page.getAttribute('#timeline', 'data-points'));
   await page.screenshot({ path: `${shots}/explore.png`, fullPage: true });
 
+  // Tooltip: hovering the widest root frame names it with its share and value in human units.
+  {
+    const root = out.first.drawn.filter((d) => d.depth === 1).sort((a, b) => b.width - a.width)[0];
+    const box = await page.locator('#flamegraph').boundingBox();
+    await page.mouse.move(box.x + root.left + root.width / 2, box.y + 18 + 9);
+    await page.waitForSelector('#tooltip:not([hidden])');
+    out.tooltip = await page.textContent('#tooltip');
+  }
+  // Dragging across the time series zooms the range (the URL gets the new from/until).
+  {
+    const box = await page.locator('#timeline').boundingBox();
+    const before = await page.evaluate(() => location.search);
+    await page.mouse.move(box.x + box.width * 0.5, box.y + 40);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.98, box.y + 40, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForFunction((b) => location.search !== b, before);
+    out.zoom = { before, after: await page.evaluate(() => location.search) };
+    await page.goto(url);
+    await page.waitForSelector('#flamegraph[data-state=drawn]');
+  }
+
   // Search: frames dimmed or highlighted, the share printed, the table filtered.
   await page.fill('#search', process.env.SEARCH || 'runtime');
   await page.waitForFunction(() => document.getElementById('search-share').textContent !== '');
