@@ -58,25 +58,11 @@ fn proto_call(server: &Server, tenant: &str, path: &str, body: &[u8]) -> (u16, V
     (status, body)
 }
 
+/// The form pyroscope-go sends: `profile` and optional `sample_type_config` file fields.
 fn multipart(profile: &[u8], config: Option<&[u8]>) -> (String, Vec<u8>) {
-    let boundary = "emberscope-test-boundary";
-    let mut body = Vec::new();
-    let mut field = |name: &str, bytes: &[u8]| {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    };
-    field("profile", profile);
-    if let Some(config) = config {
-        field("sample_type_config", config);
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
+    let mut fields = vec![("profile", profile)];
+    fields.extend(config.map(|config| ("sample_type_config", config)));
+    common::multipart(&fields)
 }
 
 /// Sorted collapsed stacks of one value column of a pprof file, read by Google's pprof (each

@@ -35,24 +35,9 @@ fn proto_call(server: &Server, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
 
 /// The form the Java agent sends: `jfr` and optional `labels` file fields.
 fn multipart(jfr: &[u8], labels: Option<&[u8]>) -> (String, Vec<u8>) {
-    let boundary = "emberscope-jfr-boundary";
-    let mut body = Vec::new();
-    let mut field = |name: &str, bytes: &[u8]| {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    };
-    field("jfr", jfr);
-    if let Some(labels) = labels {
-        field("labels", labels);
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
+    let mut fields = vec![("jfr", jfr)];
+    fields.extend(labels.map(|labels| ("labels", labels)));
+    common::multipart(&fields)
 }
 
 fn ingest(server: &Server, service: &str, content_type: &str, body: &[u8]) -> (u16, String) {
@@ -144,26 +129,13 @@ fn testdata(name: &str) -> PathBuf {
 fn every_recording_reproduces_pyroscopes_goldens() {
     let data = tempfile::tempdir().expect("tempdir");
     let server = start(data.path(), &["--auth.multitenancy-enabled"]);
-    // golden recording -> [(profile type with '_', hash, path)]
-    let mut goldens: BTreeMap<String, Vec<(String, u64, PathBuf)>> = BTreeMap::new();
+    let goldens = oracle::jfr_goldens();
     let mut recordings = Vec::new();
     for entry in std::fs::read_dir(shared().join("testdata/jfr")).expect("list") {
         let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_owned();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if let Some(recording) = name.strip_suffix(".jfr.gz") {
             recordings.push(recording.to_owned());
-        } else if let Some((recording, rest)) = name.split_once(".jfr.gz.") {
-            let rest = rest.strip_suffix(".pb.gz").expect("golden suffix");
-            let (kind, hash) = rest.rsplit_once('.').expect("hash");
-            goldens.entry(recording.to_owned()).or_default().push((
-                kind.to_owned(),
-                hash.parse().expect("hash"),
-                path.clone(),
-            ));
         }
     }
     recordings.sort();

@@ -461,19 +461,15 @@ fn connect_querier_serves_profile_types_and_flame_graphs() {
         ..Default::default()
     }
     .encode_to_vec();
-    let mut stream = TcpStream::connect(&server.address).expect("connect");
-    write!(stream, "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/proto\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", proto.len()).expect("send");
-    stream.write_all(&proto).expect("send");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read");
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("head")
-        + 4;
-    assert!(response.starts_with(b"HTTP/1.1 200"));
+    let (status, _, response) = common::post_bytes(
+        &server,
+        path,
+        &[("Content-Type", "application/proto")],
+        &proto,
+    );
+    assert_eq!(status, 200);
     let decoded =
-        SelectMergeStacktracesResponse::decode(&response[split..]).expect("a response message");
+        SelectMergeStacktracesResponse::decode(response.as_slice()).expect("a response message");
     let back = model::tree_from_bytes(&decoded.tree).expect("tree bytes");
     assert_eq!(model::write_collapsed(&back), model::write_collapsed(&tree));
 

@@ -67,25 +67,17 @@ fn collapsed(profile: &Profile, index: usize) -> String {
 
 /// Golden files by recording: (profile type with '_', path), for the no-label goldens.
 fn goldens() -> BTreeMap<String, Vec<(String, PathBuf)>> {
-    let mut out: BTreeMap<String, Vec<(String, PathBuf)>> = BTreeMap::new();
-    for entry in std::fs::read_dir(testdata("jfr")).expect("list testdata/jfr") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_owned();
-        let Some((recording, rest)) = name.split_once(".jfr.gz.") else {
-            continue;
-        };
-        let Some(kind) = rest.strip_suffix(&format!(".{NO_LABELS}.pb.gz")) else {
-            continue;
-        };
-        out.entry(recording.to_owned())
-            .or_default()
-            .push((kind.to_owned(), path));
-    }
-    out
+    common::jfr_goldens()
+        .into_iter()
+        .map(|(recording, goldens)| {
+            let no_labels = goldens
+                .into_iter()
+                .filter(|(_, hash, _)| hash.to_string() == NO_LABELS)
+                .map(|(kind, _, path)| (kind, path))
+                .collect();
+            (recording, no_labels)
+        })
+        .collect()
 }
 
 #[test]

@@ -190,19 +190,13 @@ async fn ingest_text(
         .map_err(|e| ApiError::new(Code::Unprocessable, e.to_string()))?;
     let mut prepared = Vec::with_capacity(profiles.len());
     for converted in profiles {
-        let mut labels = Labels::new();
-        for (key, value) in &name.labels {
-            if !key.starts_with("__") || key == "__session_id__" {
-                labels.set(key.clone(), value.clone());
-            }
-        }
-        labels.set("__name__", converted.metric_name.clone());
-        labels.set("pyroscope_spy", spy);
-        if labels.get("service_name").is_none() {
-            labels.set("service_name", converted.service_name.clone());
-        } else {
-            labels.set("app_name", name.name.clone());
-        }
+        let mut labels = upload_labels(
+            name,
+            &converted.metric_name,
+            spy,
+            &converted.service_name,
+            true,
+        );
         for pair in &converted.labels {
             if pair.value.is_empty() {
                 labels.remove(&pair.name);
@@ -278,19 +272,13 @@ async fn ingest_jfr(
     let mut prepared = Vec::with_capacity(recording.profiles.len());
     let mut total = 0;
     for converted in recording.profiles {
-        let mut labels = Labels::new();
-        for (key, value) in &request.name.labels {
-            if !key.starts_with("__") || key == "__session_id__" {
-                labels.set(key.clone(), value.clone());
-            }
-        }
-        labels.set("__name__", converted.metric_name);
-        labels.set("pyroscope_spy", request.spy);
-        if labels.get("service_name").is_none() {
-            labels.set("service_name", request.name.name.clone());
-        } else {
-            labels.set("app_name", request.name.name.clone());
-        }
+        let mut labels = upload_labels(
+            request.name,
+            converted.metric_name,
+            request.spy,
+            &request.name.name,
+            true,
+        );
         if !recording.event.is_empty() {
             labels.set("jfr_event", recording.event.clone());
         }
@@ -383,16 +371,38 @@ fn rename_sample_types(profile: &mut Profile, config: &HashMap<String, SampleTyp
 }
 
 fn series_labels(profile: &Profile, name: &labelset::AppName, spy: &str) -> Labels {
+    upload_labels(
+        name,
+        &pprof::upload_profile_name(profile),
+        spy,
+        &name.name,
+        false,
+    )
+}
+
+/// The series labels Pyroscope gives an `/ingest` upload: the `name` labels (reserved `__`
+/// ones dropped, `__session_id__` kept), `__name__`, `pyroscope_spy`, and `service_name` =
+/// `service` unless the request names one — then text and JFR uploads (`app_name_too`) keep
+/// the app name as `app_name`.
+fn upload_labels(
+    name: &labelset::AppName,
+    metric: &str,
+    spy: &str,
+    service: &str,
+    app_name_too: bool,
+) -> Labels {
     let mut labels = Labels::new();
     for (key, value) in &name.labels {
         if !key.starts_with("__") || key == "__session_id__" {
             labels.set(key.clone(), value.clone());
         }
     }
-    labels.set("__name__", pprof::upload_profile_name(profile));
+    labels.set("__name__", metric);
     labels.set("pyroscope_spy", spy);
     if labels.get("service_name").is_none() {
-        labels.set("service_name", name.name.clone());
+        labels.set("service_name", service);
+    } else if app_name_too {
+        labels.set("app_name", name.name.clone());
     }
     labels
 }

@@ -61,14 +61,14 @@ pub fn start_with_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serv
     Server { child, address }
 }
 
-/// One HTTP/1.1 request; returns (status, body).
-pub fn request(
+/// Sends one HTTP/1.1 request on a fresh connection; returns the raw response.
+fn exchange(
     server: &Server,
     method: &str,
     target: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> (u16, String) {
+) -> Vec<u8> {
     let mut stream = TcpStream::connect(&server.address).expect("connect");
     let mut head = format!(
         "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
@@ -83,6 +83,18 @@ pub fn request(
     stream.write_all(body).expect("send body");
     let mut response = Vec::new();
     stream.read_to_end(&mut response).expect("response");
+    response
+}
+
+/// One HTTP/1.1 request; returns (status, body).
+pub fn request(
+    server: &Server,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let response = exchange(server, method, target, headers, body);
     let text = String::from_utf8_lossy(&response).into_owned();
     let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
     let body = text
@@ -95,6 +107,25 @@ pub fn request(
         _ => body,
     };
     (status, body)
+}
+
+/// A `multipart/form-data` body with one file field per (name, bytes), as the SDKs and agents
+/// send uploads; returns (content type, body).
+pub fn multipart(fields: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "emberscope-test-boundary";
+    let mut body = Vec::new();
+    for (name, bytes) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 /// `query` percent-encoded for a URL.
@@ -125,19 +156,7 @@ pub fn post_bytes(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, String, Vec<u8>) {
-    let mut stream = TcpStream::connect(&server.address).expect("connect");
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).expect("send head");
-    stream.write_all(body).expect("send body");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read");
+    let response = exchange(server, "POST", path, headers, body);
     let split = response
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

@@ -5,6 +5,7 @@
 
 use crate::pprof::proto::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};
 use hashbrown::HashTable;
+use model::Interner;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::hash::BuildHasher as _;
 
@@ -34,6 +35,11 @@ impl SeriesKind {
         SeriesKind::LiveObject,
         SeriesKind::Malloc,
     ];
+
+    /// The position of the kind in [`SeriesKind::ALL`] (the declaration order).
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
 
     /// The `__name__` of the series.
     pub(crate) fn metric(self) -> &'static str {
@@ -113,8 +119,7 @@ pub(crate) struct Correlation {
 #[derive(Debug)]
 pub(crate) struct SeriesBuilder {
     kind: SeriesKind,
-    strings: Vec<String>,
-    string_ids: FxHashMap<String, i64>,
+    strings: Interner,
     functions: Vec<Function>,
     function_ids: FxHashMap<i64, u64>,
     locations: Vec<Location>,
@@ -136,8 +141,7 @@ impl SeriesBuilder {
     pub(crate) fn new(kind: SeriesKind) -> SeriesBuilder {
         let mut builder = SeriesBuilder {
             kind,
-            strings: Vec::new(),
-            string_ids: FxHashMap::default(),
+            strings: Interner::new(),
             functions: Vec::new(),
             function_ids: FxHashMap::default(),
             locations: Vec::new(),
@@ -152,13 +156,7 @@ impl SeriesBuilder {
     }
 
     fn string(&mut self, text: &str) -> i64 {
-        if let Some(&id) = self.string_ids.get(text) {
-            return id;
-        }
-        let id = self.strings.len() as i64;
-        self.strings.push(text.to_owned());
-        self.string_ids.insert(text.to_owned(), id);
-        id
+        i64::from(self.strings.intern(text))
     }
 
     fn location(&mut self, frame: &ResolvedFrame) -> u64 {
@@ -283,12 +281,24 @@ impl SeriesBuilder {
             }],
             location: self.locations,
             function: self.functions,
-            string_table: self.strings,
+            string_table: self.strings.into_strings(),
             time_nanos,
             duration_nanos,
             period_type,
             period,
             ..Profile::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SeriesKind;
+
+    #[test]
+    fn kinds_are_listed_in_declaration_order() {
+        for (position, kind) in SeriesKind::ALL.iter().enumerate() {
+            assert_eq!(kind.index(), position, "{kind:?}");
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Chunks: the self-contained units a recording is a sequence of. Each starts with a 68-byte
 //! big-endian header (magic `FLR\0`, version, size, offsets of its last constant pool and of its
-//! metadata, start time and tick rate, feature bits) and holds its own metadata and constant
+//! metadata, start time and tick rate, feature bits; we read the version, size, metadata offset
+//! and the compressed-integers bit) and holds its own metadata and constant
 //! pools, so chunks are read one at a time and memory follows the largest chunk, not the file.
 
 use super::error::JfrError;
@@ -15,10 +16,6 @@ const COMPRESSED_INTEGERS: i32 = 1;
 pub(crate) struct ChunkHeader {
     pub size: usize,
     pub metadata_offset: usize,
-    pub start_nanos: i64,
-    pub duration_nanos: i64,
-    pub start_ticks: i64,
-    pub ticks_per_second: i64,
     pub compressed_integers: bool,
 }
 
@@ -61,10 +58,6 @@ impl ChunkHeader {
         Ok(ChunkHeader {
             size,
             metadata_offset,
-            start_nanos: i64_at(32),
-            duration_nanos: i64_at(40),
-            start_ticks: i64_at(48),
-            ticks_per_second: i64_at(56),
             // Version 1 recordings always compress integers.
             compressed_integers: major == 1 || features & COMPRESSED_INTEGERS != 0,
         })

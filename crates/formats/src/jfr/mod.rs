@@ -289,8 +289,7 @@ impl<'l> Converter<'l> {
         let labels = self.labels;
         let builders = &mut self.builders;
         let mut add = |kind: SeriesKind, values: &[i64]| {
-            let index = SeriesKind::ALL.iter().position(|&k| k == kind).unwrap_or(0);
-            builders[index].add(
+            builders[kind.index()].add(
                 stack_key,
                 correlation,
                 values,

@@ -123,3 +123,23 @@ pub fn column_as_collapsed(all: &BTreeMap<String, Vec<i64>>, index: usize) -> St
     }
     out
 }
+
+/// The goldens of `testdata/jfr` by recording: `<recording>.jfr.gz.<profile type with ':' as
+/// '_'>.<hash>.pb.gz`, the hash being `xxhash64` of the query's label set. Values are
+/// (profile type with '_', hash, path), sorted.
+pub fn jfr_goldens() -> BTreeMap<String, Vec<(String, u64, PathBuf)>> {
+    let mut out: BTreeMap<String, Vec<(String, u64, PathBuf)>> = BTreeMap::new();
+    for entry in std::fs::read_dir(testdata("jfr")).expect("list testdata/jfr") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let Some((recording, rest)) = name.split_once(".jfr.gz.") else {
+            continue;
+        };
+        let rest = rest.strip_suffix(".pb.gz").expect("golden suffix");
+        let (kind, hash) = rest.rsplit_once('.').expect("hash");
+        let golden = (kind.to_owned(), hash.parse().expect("hash"), path.clone());
+        out.entry(recording.to_owned()).or_default().push(golden);
+    }
+    out.values_mut().for_each(|v| v.sort());
+    out
+}
