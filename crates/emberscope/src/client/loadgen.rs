@@ -27,7 +27,8 @@ pub struct LoadgenArgs {
     /// How long to run.
     #[arg(long, default_value = "1m", value_parser = parse_duration)]
     pub duration: Duration,
-    /// Cap on pushes per second over the whole fleet (default: the fleet's natural rate).
+    /// Pushes per second over the whole fleet (default: the fleet's natural rate, services ×
+    /// pods / interval); above it the pods push more often than --interval.
     #[arg(long)]
     pub rate: Option<f64>,
     /// Stop after this many pushes.
@@ -62,17 +63,22 @@ fn load_sources(folder: &PathBuf) -> Result<Vec<Source>> {
         .collect();
     entries.sort();
     let mut sources = Vec::new();
+    let mut skipped = 0usize;
     for path in entries {
         let Ok(bytes) = std::fs::read(&path) else {
+            skipped += 1;
             continue;
         };
         let Ok(raw) = formats::compression::decompress(&bytes, 64 << 20) else {
+            skipped += 1;
             continue;
         };
         let Ok(profile) = formats::pprof::decode(&raw, usize::MAX) else {
+            skipped += 1;
             continue;
         };
         if profile.sample.is_empty() || profile.sample_type.is_empty() {
+            skipped += 1;
             continue;
         }
         // Only what the server accepts (Push refuses, for example, .NET's function id 0).
@@ -93,6 +99,7 @@ fn load_sources(folder: &PathBuf) -> Result<Vec<Source>> {
         )
         .is_err()
         {
+            skipped += 1;
             continue;
         }
         let first_type = profile
@@ -117,7 +124,17 @@ fn load_sources(folder: &PathBuf) -> Result<Vec<Source>> {
         });
     }
     if sources.is_empty() {
-        bail!("no pprof files in {}", folder.display());
+        bail!(
+            "no pprof files in {} that the server would accept",
+            folder.display()
+        );
+    }
+    if skipped > 0 {
+        eprintln!(
+            "loadgen: replaying {} files of {}; {skipped} skipped (not pprof, empty, or refused by Push's validation)",
+            sources.len(),
+            folder.display()
+        );
     }
     Ok(sources)
 }
@@ -166,10 +183,10 @@ pub async fn run(args: LoadgenArgs) -> Result<()> {
     let fleet = args.services * args.pods;
     let natural = fleet as f64 / args.interval.as_secs_f64();
     let rate = args.rate.unwrap_or(natural);
-    if rate <= 0.0 {
-        bail!("--rate must be positive");
-    }
-    let gap = Duration::from_secs_f64(1.0 / rate);
+    let gap = (rate.is_finite() && rate > 0.0)
+        .then(|| Duration::try_from_secs_f64(1.0 / rate).ok())
+        .flatten()
+        .with_context(|| format!("--rate {rate}: not a positive number of pushes per second"))?;
     let permits = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let outcome = Arc::new(std::sync::Mutex::new(Outcome::default()));
     let started = Instant::now();
@@ -182,9 +199,10 @@ pub async fn run(args: LoadgenArgs) -> Result<()> {
         "loadgen: {} services × {} pods every {:?} ({rate:.1} pushes/s) for {:?} against {}",
         args.services, args.pods, args.interval, args.duration, args.client.url
     );
-    while Instant::now() < deadline && args.max_requests.is_none_or(|max| sent < max) {
+    // The next push is due at `next`; a push due after the deadline is never sent.
+    while next < deadline && args.max_requests.is_none_or(|max| sent < max) {
         tokio::time::sleep_until(next.into()).await;
-        next += gap;
+        next = next.checked_add(gap).unwrap_or(deadline);
         let member = sent % fleet;
         let (service, pod) = (member / args.pods, member % args.pods);
         let source_index = (member + sent / fleet) % sources.len();

@@ -60,6 +60,12 @@ enum Body {
 
 impl Client {
     pub fn new(args: &ClientArgs) -> Result<Client> {
+        if args.username.is_some() && args.token.is_some() {
+            bail!("--username and --token both set: choose basic auth or a bearer token");
+        }
+        if args.password.is_some() && args.username.is_none() {
+            bail!("--password needs --username");
+        }
         let http = reqwest::Client::builder()
             .timeout(args.timeout)
             .build()
@@ -84,8 +90,18 @@ impl Client {
             request = request.bearer_auth(token);
         }
         request = match body {
+            // Connect unary as the real clients send it: the protocol version and the deadline.
             Body::Proto(bytes) => request
                 .header("Content-Type", "application/proto")
+                .header("Connect-Protocol-Version", "1")
+                .header(
+                    "Connect-Timeout-Ms",
+                    self.args
+                        .timeout
+                        .as_millis()
+                        .clamp(1, 9_999_999_999)
+                        .to_string(),
+                )
                 .body(bytes),
             Body::Raw {
                 bytes,

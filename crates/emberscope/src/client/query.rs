@@ -30,7 +30,7 @@ pub enum QueryCommand {
     Labels(LabelsArgs),
     /// Values of one label.
     LabelValues(LabelValuesArgs),
-    /// Profile types with data.
+    /// Profile types with data (of the --query selection when it has matchers).
     ProfileTypes(Common),
 }
 
@@ -39,7 +39,7 @@ pub struct Common {
     /// `<profile type>{matchers}`, e.g. process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name="x"}
     #[arg(long, default_value = "{}")]
     pub query: String,
-    /// Start: now-1h, Unix seconds/ms, or RFC 3339.
+    /// Start: now-1h, YYYYMMDD, Unix seconds/ms, or RFC 3339.
     #[arg(long, default_value = "now-1h")]
     pub from: String,
     /// End, in the same forms.
@@ -419,17 +419,35 @@ pub async fn run(command: QueryCommand) -> Result<()> {
         QueryCommand::ProfileTypes(common) => {
             let resolved = resolve(&common)?;
             let client = Client::new(&common.client)?;
-            let types: ProfileTypesResponse = client
-                .call(
-                    "/querier.v1.QuerierService/ProfileTypes",
-                    &ProfileTypesRequest {
-                        start: resolved.start,
-                        end: resolved.end,
-                    },
-                )
-                .await?;
-            for t in &types.profile_types {
-                writeln!(out, "{}", t.id)?;
+            if resolved.label_matcher == "{}" {
+                let types: ProfileTypesResponse = client
+                    .call(
+                        "/querier.v1.QuerierService/ProfileTypes",
+                        &ProfileTypesRequest {
+                            start: resolved.start,
+                            end: resolved.end,
+                        },
+                    )
+                    .await?;
+                for t in &types.profile_types {
+                    writeln!(out, "{}", t.id)?;
+                }
+            } else {
+                // A selection narrows the types to those its series have.
+                let types: LabelValuesResponse = client
+                    .call(
+                        "/querier.v1.QuerierService/LabelValues",
+                        &LabelValuesRequest {
+                            name: "__profile_type__".to_owned(),
+                            matchers: vec![resolved.label_matcher.clone()],
+                            start: resolved.start,
+                            end: resolved.end,
+                        },
+                    )
+                    .await?;
+                for id in &types.names {
+                    writeln!(out, "{id}")?;
+                }
             }
         }
     }

@@ -64,6 +64,9 @@ fn parse_labels(labels: &[String]) -> Result<Vec<(String, String)>> {
             if name.is_empty() {
                 bail!("--label {l:?}: the name is empty");
             }
+            if name == "service_name" || name == "__name__" {
+                bail!("--label {l:?}: {name} comes from --service and the file, not --label");
+            }
             Ok((name.to_owned(), value.to_owned()))
         })
         .collect()
@@ -193,14 +196,7 @@ pub async fn run(args: UploadArgs) -> Result<()> {
             }
         }
         if progress {
-            let width = 30;
-            let filled = (index + 1) * width / total;
-            eprint!(
-                "\r[{}{}] {}/{total}",
-                "#".repeat(filled),
-                "-".repeat(width - filled),
-                index + 1
-            );
+            eprint!("\r{}", progress_bar(index + 1, total));
         }
     }
     if progress {
@@ -213,9 +209,30 @@ pub async fn run(args: UploadArgs) -> Result<()> {
     Ok(())
 }
 
+/// `[#####-----] 5/10`: the bar drawn over itself on a terminal while many files upload.
+fn progress_bar(done: usize, total: usize) -> String {
+    const WIDTH: usize = 30;
+    let filled = done.min(total) * WIDTH / total.max(1);
+    format!(
+        "[{}{}] {done}/{total}",
+        "#".repeat(filled),
+        "-".repeat(WIDTH - filled)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_progress_bar_fills_with_the_files() {
+        assert_eq!(progress_bar(0, 3), format!("[{}] 0/3", "-".repeat(30)));
+        assert_eq!(
+            progress_bar(1, 3),
+            format!("[{}{}] 1/3", "#".repeat(10), "-".repeat(20))
+        );
+        assert_eq!(progress_bar(3, 3), format!("[{}] 3/3", "#".repeat(30)));
+    }
 
     #[test]
     fn formats_are_told_from_the_bytes() {
