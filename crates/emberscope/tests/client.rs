@@ -787,6 +787,21 @@ fn loadgen_is_bounded_and_says_what_is_wrong() {
     assert!(report.starts_with("sent 5 pushes"), "{report}");
     assert!(report.contains(" 5 ok, 0 failed"), "{report}");
     assert!(started.elapsed() < Duration::from_secs(20), "{report}");
+    // Far behind schedule (a rate no server meets), the run still ends at --duration.
+    let started = Instant::now();
+    let report = ok(&[
+        "loadgen",
+        "--rate",
+        "1000000",
+        "--duration",
+        "1s",
+        "--profiles",
+        &profiles,
+        "--url",
+        &url,
+    ]);
+    assert!(started.elapsed() < Duration::from_secs(8), "{report}");
+    while requests.try_recv().is_ok() {}
     for bad in ["nan", "0", "-1", "inf", "1e-30"] {
         let rate = format!("--rate={bad}");
         let stderr = fails(&["loadgen", &rate, "--profiles", &profiles, "--url", &url]);

@@ -199,8 +199,12 @@ pub async fn run(args: LoadgenArgs) -> Result<()> {
         "loadgen: {} services × {} pods every {:?} ({rate:.1} pushes/s) for {:?} against {}",
         args.services, args.pods, args.interval, args.duration, args.client.url
     );
-    // The next push is due at `next`; a push due after the deadline is never sent.
-    while next < deadline && args.max_requests.is_none_or(|max| sent < max) {
+    // The next push is due at `next`; none is sent after the deadline, nor one due after it
+    // (behind schedule, `next` lags the clock: both bound the run).
+    while next < deadline
+        && Instant::now() < deadline
+        && args.max_requests.is_none_or(|max| sent < max)
+    {
         tokio::time::sleep_until(next.into()).await;
         next = next.checked_add(gap).unwrap_or(deadline);
         let member = sent % fleet;
