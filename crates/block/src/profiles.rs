@@ -12,6 +12,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use std::sync::Arc;
 
 /// Rows per Parquet row group.
@@ -48,11 +49,23 @@ fn schema() -> Arc<Schema> {
     ]))
 }
 
+/// The Parquet column of a list column's items.
+fn list_item(name: &str) -> ColumnPath {
+    ColumnPath::new(vec![name.to_owned(), "list".to_owned(), "item".to_owned()])
+}
+
 /// Encodes rows (already sorted by series, time) as a Parquet file.
 pub(crate) fn write(rows: &[ProfileRow], zstd_level: i32) -> Result<Vec<u8>, BlockError> {
     let schema = schema();
+    // zstd where the bytes are (the stack id and value lists); the per-row columns and the span
+    // ids (mostly 0, dictionary-encoded to runs) are small, and every compressed column costs a
+    // zstd context (compression and decompression) per row group: more than the column itself
+    // costs to write when a segment holds a few profiles per dataset.
+    let zstd = Compression::ZSTD(ZstdLevel::try_new(zstd_level)?);
     let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level)?))
+        .set_compression(Compression::UNCOMPRESSED)
+        .set_column_compression(list_item("stack_ids"), zstd)
+        .set_column_compression(list_item("values"), zstd)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build();
     let mut out = Vec::new();
@@ -183,4 +196,48 @@ pub(crate) fn read(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    #[test]
+    fn only_the_stack_and_value_lists_are_compressed() {
+        let rows: Vec<ProfileRow> = (0..100)
+            .map(|i| ProfileRow {
+                series_id: i / 10,
+                time_nanos: i64::from(i) * 1_000_000_000,
+                total: 60,
+                stack_ids: vec![1, 2, 3],
+                values: vec![10, 20, 30],
+                span_ids: vec![0, 0, 0],
+            })
+            .collect();
+        let bytes = Bytes::from(write(&rows, 1).expect("written"));
+        let reader = SerializedFileReader::new(bytes.clone()).expect("parquet");
+        let group = reader.metadata().row_group(0);
+        let compression: Vec<(String, Compression)> = group
+            .columns()
+            .iter()
+            .map(|c| (c.column_path().string(), c.compression()))
+            .collect();
+        let zstd = Compression::ZSTD(ZstdLevel::try_new(1).expect("level"));
+        assert_eq!(
+            compression,
+            vec![
+                ("series_id".to_owned(), Compression::UNCOMPRESSED),
+                ("time_nanos".to_owned(), Compression::UNCOMPRESSED),
+                ("total".to_owned(), Compression::UNCOMPRESSED),
+                ("stack_ids.list.item".to_owned(), zstd),
+                ("values.list.item".to_owned(), zstd),
+                ("span_ids.list.item".to_owned(), Compression::UNCOMPRESSED),
+            ]
+        );
+        assert_eq!(
+            read(bytes, &[0, 5, 9], 0, i64::MAX, 0).expect("read").len(),
+            30
+        );
+    }
 }

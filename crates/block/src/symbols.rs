@@ -87,6 +87,10 @@ pub(crate) struct SymbolsBuilder {
     stack_parents: Vec<u32>,
     stack_locations: Vec<u32>,
     stack_ids: FxHashMap<(u32, u32), u32>,
+    /// Leaf nodes of whole stacks seen by [`SymbolsBuilder::stack_id`], by the hash of their
+    /// locations: a stack seen before (the same service sends the same hot stacks in every
+    /// profile) is found with one lookup instead of one per frame.
+    whole_stacks: HashTable<(u64, u32)>,
 }
 
 impl SymbolsBuilder {
@@ -184,11 +188,23 @@ impl SymbolsBuilder {
 
     /// The stack id of dataset locations given root first. Empty stacks have no id.
     pub fn stack_id(&mut self, locations_root_first: &[u32]) -> Option<u32> {
+        if locations_root_first.is_empty() {
+            return None;
+        }
+        let hash = FxBuildHasher.hash_one(locations_root_first);
+        let (parents, locations) = (&self.stack_parents, &self.stack_locations);
+        if let Some(&(_, leaf)) = self.whole_stacks.find(hash, |&(h, leaf)| {
+            h == hash && is_stack(parents, locations, leaf, locations_root_first)
+        }) {
+            return Some(leaf);
+        }
         let mut node = 0u32;
         for &location in locations_root_first {
             node = self.stack_child(node, location);
         }
-        (node != 0).then_some(node)
+        self.whole_stacks
+            .insert_unique(hash, (hash, node), |&(h, _)| h);
+        Some(node)
     }
 
     /// The child of stack node `parent` at dataset location `location`, created if missing.
@@ -278,6 +294,21 @@ impl SymbolsBuilder {
             stack_locations: self.stack_locations,
         }
     }
+}
+
+/// Whether trie node `leaf` is the stack `root_first` (walked from the leaf to the root).
+fn is_stack(parents: &[u32], locations: &[u32], leaf: u32, root_first: &[u32]) -> bool {
+    let mut node = leaf;
+    for &location in root_first.iter().rev() {
+        let Some(index) = (node as usize).checked_sub(1) else {
+            return false;
+        };
+        if locations.get(index) != Some(&location) {
+            return false;
+        }
+        node = parents.get(index).copied().unwrap_or(0);
+    }
+    node == 0
 }
 
 fn intern<K: Clone + Eq + std::hash::Hash>(
@@ -555,5 +586,36 @@ impl Symbols {
             tree_nodes[stack_node as usize] = Some(current);
         }
         Some(current)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_stacks_and_trie_walks_agree() {
+        let mut builder = SymbolsBuilder::new();
+        let abc = builder.stack_id(&[1, 2, 3]).expect("stack");
+        // A prefix of a known stack: the trie already has it, the whole-stack table not yet.
+        let ab = builder.stack_id(&[1, 2]).expect("prefix");
+        assert_eq!(builder.stack_parents[abc as usize - 1], ab);
+        assert_eq!(builder.stack_id(&[1, 2, 3]), Some(abc));
+        assert_eq!(builder.stack_id(&[1, 2]), Some(ab));
+        // Same leaf location under another parent, and a longer stack through a known one.
+        let xbc = builder.stack_id(&[9, 2, 3]).expect("stack");
+        assert_ne!(xbc, abc);
+        let abcd = builder.stack_id(&[1, 2, 3, 4]).expect("stack");
+        assert_eq!(builder.stack_parents[abcd as usize - 1], abc);
+        assert_eq!(builder.stack_id(&[]), None);
+        // Location 0 is a location like any other.
+        let zero = builder.stack_id(&[0]).expect("stack");
+        assert_eq!(
+            builder
+                .stack_id(&[0, 0])
+                .map(|n| builder.stack_parents[n as usize - 1]),
+            Some(zero)
+        );
+        assert_eq!(builder.stack_parents.len(), 9);
     }
 }

@@ -83,9 +83,16 @@ pub struct EncodedBlock {
     pub datasets: Vec<DatasetSummary>,
 }
 
-/// zstd for the protobuf sections (the Parquet section compresses its own pages).
-fn compress(data: &[u8], level: i32) -> Result<Vec<u8>, BlockError> {
-    zstd::bulk::compress(data, level).map_err(|e| BlockError::NotABlock(format!("zstd: {e}")))
+/// zstd for the protobuf sections (the Parquet section compresses its own pages), with one
+/// compressor for a whole block: a zstd context costs more to set up than a small section
+/// costs to compress.
+fn compress(
+    compressor: &mut zstd::bulk::Compressor<'_>,
+    data: &[u8],
+) -> Result<Vec<u8>, BlockError> {
+    compressor
+        .compress(data)
+        .map_err(|e| BlockError::NotABlock(format!("zstd: {e}")))
 }
 
 impl EncodedBlock {
@@ -331,6 +338,8 @@ impl BlockWriter {
     /// Encodes every dataset with rows into one object.
     pub fn finish(self) -> Result<EncodedBlock, BlockError> {
         let level = self.zstd_level;
+        let mut compressor = zstd::bulk::Compressor::new(level)
+            .map_err(|e| BlockError::NotABlock(format!("zstd: {e}")))?;
         let mut bytes = Vec::new();
         let mut footer = Footer::default();
         let mut summaries = Vec::new();
@@ -374,10 +383,13 @@ impl BlockWriter {
                 bytes.extend_from_slice(data);
                 s
             };
-            let series = section(&compress(&series_proto.encode_to_vec(), level)?, &mut bytes);
+            let series = section(
+                &compress(&mut compressor, &series_proto.encode_to_vec())?,
+                &mut bytes,
+            );
             let profiles = section(&profiles::write(&rows, level)?, &mut bytes);
             let symbols = section(
-                &compress(&dataset.symbols.finish().encode_to_vec(), level)?,
+                &compress(&mut compressor, &dataset.symbols.finish().encode_to_vec())?,
                 &mut bytes,
             );
             let profile_types: Vec<String> = dataset.profile_types.into_iter().collect();
