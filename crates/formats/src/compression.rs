@@ -49,9 +49,30 @@ pub fn decompress(body: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, Decompress
         }
         return Ok(Cow::Borrowed(body));
     }
-    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
+    // gzip's fast path sizes its own buffer; the streaming paths grow this one.
+    let mut out = match Compression::sniff(body) {
+        Compression::Gzip => Vec::new(),
+        _ => Vec::with_capacity(expected_size(body).min(limit)),
+    };
     decompress_into(body, limit, &mut out)?;
     Ok(Cow::Owned(out))
+}
+
+/// A guess of the decompressed size of `body`, so that the output grows (and is copied) rarely:
+/// gzip's trailer states the size of its last member (modulo 4 GiB); that claim is the
+/// sender's, so it is trusted only up to 32 times the body. Otherwise 4 times the body.
+fn expected_size(body: &[u8]) -> usize {
+    let fallback = body.len().saturating_mul(4);
+    if Compression::sniff(body) != Compression::Gzip || body.len() < 18 {
+        return fallback;
+    }
+    let trailer: [u8; 4] = body[body.len() - 4..].try_into().unwrap_or_default();
+    let stated = u32::from_le_bytes(trailer) as usize;
+    if stated == 0 {
+        return fallback;
+    }
+    // One byte more than the data, so that reading to the end needs no second allocation.
+    stated.saturating_add(1).min(body.len().saturating_mul(32))
 }
 
 /// As [`decompress`], into a caller's buffer (cleared first) so that a loop over many bodies
@@ -70,7 +91,14 @@ pub fn decompress_into(
             out.extend_from_slice(body);
             Ok(())
         }
-        Compression::Gzip => read_limited_into(MultiGzDecoder::new(body), "gzip", limit, out),
+        Compression::Gzip => {
+            if gunzip_whole(body, limit, out) {
+                return Ok(());
+            }
+            out.clear();
+            out.reserve(expected_size(body).min(limit));
+            read_limited_into(MultiGzDecoder::new(body), "gzip", limit, out)
+        }
         Compression::Zstd => {
             let corrupt = |source| DecompressError::Corrupt {
                 format: "zstd",
@@ -85,6 +113,51 @@ pub fn decompress_into(
             read_limited_into(decoder, "zstd", limit, out)
         }
     }
+}
+
+/// Largest ratio of output to input that deflate can reach (a run of 258 bytes per 2 bits, about
+/// 1032:1), with room for the gzip header and trailer.
+const MAX_DEFLATE_RATIO: usize = 1032;
+
+thread_local! {
+    /// libdeflate's decompressor (its tables, about 10 KB), one per thread.
+    static GUNZIP: std::cell::RefCell<libdeflater::Decompressor> =
+        std::cell::RefCell::new(libdeflater::Decompressor::new());
+}
+
+/// The fast path for what nearly every client sends, one gzip member: libdeflate decompresses
+/// it in one call into a buffer of the size the trailer states (about twice as fast as a
+/// streaming inflate). Returns false, leaving `out` in any state, when the body may hold more
+/// than one member (another gzip magic inside it: a second member must start with one, so a
+/// chance occurrence only costs the slow path), when the stated size is over `limit` or more
+/// than deflate can produce from the body, or when libdeflate refuses the data: the streaming
+/// path then decides, with its own errors.
+fn gunzip_whole(body: &[u8], limit: usize, out: &mut Vec<u8>) -> bool {
+    const MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
+    if body.len() < 18 || memchr::memmem::find(&body[10..], &MAGIC).is_some() {
+        return false;
+    }
+    let trailer: [u8; 4] = body[body.len() - 4..].try_into().unwrap_or_default();
+    let stated = u32::from_le_bytes(trailer) as usize;
+    if stated > limit || stated > body.len().saturating_mul(MAX_DEFLATE_RATIO) {
+        return false;
+    }
+    out.clear();
+    if out.capacity() < stated {
+        // A fresh zeroed buffer: growing the old one would copy its capacity for nothing.
+        *out = vec![0; stated];
+    } else {
+        out.resize(stated, 0);
+    }
+    GUNZIP.with(|decompressor| {
+        let Ok(mut decompressor) = decompressor.try_borrow_mut() else {
+            return false;
+        };
+        // libdeflate checks the CRC and that the output has exactly the stated size.
+        decompressor
+            .gzip_decompress(body, out)
+            .is_ok_and(|written| written == stated)
+    })
 }
 
 fn read_limited_into(
@@ -127,6 +200,57 @@ mod tests {
         );
         let zstd = zstd::encode_all(&data[..], 3).expect("in-memory encode");
         assert_eq!(decompress(&zstd, 100).expect("zstd").as_ref(), &data[..]);
+    }
+
+    #[test]
+    fn gzip_trailers_size_the_output_within_reason() {
+        let data: Vec<u8> = (0..5000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let body = gzip(&data);
+        assert_eq!(expected_size(&body), (data.len() + 1).min(body.len() * 32));
+        // A trailer that lies (4 GiB - 1) buys no more than 32 times the body, and the data
+        // still comes out whole; a trailer of 0 falls back to 4 times the body.
+        let mut lying = body.clone();
+        let at = lying.len() - 4;
+        lying[at..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(expected_size(&lying), lying.len() * 32);
+        lying[at..].copy_from_slice(&0u32.to_le_bytes());
+        assert_eq!(expected_size(&lying), lying.len() * 4);
+        assert_eq!(expected_size(b"raw bytes"), 36);
+        let out = decompress(&body, 1 << 20).expect("gzip");
+        assert_eq!(out.as_ref(), data.as_slice());
+    }
+
+    #[test]
+    fn one_member_takes_the_fast_path_and_every_other_body_the_stream() {
+        let data: Vec<u8> = (0..20_000u32)
+            .flat_map(|i| (i % 1000).to_le_bytes())
+            .collect();
+        let one = gzip(&data);
+        let mut out = Vec::new();
+        assert!(gunzip_whole(&one, 1 << 20, &mut out));
+        assert_eq!(out, data);
+        // Two members: the second one's magic sends the body to the streaming path, which
+        // reads both.
+        let mut two = one.clone();
+        two.extend_from_slice(&gzip(b"tail"));
+        assert!(!gunzip_whole(&two, 1 << 20, &mut out));
+        decompress_into(&two, 1 << 20, &mut out).expect("two members");
+        assert_eq!(out.len(), data.len() + 4);
+        assert!(out.ends_with(b"tail"));
+        // Over the limit, or a trailer claiming more than deflate can make of the body.
+        assert!(!gunzip_whole(&one, data.len() - 1, &mut out));
+        let mut lying = one.clone();
+        let at = lying.len() - 4;
+        lying[at..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(!gunzip_whole(&lying, usize::MAX, &mut out));
+        // A wrong size or a flipped byte is refused by libdeflate and then by the stream.
+        lying[at..].copy_from_slice(&(data.len() as u32 + 1).to_le_bytes());
+        assert!(!gunzip_whole(&lying, 1 << 20, &mut out));
+        assert!(decompress(&lying, 1 << 20).is_err());
+        let mut flipped = one.clone();
+        flipped[40] ^= 0xff;
+        assert!(!gunzip_whole(&flipped, 1 << 20, &mut out));
+        assert!(decompress(&flipped, 1 << 20).is_err());
     }
 
     #[test]

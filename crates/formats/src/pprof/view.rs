@@ -144,6 +144,9 @@ impl<'a> ProfileView<'a> {
             functions: buffers.functions,
             ..ProfileView::default()
         };
+        if view.samples.capacity() == 0 {
+            view.reserve_for(bytes);
+        }
         let mut reader = Reader::new(bytes);
         while let Some((field, wire)) = reader.key()? {
             match (field, wire) {
@@ -179,6 +182,44 @@ impl<'a> ProfileView<'a> {
             }
         }
         Ok(view)
+    }
+
+    /// Sizes fresh buffers from one quick pass over the top-level fields (counting messages by
+    /// kind, skipping their contents), so that decoding grows (and copies) none of them. Stops
+    /// quietly at malformed input: the decoder reports it.
+    fn reserve_for(&mut self, bytes: &[u8]) {
+        let (mut samples, mut sample_bytes, mut locations, mut location_bytes) = (0, 0, 0, 0);
+        let (mut mappings, mut functions, mut strings, mut types) = (0, 0, 0, 0);
+        let mut reader = Reader::new(bytes);
+        while let Ok(Some((field, wire))) = reader.key() {
+            if wire != LEN {
+                if reader.skip(wire, field, 0).is_err() {
+                    break;
+                }
+                continue;
+            }
+            let Ok(body) = reader.bytes() else { break };
+            match field {
+                1 => types += 1,
+                2 => (samples, sample_bytes) = (samples + 1, sample_bytes + body.len()),
+                3 => mappings += 1,
+                4 => (locations, location_bytes) = (locations + 1, location_bytes + body.len()),
+                5 => functions += 1,
+                6 => strings += 1,
+                _ => {}
+            }
+        }
+        self.samples.reserve(samples);
+        // A sample's bytes hold its location ids and values (a byte or more each).
+        self.location_ids
+            .reserve(sample_bytes.saturating_sub(samples * types * 2) / 2);
+        self.values.reserve(samples * types);
+        self.mappings.reserve(mappings);
+        self.locations.reserve(locations);
+        // Most locations have one line (a few bytes of id, address and mapping besides).
+        self.lines.reserve(locations.max(location_bytes / 8));
+        self.functions.reserve(functions);
+        self.strings.reserve(strings);
     }
 
     fn decode_sample(&mut self, bytes: &[u8]) -> Result<(), PprofError> {
