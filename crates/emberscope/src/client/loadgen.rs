@@ -1,6 +1,7 @@
 //! `emberscope loadgen`: a fleet of `services × pods` pushing real profiles (a folder of pprof
 //! files, by default `../shared/testdata/pprof`) every `interval` through the Push API, with
-//! varied labels and jittered timestamps, for a bounded time and number of requests. Reports
+//! varied labels and timestamps jittered by whole seconds, for a bounded time and number of
+//! requests. Bodies are uncompressed pprof (each source encoded about five times a second). Reports
 //! throughput (profiles/s, uncompressed MB/s), acknowledge latency percentiles and errors.
 
 use super::{Client, ClientArgs};
@@ -159,6 +160,41 @@ struct Outcome {
     errors: std::collections::BTreeMap<String, usize>,
 }
 
+/// Timestamps take one of this many whole seconds around now.
+const JITTER_SLOTS: u64 = 5;
+
+/// Each source's profile encoded with a given second as its time, one slot per (source, second
+/// modulo JITTER_SLOTS): a profile is encoded about five times a second however many pods push
+/// it, so that the loader's own work leaves the machine to the server.
+type EncodedCache = std::sync::Mutex<Vec<Option<(i64, Arc<Vec<u8>>)>>>;
+
+fn encoded_at(
+    cache: &EncodedCache,
+    slot: usize,
+    second: i64,
+    profile: &formats::pprof::Profile,
+) -> Arc<Vec<u8>> {
+    let cached = cache.lock().ok().and_then(|slots| {
+        slots
+            .get(slot)
+            .cloned()
+            .flatten()
+            .filter(|(at, _)| *at == second)
+    });
+    if let Some((_, bytes)) = cached {
+        return bytes;
+    }
+    let mut profile = profile.clone();
+    profile.time_nanos = second.saturating_mul(1_000_000_000);
+    let bytes = Arc::new(profile.encode_to_vec());
+    if let Ok(mut slots) = cache.lock()
+        && let Some(entry) = slots.get_mut(slot)
+    {
+        *entry = Some((second, Arc::clone(&bytes)));
+    }
+    bytes
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -187,6 +223,12 @@ pub async fn run(args: LoadgenArgs) -> Result<()> {
         .then(|| Duration::try_from_secs_f64(1.0 / rate).ok())
         .flatten()
         .with_context(|| format!("--rate {rate}: not a positive number of pushes per second"))?;
+    let encoded: Arc<EncodedCache> = Arc::new(std::sync::Mutex::new(vec![
+        None;
+        sources.len()
+            * JITTER_SLOTS
+                as usize
+    ]));
     let permits = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let outcome = Arc::new(std::sync::Mutex::new(Outcome::default()));
     let started = Instant::now();
@@ -210,20 +252,23 @@ pub async fn run(args: LoadgenArgs) -> Result<()> {
         let member = sent % fleet;
         let (service, pod) = (member / args.pods, member % args.pods);
         let source_index = (member + sent / fleet) % sources.len();
-        // Timestamps jittered up to ±2 s around now.
-        let now_ns = compactor::now_ms().saturating_mul(1_000_000);
-        let offset = (jitter.next() % 4_000_000_000) as i64 - 2_000_000_000;
+        // Timestamps jittered by up to ±2 whole seconds around now.
+        let second = compactor::now_ms() / 1000 + (jitter.next() % JITTER_SLOTS) as i64 - 2;
+        let slot = source_index * JITTER_SLOTS as usize
+            + (second.rem_euclid(JITTER_SLOTS as i64)) as usize;
         let permit = Arc::clone(&permits)
             .acquire_owned()
             .await
             .context("the loader stopped")?;
-        let (client, sources, outcome) =
-            (client.clone(), Arc::clone(&sources), Arc::clone(&outcome));
+        let (client, sources, outcome, encoded) = (
+            client.clone(),
+            Arc::clone(&sources),
+            Arc::clone(&outcome),
+            Arc::clone(&encoded),
+        );
         tasks.spawn(async move {
             let source = &sources[source_index];
-            let mut profile = source.profile.clone();
-            profile.time_nanos = now_ns + offset;
-            let raw = profile.encode_to_vec();
+            let raw = encoded_at(&encoded, slot, second, &source.profile);
             let size = raw.len();
             let request = PushRequest {
                 series: vec![RawProfileSeries {
@@ -240,7 +285,7 @@ pub async fn run(args: LoadgenArgs) -> Result<()> {
                     })
                     .collect(),
                     samples: vec![RawSample {
-                        raw_profile: raw,
+                        raw_profile: raw.as_ref().clone(),
                         id: String::new(),
                     }],
                     annotations: Vec::new(),
