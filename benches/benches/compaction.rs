@@ -1,0 +1,194 @@
+//! Compaction at scale (issue 3): one service whose profiles hold STACKS distinct stacks in
+//! all, spread over SEGMENTS segments, compacted by one job. Prints the compaction's
+//! throughput (segment bytes per second) and its peak memory: the process's peak resident set
+//! is reset (`/proc/self/clear_refs`) after the segments are written, so the figure is the
+//! compaction's own. Not a divan benchmark: one run of a whole workload.
+//!
+//! `cargo bench -p emberscope-benches --bench compaction -- [STACKS] [SEGMENTS]`
+//! (default 1,000,000 stacks in 16 segments).
+
+use block::BlockWriter;
+use compactor::{Compactor, CompactorConfig};
+use formats::pprof::proto::{Function, Line, Location, Profile, Sample, ValueType};
+use formats::pprof::{self, LabelLimits, ProfileLimits};
+use metastore::{Metastore, SqliteMetastore};
+use model::{Labels, TenantId};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use storage::ObjectStoreExt;
+use ulid::Ulid;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Functions the stacks are drawn from.
+const FUNCTIONS: u64 = 5_000;
+
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A profile of `stacks` random stacks (depth 8 to 31 over FUNCTIONS functions, one location
+/// per function): distinct with overwhelming odds.
+fn synthetic_profile(stacks: usize, seed: u64, time_nanos: i64) -> Profile {
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut strings = vec![String::new(), "cpu".to_owned(), "nanoseconds".to_owned()];
+    let mut function = Vec::new();
+    let mut location = Vec::new();
+    for id in 1..=FUNCTIONS {
+        strings.push(format!(
+            "github.com/acme/service/pkg{}.Function{id}",
+            id % 97
+        ));
+        let name = strings.len() as i64 - 1;
+        function.push(Function {
+            id,
+            name,
+            system_name: name,
+            ..Default::default()
+        });
+        location.push(Location {
+            id,
+            line: vec![Line {
+                function_id: id,
+                line: (id % 500) as i64,
+                column: 0,
+            }],
+            ..Default::default()
+        });
+    }
+    let sample = (0..stacks)
+        .map(|_| {
+            let depth = 8 + (next() % 24) as usize;
+            Sample {
+                location_id: (0..depth).map(|_| 1 + next() % FUNCTIONS).collect(),
+                value: vec![1 + (next() % 100) as i64 * 10_000_000],
+                label: Vec::new(),
+            }
+        })
+        .collect();
+    Profile {
+        sample_type: vec![ValueType { r#type: 1, unit: 2 }],
+        sample,
+        location,
+        function,
+        string_table: strings,
+        time_nanos,
+        period_type: Some(ValueType { r#type: 1, unit: 2 }),
+        period: 10_000_000,
+        ..Default::default()
+    }
+}
+
+fn main() {
+    let mut args = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse::<usize>().ok());
+    let stacks = args.next().unwrap_or(1_000_000);
+    let segments = args.next().unwrap_or(16).max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run(stacks, segments));
+}
+
+async fn run(stacks: usize, segments: usize) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = storage::StorageConfig::Filesystem {
+        dir: dir.path().join("objects"),
+    }
+    .open()
+    .expect("store");
+    let metastore =
+        Arc::new(SqliteMetastore::open(&dir.path().join("metastore.db")).expect("metastore"));
+    let tenant = TenantId::new("bench").expect("valid");
+    let limits = ProfileLimits {
+        reject_older_than_nanos: 0,
+        reject_newer_than_nanos: 0,
+        max_profile_size_bytes: 0,
+        max_samples: 0,
+        ..ProfileLimits::default()
+    };
+    let labels = Labels::from_pairs([("__name__", "process_cpu"), ("service_name", "big-service")]);
+    let per_segment = stacks.div_ceil(segments);
+    let base = 1_700_000_000_000_000_000i64;
+    let mut segment_bytes = 0u64;
+    for segment in 0..segments {
+        let profile = synthetic_profile(per_segment, segment as u64 + 1, base + segment as i64);
+        let series = pprof::prepare_push(profile, &labels, &limits, &LabelLimits::default(), 0, 0)
+            .expect("valid");
+        let mut writer = BlockWriter::new();
+        for one in &series {
+            writer.add(&tenant, one);
+        }
+        let encoded = writer.finish().expect("encoded");
+        let id = Ulid::new();
+        segment_bytes += encoded.bytes.len() as u64;
+        let meta = encoded.meta(id, 0, 0, None);
+        store
+            .put(&storage::paths::segment(0, id), encoded.bytes.into())
+            .await
+            .expect("stored");
+        metastore.add_block(&meta).await.expect("recorded");
+    }
+    let compactor = Compactor::new(
+        Arc::clone(&store),
+        metastore.clone(),
+        CompactorConfig {
+            min_segments_per_job: 1,
+            max_segments_per_job: segments,
+            grace_period: Duration::ZERO,
+            ..CompactorConfig::default()
+        },
+    );
+    // The peak resident set from here on is the compaction's.
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let before = status_kib("VmRSS:");
+    let started = Instant::now();
+    let report = compactor
+        .compact_once(compactor::now_ms())
+        .await
+        .expect("compacted")
+        .expect("a job ran");
+    let elapsed = started.elapsed();
+    let peak = status_kib("VmHWM:");
+    println!("| measure | value |\n|---|---|");
+    println!(
+        "| input | {stacks} distinct stacks of one service (depth 8–31 over {FUNCTIONS} functions) in {segments} segments, {:.1} MB |",
+        segment_bytes as f64 / 1e6
+    );
+    println!(
+        "| output | {} block(s), {:.1} MB, {} profiles |",
+        report.blocks,
+        report.bytes_out as f64 / 1e6,
+        report.profiles_out
+    );
+    println!(
+        "| compaction | {:.2} s = {:.1} MB/s of segments |",
+        elapsed.as_secs_f64(),
+        report.bytes_in as f64 / 1e6 / elapsed.as_secs_f64()
+    );
+    println!(
+        "| peak memory during compaction | {:.0} MiB resident (process before: {:.0} MiB){} |",
+        peak as f64 / 1024.0,
+        before as f64 / 1024.0,
+        if reset {
+            ""
+        } else {
+            " — peak not reset: whole process"
+        }
+    );
+}
