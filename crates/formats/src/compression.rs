@@ -115,9 +115,10 @@ pub fn decompress_into(
     }
 }
 
-/// Largest ratio of output to input that deflate can reach (a run of 258 bytes per 2 bits, about
-/// 1032:1), with room for the gzip header and trailer.
-const MAX_DEFLATE_RATIO: usize = 1032;
+/// Largest ratio of stated output to body that the fast path trusts before inflating: real
+/// profiles compress 3–20 times; a body claiming more (a bomb, or a lie) takes the streaming
+/// path, which grows its buffer only as data actually comes out.
+const MAX_TRUSTED_RATIO: usize = 64;
 
 thread_local! {
     /// libdeflate's decompressor (its tables, about 10 KB), one per thread.
@@ -130,8 +131,9 @@ thread_local! {
 /// streaming inflate). Returns false, leaving `out` in any state, when the body may hold more
 /// than one member (another gzip magic inside it: a second member must start with one, so a
 /// chance occurrence only costs the slow path), when the stated size is over `limit` or more
-/// than deflate can produce from the body, or when libdeflate refuses the data: the streaming
-/// path then decides, with its own errors.
+/// than 64 times the body, or when libdeflate refuses the data: the streaming path then
+/// decides, with its own errors. (libdeflate stops after the member; bytes after it would have
+/// to end in the member's own size to get here, where the streaming path would refuse them.)
 fn gunzip_whole(body: &[u8], limit: usize, out: &mut Vec<u8>) -> bool {
     const MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
     if body.len() < 18 || memchr::memmem::find(&body[10..], &MAGIC).is_some() {
@@ -139,7 +141,7 @@ fn gunzip_whole(body: &[u8], limit: usize, out: &mut Vec<u8>) -> bool {
     }
     let trailer: [u8; 4] = body[body.len() - 4..].try_into().unwrap_or_default();
     let stated = u32::from_le_bytes(trailer) as usize;
-    if stated > limit || stated > body.len().saturating_mul(MAX_DEFLATE_RATIO) {
+    if stated > limit || stated > body.len().saturating_mul(MAX_TRUSTED_RATIO) {
         return false;
     }
     out.clear();
@@ -243,6 +245,10 @@ mod tests {
         let at = lying.len() - 4;
         lying[at..].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(!gunzip_whole(&lying, usize::MAX, &mut out));
+        // Data that compresses more than 64 times is streamed, and still comes out whole.
+        let zeros = gzip(&[0u8; 100_000]);
+        assert!(!gunzip_whole(&zeros, 1 << 20, &mut out));
+        assert_eq!(decompress(&zeros, 1 << 20).expect("zeros").len(), 100_000);
         // A wrong size or a flipped byte is refused by libdeflate and then by the stream.
         lying[at..].copy_from_slice(&(data.len() as u32 + 1).to_le_bytes());
         assert!(!gunzip_whole(&lying, 1 << 20, &mut out));

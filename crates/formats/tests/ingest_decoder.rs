@@ -31,3 +31,22 @@ fn ingest_decoder_equals_prost_on_every_test_file() {
     }
     assert!(compared > 20, "only {compared} files compared");
 }
+
+/// 100,000 empty sample types and 100,000 empty samples (400 KB): sizing buffers from the
+/// product of the two counts would ask for 80 GB and abort the process; decoding must stay
+/// within what the body holds and agree with prost.
+#[test]
+fn counts_of_empty_messages_do_not_size_buffers() {
+    let mut body = Vec::with_capacity(400_000);
+    for _ in 0..100_000 {
+        body.extend_from_slice(&[0x0a, 0x00]);
+    }
+    for _ in 0..100_000 {
+        body.extend_from_slice(&[0x12, 0x00]);
+    }
+    let fast = decode_for_ingest(&body, 1 << 28).expect("decodes");
+    let expected = decode(&body, 1 << 28).expect("decodes");
+    assert_eq!(fast.sample_type.len(), 100_000);
+    assert_eq!(fast.sample.len(), 100_000);
+    assert!(expected == fast);
+}

@@ -1,7 +1,7 @@
 //! `emberscope loadgen`: a fleet of `services × pods` pushing real profiles (a folder of pprof
 //! files, by default `../shared/testdata/pprof`) every `interval` through the Push API, with
 //! varied labels and timestamps jittered by whole seconds, for a bounded time and number of
-//! requests. Bodies are uncompressed pprof (each source encoded about five times a second). Reports
+//! requests. Bodies are uncompressed pprof (each source encoded about once a second). Reports
 //! throughput (profiles/s, uncompressed MB/s), acknowledge latency percentiles and errors.
 
 use super::{Client, ClientArgs};
@@ -164,8 +164,9 @@ struct Outcome {
 const JITTER_SLOTS: u64 = 5;
 
 /// Each source's profile encoded with a given second as its time, one slot per (source, second
-/// modulo JITTER_SLOTS): a profile is encoded about five times a second however many pods push
-/// it, so that the loader's own work leaves the machine to the server.
+/// modulo JITTER_SLOTS): as the window of seconds moves on, one new second a second, a profile
+/// is encoded about once a second however many pods push it, so that the loader's own work
+/// leaves the machine to the server.
 type EncodedCache = std::sync::Mutex<Vec<Option<(i64, Arc<Vec<u8>>)>>>;
 
 fn encoded_at(

@@ -24,10 +24,12 @@ pub fn parse_ms(text: &str, now_ms: i64) -> Result<i64> {
         if rest.is_empty() {
             return Ok(now_ms);
         }
-        let (sign, offset) = match rest.split_at(1) {
-            ("-", d) => (-1, d),
-            ("+", d) => (1, d),
-            _ => bail!("{text:?}: after `now` comes + or - and a duration, like now-1h"),
+        let (sign, offset) = if let Some(d) = rest.strip_prefix('-') {
+            (-1, d)
+        } else if let Some(d) = rest.strip_prefix('+') {
+            (1, d)
+        } else {
+            bail!("{text:?}: after `now` comes + or - and a duration, like now-1h")
         };
         let ms = offset_ms(offset).with_context(|| format!("{text:?}"))?;
         return Ok(now_ms.saturating_add(sign * ms));
@@ -271,6 +273,8 @@ mod tests {
             "now-",
             "now-1",
             "now-1q",
+            "now€1h",
+            "now-1€",
             "2025-11-27T10:00:00",
             "2025-02-30T10:00:00Z",
             "2025-11-27T25:00:00Z",

@@ -1,7 +1,8 @@
 //! A borrowed, low-allocation view of a pprof: decoded straight from the protobuf bytes by hand,
 //! strings borrowed from the buffer, samples and lines in flat arrays. The read paths (trees,
-//! merges) run on it; it is several times faster to build than the owned prost types, which the
-//! ingest path (validation, repairs) keeps using.
+//! merges) run on it, and ingest decodes through it (`decode_for_ingest`, then `to_profile`
+//! for the owned prost types that validation and the repairs work on); it is several times
+//! faster to build than prost's decoding.
 
 use super::decode::PprofError;
 use super::proto::{Mapping, Profile};
@@ -209,15 +210,19 @@ impl<'a> ProfileView<'a> {
                 _ => {}
             }
         }
+        // Every count is bounded by the bytes that hold it (a location id or value takes a
+        // byte or more), never by a product of counts: a hostile body reserves no more than
+        // decoding it would fill.
         self.samples.reserve(samples);
-        // A sample's bytes hold its location ids and values (a byte or more each).
+        let values = samples.saturating_mul(types).min(sample_bytes);
         self.location_ids
-            .reserve(sample_bytes.saturating_sub(samples * types * 2) / 2);
-        self.values.reserve(samples * types);
+            .reserve(sample_bytes.saturating_sub(values.saturating_mul(2)) / 2);
+        self.values.reserve(values);
         self.mappings.reserve(mappings);
         self.locations.reserve(locations);
         // Most locations have one line (a few bytes of id, address and mapping besides).
-        self.lines.reserve(locations.max(location_bytes / 8));
+        self.lines
+            .reserve(locations.max(location_bytes / 8).min(location_bytes));
         self.functions.reserve(functions);
         self.strings.reserve(strings);
     }
