@@ -1,5 +1,5 @@
 //! pprof hot paths on the real test profiles:
-//! - `decode_baseline` (bare gunzip + protobuf decode) beside `decode_and_normalize` (decode,
+//! - `decode_baseline` (bare gunzip + protobuf decode) beside `decode_and_normalize` (the push path's decoding,
 //!   validation, Go repair, normalisation and the series split of the push path);
 //! - `merge_100_*`: 100 copies of a profile into one flame graph and into one pprof (compare with
 //!   `pprof -proto` through `scripts/bench_vs_pprof.sh`).
@@ -60,7 +60,7 @@ fn decode_and_normalize(bencher: Bencher, file: &str) {
     };
     let label_limits = LabelLimits::default();
     bencher.counter(BytesCount::of_slice(&body)).bench(|| {
-        let profile = pprof::decode(&body, LIMIT).expect("valid pprof");
+        let profile = pprof::decode_for_ingest(&body, LIMIT).expect("valid pprof");
         pprof::prepare_push(profile, &labels, &limits, &label_limits, body.len(), 1)
             .expect("valid profile")
     });
