@@ -1,6 +1,6 @@
 //! pprof hot paths on the real test profiles:
-//! - `decode_baseline` (bare gunzip + protobuf decode) beside `decode_and_normalize` (the push path's decoding,
-//!   validation, Go repair, normalisation and the series split of the push path);
+//! - `decode_baseline` (bare gunzip + protobuf decode) beside `decode_and_normalize` (the push
+//!   path's decoding, validation, Go repair, normalisation and series split);
 //! - `merge_100_*`: 100 copies of a profile into one flame graph and into one pprof (compare with
 //!   `pprof -proto` through `scripts/bench_vs_pprof.sh`).
 
