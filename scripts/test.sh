@@ -46,6 +46,11 @@ if [ ! -d crates/emberscope/tests/sdk/node/node_modules/@pyroscope/nodejs ]; the
   (cd crates/emberscope/tests/sdk/node && npm ci --silent --no-audit --no-fund)
 fi
 
+step "set-up: Azurite from npm (Azure's blob emulator, for the storage conformance suite)"
+if [ ! -x crates/storage/tests/azurite/node_modules/.bin/azurite-blob ]; then
+  (cd crates/storage/tests/azurite && npm ci --silent --no-audit --no-fund)
+fi
+
 step "set-up: Chromium (Debian's) and playwright-core from npm, for the browser tests of the UI"
 command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 if [ ! -d crates/emberscope/tests/ui/node_modules/playwright-core ]; then

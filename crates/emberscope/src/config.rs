@@ -107,6 +107,15 @@ pub const OPTIONS: &[Opt] = &[
         "Azure access key (empty: from AZURE_* variables)",
     ),
     opt(
+        "storage.azure.endpoint",
+        "",
+        "Azure blob endpoint (empty: https://<account>.blob.core.windows.net; Azurite: http://host:10000/<account>)",
+    ),
+    flag(
+        "storage.azure.allow-http",
+        "Allow a plain http:// Azure endpoint",
+    ),
+    opt(
         "metastore.backend",
         "sqlite",
         "Metadata database: sqlite (embedded) or postgres",
@@ -473,6 +482,8 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
             account: required(values, "storage.azure.account", "storage.backend=azure")?,
             container: required(values, "storage.azure.container", "storage.backend=azure")?,
             access_key: text(values, "storage.azure.access-key"),
+            endpoint: text(values, "storage.azure.endpoint"),
+            allow_http: parse(values, "storage.azure.allow-http")?,
         }),
         Some(other) => {
             bail!("storage.backend: {other:?} is not one of filesystem, s3, gcs, azure")

@@ -46,6 +46,13 @@ pub enum StorageConfig {
         container: String,
         #[serde(default)]
         access_key: Option<String>,
+        /// The account's blob endpoint when it is not `https://<account>.blob.core.windows.net`
+        /// (Azurite or Azure Stack: `http://host:10000/<account>`).
+        #[serde(default)]
+        endpoint: Option<String>,
+        /// Allow a plain `http://` endpoint (an emulator on loopback, in tests).
+        #[serde(default)]
+        allow_http: bool,
     },
 }
 
@@ -139,12 +146,18 @@ impl StorageConfig {
                 account,
                 container,
                 access_key,
+                endpoint,
+                allow_http,
             } => {
                 let mut builder = MicrosoftAzureBuilder::from_env()
                     .with_account(account)
-                    .with_container_name(container);
+                    .with_container_name(container)
+                    .with_allow_http(*allow_http);
                 if let Some(key) = access_key {
                     builder = builder.with_access_key(key);
+                }
+                if let Some(endpoint) = endpoint {
+                    builder = builder.with_endpoint(endpoint.clone());
                 }
                 let store = builder.build().map_err(|source| StorageError::Config {
                     backend: "azure",

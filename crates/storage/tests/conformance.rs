@@ -1,6 +1,6 @@
-//! One conformance suite for every object store backend: the local filesystem and a real S3
-//! server (moto) on loopback. Put, ranged get, list, conditional put, delete, errors; plus the
-//! fault-injecting wrapper.
+//! One conformance suite for every object store backend: the local filesystem, a real S3 server
+//! (moto) and Azure's blob emulator (Azurite, from npm) on loopback. Put, ranged get, list,
+//! conditional put, delete, errors; plus the fault-injecting wrapper.
 
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -162,13 +162,13 @@ async fn local_filesystem_conforms() {
     suite(store).await;
 }
 
-/// A moto S3 server on a free loopback port, stopped on drop.
-struct Moto {
+/// A test server (moto, Azurite) on a free loopback port, stopped on drop.
+struct Emulator {
     child: Child,
     port: u16,
 }
 
-impl Drop for Moto {
+impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -188,7 +188,7 @@ fn moto_binary() -> String {
     "moto_server".to_owned()
 }
 
-fn start_moto() -> Moto {
+fn start_moto() -> Emulator {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -204,7 +204,7 @@ fn start_moto() -> Moto {
                 moto_binary()
             )
         });
-    let moto = Moto { child, port };
+    let moto = Emulator { child, port };
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -250,6 +250,108 @@ async fn s3_conforms() {
     let store = s3_config(moto.port, "emberscope-test")
         .open()
         .expect("open");
+    suite(store).await;
+}
+
+/// `$EMBERSCOPE_AZURITE`, else the one `scripts/test.sh` installs (`npm ci` in
+/// `tests/azurite`).
+fn azurite_binary() -> String {
+    std::env::var("EMBERSCOPE_AZURITE").unwrap_or_else(|_| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/azurite/node_modules/.bin/azurite-blob")
+            .display()
+            .to_string()
+    })
+}
+
+fn start_azurite() -> Emulator {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let child = Command::new(azurite_binary())
+        .args([
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            &port.to_string(),
+            "--inMemoryPersistence",
+            "--skipApiVersionCheck",
+            "--silent",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start Azurite {:?} ({e}); scripts/test.sh installs it (npm ci in crates/storage/tests/azurite)",
+                azurite_binary()
+            )
+        });
+    let azurite = Emulator { child, port };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "Azurite did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    azurite
+}
+
+/// Azurite's well-known development account and key (public, in Azure's documentation).
+const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// Creates a container with a Shared Key signed request (object_store has no call for it).
+fn create_container(port: u16, container: &str) {
+    use base64::Engine as _;
+    use hmac::{KeyInit as _, Mac as _};
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    let version = "2021-08-06";
+    // Verb, eleven empty standard headers, the x-ms headers, then the resource: the account
+    // twice for a path-style (emulator) URL.
+    let to_sign = format!(
+        "PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{version}\n/{AZURITE_ACCOUNT}/{AZURITE_ACCOUNT}/{container}\nrestype:container"
+    );
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(AZURITE_KEY)
+        .expect("key");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("hmac key");
+    mac.update(to_sign.as_bytes());
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to Azurite");
+    write!(
+        stream,
+        "PUT /{AZURITE_ACCOUNT}/{container}?restype=container HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nx-ms-date: {date}\r\nx-ms-version: {version}\r\nAuthorization: SharedKey {AZURITE_ACCOUNT}:{signature}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    assert!(
+        response.starts_with("HTTP/1.1 201"),
+        "create container: {response}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_conforms() {
+    let azurite = start_azurite();
+    create_container(azurite.port, "emberscope-test");
+    let store = StorageConfig::Azure {
+        account: AZURITE_ACCOUNT.to_owned(),
+        container: "emberscope-test".to_owned(),
+        access_key: Some(AZURITE_KEY.to_owned()),
+        endpoint: Some(format!(
+            "http://127.0.0.1:{}/{AZURITE_ACCOUNT}",
+            azurite.port
+        )),
+        allow_http: true,
+    }
+    .open()
+    .expect("open");
     suite(store).await;
 }
 
