@@ -10,7 +10,7 @@
 use block::BlockWriter;
 use compactor::{Compactor, CompactorConfig};
 use formats::pprof::proto::{Function, Line, Location, Profile, Sample, ValueType};
-use formats::pprof::{self, LabelLimits, ProfileLimits};
+use formats::pprof::{self, LabelLimits};
 use metastore::{Metastore, SqliteMetastore};
 use model::{Labels, TenantId};
 use std::sync::Arc;
@@ -115,13 +115,7 @@ async fn run(stacks: usize, segments: usize) {
     let metastore =
         Arc::new(SqliteMetastore::open(&dir.path().join("metastore.db")).expect("metastore"));
     let tenant = TenantId::new("bench").expect("valid");
-    let limits = ProfileLimits {
-        reject_older_than_nanos: 0,
-        reject_newer_than_nanos: 0,
-        max_profile_size_bytes: 0,
-        max_samples: 0,
-        ..ProfileLimits::default()
-    };
+    let limits = emberscope_benches::bench_limits(true);
     let labels = Labels::from_pairs([("__name__", "process_cpu"), ("service_name", "big-service")]);
     let per_segment = stacks.div_ceil(segments);
     let base = 1_700_000_000_000_000_000i64;

@@ -36,11 +36,7 @@ struct Input {
 }
 
 fn limits() -> ProfileLimits {
-    ProfileLimits {
-        reject_older_than_nanos: 0,
-        reject_newer_than_nanos: 0,
-        ..Default::default()
-    }
+    emberscope_benches::bench_limits(false)
 }
 
 /// The accepted profiles of testdata/pprof, in name order, with Push-style series labels.

@@ -7,7 +7,7 @@
 use divan::Bencher;
 use divan::counter::BytesCount;
 use emberscope_benches::read;
-use formats::pprof::{self, LabelLimits, MergeOptions, ProfileLimits, ProfileMerger};
+use formats::pprof::{self, LabelLimits, MergeOptions, ProfileMerger};
 use model::{FlameGraph, Labels, Tree};
 
 fn main() {
@@ -51,13 +51,7 @@ fn decode_view(bencher: Bencher, file: &str) {
 fn decode_and_normalize(bencher: Bencher, file: &str) {
     let body = read(file);
     let labels = Labels::from_pairs([("__name__", "bench"), ("service_name", "bench")]);
-    let limits = ProfileLimits {
-        reject_older_than_nanos: 0,
-        reject_newer_than_nanos: 0,
-        max_profile_size_bytes: 0,
-        max_samples: 0,
-        ..ProfileLimits::default()
-    };
+    let limits = emberscope_benches::bench_limits(true);
     let label_limits = LabelLimits::default();
     bencher.counter(BytesCount::of_slice(&body)).bench(|| {
         let profile = pprof::decode_for_ingest(&body, LIMIT).expect("valid pprof");

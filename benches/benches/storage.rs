@@ -8,7 +8,7 @@
 
 use compactor::{Compactor, CompactorConfig};
 use emberscope_benches::read;
-use formats::pprof::{self, LabelLimits, ProfileLimits};
+use formats::pprof::{self, LabelLimits};
 use ingest::{SegmentWriter, SegmentWriterConfig};
 use metastore::SqliteMetastore;
 use model::{Labels, TenantId};
@@ -109,11 +109,7 @@ async fn run(intervals: usize) {
         metastore.clone(),
     ));
     let tenant = TenantId::new("bench").expect("valid");
-    let limits = ProfileLimits {
-        reject_older_than_nanos: 0,
-        reject_newer_than_nanos: 0,
-        ..ProfileLimits::default()
-    };
+    let limits = emberscope_benches::bench_limits(false);
     // (gzip size, decoded profile, uncompressed size) of each input, computed once.
     let inputs: Vec<(usize, Arc<pprof::Profile>, usize)> = FILES
         .iter()

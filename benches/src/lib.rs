@@ -1,5 +1,6 @@
 //! Shared inputs for the benchmarks under `benches/`: the real test profiles and synthetic trees.
 
+use formats::pprof::ProfileLimits;
 use model::Tree;
 use std::path::PathBuf;
 
@@ -9,6 +10,23 @@ pub fn testdata(relative: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
     shared.join("testdata").join(relative)
+}
+
+/// Push validation's limits without the ingestion window (the test files are years old) and,
+/// when `unbounded`, without the profile size and sample count limits either.
+pub fn bench_limits(unbounded: bool) -> ProfileLimits {
+    let defaults = ProfileLimits::default();
+    ProfileLimits {
+        reject_older_than_nanos: 0,
+        reject_newer_than_nanos: 0,
+        max_profile_size_bytes: if unbounded {
+            0
+        } else {
+            defaults.max_profile_size_bytes
+        },
+        max_samples: if unbounded { 0 } else { defaults.max_samples },
+        ..defaults
+    }
 }
 
 /// The bytes of a test file; panics with its path when missing (benchmarks need the data).

@@ -13,20 +13,7 @@ pub fn parse_ms(input: &str, now_ms: i64) -> i64 {
         return now_ms;
     }
     if cleaned.bytes().all(|b| b.is_ascii_digit()) {
-        if cleaned.len() == 8
-            && let Some(ms) = date_ms(&cleaned)
-        {
-            return ms;
-        }
-        let Ok(value) = cleaned.parse::<i64>() else {
-            return now_ms;
-        };
-        return match cleaned.len() {
-            13 => value,
-            16 => value / 1_000,
-            19 => value / 1_000_000,
-            _ => value.saturating_mul(1_000),
-        };
+        return digits_ms(&cleaned).unwrap_or(now_ms);
     }
     let Some(position) = cleaned.find(['+', '-']) else {
         return now_ms;
@@ -41,7 +28,32 @@ pub fn parse_ms(input: &str, now_ms: i64) -> i64 {
     let Ok(amount) = digits.parse::<i64>() else {
         return now_ms;
     };
-    let unit_ms: i64 = match &offset[digits.len()..] {
+    let Some(unit_ms) = unit_ms(&offset[digits.len()..]) else {
+        return now_ms;
+    };
+    now_ms.saturating_add(sign * amount.saturating_mul(unit_ms))
+}
+
+/// An all-digit time: a `YYYYMMDD` date when it is one, else an epoch told by its length
+/// (13 digits ms, 16 µs, 19 ns, any other seconds). `None` when the number overflows.
+pub fn digits_ms(digits: &str) -> Option<i64> {
+    if digits.len() == 8
+        && let Some(ms) = date_ms(digits)
+    {
+        return Some(ms);
+    }
+    let value = digits.parse::<i64>().ok()?;
+    Some(match digits.len() {
+        13 => value,
+        16 => value / 1_000,
+        19 => value / 1_000_000,
+        _ => value.saturating_mul(1_000),
+    })
+}
+
+/// Milliseconds in one offset unit: s, m/min, h, d, w, M/mon (30 d), y (365 d).
+pub fn unit_ms(unit: &str) -> Option<i64> {
+    Some(match unit {
         "s" => 1_000,
         "m" | "min" => 60_000,
         "h" => 3_600_000,
@@ -49,16 +61,20 @@ pub fn parse_ms(input: &str, now_ms: i64) -> i64 {
         "w" => 7 * 86_400_000,
         "M" | "mon" => 30 * 86_400_000,
         "y" => 365 * 86_400_000,
-        _ => return now_ms,
-    };
-    now_ms.saturating_add(sign * amount.saturating_mul(unit_ms))
+        _ => return None,
+    })
 }
 
 /// `YYYYMMDD` at midnight UTC, if it is a valid date.
 fn date_ms(text: &str) -> Option<i64> {
-    let year: i64 = text[0..4].parse().ok()?;
-    let month: i64 = text[4..6].parse().ok()?;
-    let day: i64 = text[6..8].parse().ok()?;
+    let year: i64 = text.get(0..4)?.parse().ok()?;
+    let month: i64 = text.get(4..6)?.parse().ok()?;
+    let day: i64 = text.get(6..8)?.parse().ok()?;
+    Some(civil_days(year, month, day)? * 86_400_000)
+}
+
+/// Days since 1970-01-01 of a valid proleptic Gregorian date.
+pub fn civil_days(year: i64, month: i64, day: i64) -> Option<i64> {
     if !(1..=12).contains(&month) || day < 1 {
         return None;
     }
@@ -87,7 +103,7 @@ fn date_ms(text: &str) -> Option<i64> {
     let m = if month > 2 { month - 3 } else { month + 9 };
     let doy = (153 * m + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some((era * 146_097 + doe - 719_468) * 86_400_000)
+    Some(era * 146_097 + doe - 719_468)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 
 mod accept;
 mod adhoc;
-mod attime;
+pub mod attime;
 pub mod error;
 mod inflight;
 mod labelset;

@@ -188,32 +188,45 @@ fn moto_binary() -> String {
     "moto_server".to_owned()
 }
 
-fn start_moto() -> Emulator {
+/// Starts `program` with `args(port)` on a free loopback port and waits until it listens;
+/// `name` and `installed_by` go into the messages when it does not.
+fn start_emulator(
+    program: &str,
+    args: impl FnOnce(&str) -> Vec<String>,
+    name: &str,
+    installed_by: &str,
+) -> Emulator {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    let child = Command::new(moto_binary())
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    let child = Command::new(program)
+        .args(args(&port.to_string()))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| {
-            panic!(
-                "cannot start the S3 test server {:?} ({e}); scripts/test.sh installs it (pip moto[server])",
-                moto_binary()
-            )
+            panic!("cannot start {name} {program:?} ({e}); scripts/test.sh installs it ({installed_by})")
         });
-    let moto = Emulator { child, port };
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let emulator = Emulator { child, port };
+    let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             Instant::now() < deadline,
-            "moto did not start on port {port}"
+            "{name} did not start on port {port}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    moto
+    emulator
+}
+
+fn start_moto() -> Emulator {
+    start_emulator(
+        &moto_binary(),
+        |port| ["-H", "127.0.0.1", "-p", port].map(String::from).to_vec(),
+        "the S3 test server",
+        "pip moto[server]",
+    )
 }
 
 /// Creates a bucket with a plain (unsigned) request: moto does not check signatures.
@@ -265,39 +278,24 @@ fn azurite_binary() -> String {
 }
 
 fn start_azurite() -> Emulator {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let child = Command::new(azurite_binary())
-        .args([
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            &port.to_string(),
-            "--inMemoryPersistence",
-            "--skipApiVersionCheck",
-            "--silent",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start Azurite {:?} ({e}); scripts/test.sh installs it (npm ci in crates/storage/tests/azurite)",
-                azurite_binary()
-            )
-        });
-    let azurite = Emulator { child, port };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "Azurite did not start on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    azurite
+    start_emulator(
+        &azurite_binary(),
+        |port| {
+            [
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                port,
+                "--inMemoryPersistence",
+                "--skipApiVersionCheck",
+                "--silent",
+            ]
+            .map(String::from)
+            .to_vec()
+        },
+        "Azurite",
+        "npm ci in crates/storage/tests/azurite",
+    )
 }
 
 /// Azurite's well-known development account and key (public, in Azure's documentation).

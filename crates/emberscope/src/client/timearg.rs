@@ -3,10 +3,12 @@
 //! `y` = 365 d, parts may follow each other: `now-1h30m`), a `YYYYMMDD` date, Unix seconds,
 //! milliseconds (13 digits), microseconds (16) or nanoseconds (19); and, beyond `attime`, an
 //! RFC 3339 time (`2026-11-27T10:00:00Z`, `2026-11-27T12:00:00+02:00`). `_`, `,` and spaces are
-//! ignored as `attime` ignores them. Resolved to Unix milliseconds. Where `attime` falls back
-//! to "now" on text it cannot read, the command line says what is wrong instead.
+//! ignored as `attime` ignores them. Resolved to Unix milliseconds. Where the server's
+//! `attime` (whose date, epoch and unit rules this shares) falls back to "now" on text it
+//! cannot read, the command line says what is wrong instead.
 
 use anyhow::{Context as _, Result, anyhow, bail};
+use server::attime::{civil_days, digits_ms, unit_ms};
 
 /// `text` as Unix milliseconds, relative forms measured from `now_ms`.
 pub fn parse_ms(text: &str, now_ms: i64) -> Result<i64> {
@@ -18,7 +20,7 @@ pub fn parse_ms(text: &str, now_ms: i64) -> Result<i64> {
         bail!("empty time");
     }
     if text.bytes().all(|b| b.is_ascii_digit()) {
-        return digits(&text);
+        return digits_ms(&text).ok_or_else(|| anyhow!("{text:?}: too large a number"));
     }
     if let Some(rest) = text.strip_prefix("now") {
         if rest.is_empty() {
@@ -41,24 +43,6 @@ pub fn parse_ms(text: &str, now_ms: i64) -> Result<i64> {
     })
 }
 
-/// An all-digit time: a `YYYYMMDD` date when it is one, else told by its length.
-fn digits(text: &str) -> Result<i64> {
-    if text.len() == 8
-        && let Some(days) = date_days(&text[..4], &text[4..6], &text[6..8])
-    {
-        return Ok(days * 86_400_000);
-    }
-    let value: i64 = text
-        .parse()
-        .map_err(|_| anyhow!("{text:?}: too large a number"))?;
-    Ok(match text.len() {
-        19 => value / 1_000_000,
-        16 => value / 1_000,
-        13 => value,
-        _ => value.saturating_mul(1000),
-    })
-}
-
 /// `1h`, `90s`, `1h30m`, `7d`, `1mon`: the length of a relative offset, in milliseconds.
 fn offset_ms(text: &str) -> Result<i64> {
     if text.is_empty() {
@@ -78,51 +62,17 @@ fn offset_ms(text: &str) -> Result<i64> {
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_end);
-        let unit_ms: i64 = match unit {
+        // attime's units, plus ms and sec.
+        let unit_ms = match unit {
             "ms" => 1,
-            "s" | "sec" => 1_000,
-            "m" | "min" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 7 * 86_400_000,
-            "M" | "mon" => 30 * 86_400_000,
-            "y" => 365 * 86_400_000,
-            other => bail!("unknown unit {other:?} (s, m, h, d, w, M, y)"),
+            "sec" => 1_000,
+            other => unit_ms(other)
+                .ok_or_else(|| anyhow!("unknown unit {other:?} (s, m, h, d, w, M, y)"))?,
         };
         total = total.saturating_add(number.saturating_mul(unit_ms));
         rest = tail;
     }
     Ok(total)
-}
-
-/// Days since 1970-01-01 of a valid proleptic Gregorian date.
-fn date_days(year: &str, month: &str, day: &str) -> Option<i64> {
-    let (y, m, d): (i64, i64, i64) = (year.parse().ok()?, month.parse().ok()?, day.parse().ok()?);
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let month_days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&m) || d < 1 || d > month_days[usize::try_from(m - 1).ok()?] {
-        return None;
-    }
-    // Howard Hinnant's days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let day_of_year = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    Some(era * 146_097 + day_of_era - 719_468)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` (a space or `t` may stand for `T`; spaces were
@@ -140,7 +90,12 @@ fn rfc3339_ms(text: &str) -> Result<i64> {
     if bytes.get(4) != Some(&b'-') || bytes.get(7) != Some(&b'-') {
         bail!("expected YYYY-MM-DD");
     }
-    let days = date_days(field(0..4)?, field(5..7)?, field(8..10)?).context("no such date")?;
+    let days = civil_days(
+        field(0..4)?.parse()?,
+        field(5..7)?.parse()?,
+        field(8..10)?.parse()?,
+    )
+    .context("no such date")?;
     let time_at = match bytes.get(10) {
         Some(b'T' | b't') => 11,
         Some(b'0'..=b'9') => 10,
