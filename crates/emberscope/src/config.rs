@@ -52,6 +52,11 @@ pub const OPTIONS: &[Opt] = &[
         "Address of the one HTTP port (HTTP/1.1, h2c gRPC, Connect, gRPC-Web)",
     ),
     opt(
+        "server.http-conn-limit",
+        "0",
+        "Most HTTP connections open at once (0: no limit); more wait to be accepted (bounds RSS under load)",
+    ),
+    opt(
         "data",
         "./data",
         "Folder of the embedded defaults: objects in <data>/objects, SQLite in <data>/metastore.db",
@@ -243,12 +248,7 @@ pub const OPTIONS: &[Opt] = &[
     opt(
         "segment-writer.max-head-bytes",
         "67108864",
-        "Head size that forces a flush (and bounds ingest memory)",
-    ),
-    opt(
-        "segment-writer.queue-depth",
-        "1024",
-        "Writes that may wait while a flush runs; more push back on their requests",
+        "Head size that forces a flush; two heads' worth waiting for storage makes writes wait",
     ),
     opt(
         "compactor.interval",
@@ -540,7 +540,6 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
             flush_interval: duration(values, "segment-writer.flush-interval")?
                 .max(Duration::from_millis(1)),
             max_head_bytes: parse(values, "segment-writer.max-head-bytes")?,
-            queue_depth: parse::<usize>(values, "segment-writer.queue-depth")?.max(1),
             ..defaults.segment_writer
         },
         compactor: compactor::CompactorConfig {
@@ -554,6 +553,7 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
         max_inflight_bytes: parse::<usize>(values, "distributor.max-inflight-mb")?
             .saturating_mul(1 << 20),
         max_concurrent_ingest: parse::<usize>(values, "distributor.max-concurrent-requests")?,
+        max_connections: parse::<usize>(values, "server.http-conn-limit")?,
     };
     let log = text(values, "log.level").unwrap_or_else(|| "info".to_owned());
     Ok((config, log))

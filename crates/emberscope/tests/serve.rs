@@ -706,3 +706,49 @@ fn connect_select_merge_profile_returns_the_pprof() {
     strings.dedup();
     assert_eq!(strings.len(), merged.string_table.len());
 }
+
+/// `--server.http-conn-limit 1`: while one connection is open a second is not served; it is
+/// once the first closes.
+#[test]
+fn the_connection_limit_holds_further_connections_until_one_closes() {
+    use std::time::Duration;
+    let data = tempfile::tempdir().expect("temp dir");
+    let server = start(data.path(), &["--server.http-conn-limit", "1"]);
+    let ask = |stream: &mut TcpStream, close: bool| {
+        let connection = if close { "close" } else { "keep-alive" };
+        let head = format!(
+            "GET /ready HTTP/1.1\r\nHost: {}\r\nConnection: {connection}\r\n\r\n",
+            server.address
+        );
+        stream.write_all(head.as_bytes()).expect("send");
+    };
+    let mut first = TcpStream::connect(&server.address).expect("connect");
+    ask(&mut first, false);
+    let mut answer = [0u8; 12];
+    first.read_exact(&mut answer).expect("first answered");
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    // The first connection stays open: the second waits to be accepted.
+    let mut second = TcpStream::connect(&server.address).expect("queued in the kernel");
+    ask(&mut second, true);
+    second
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let mut byte = [0u8; 1];
+    assert!(
+        second.read(&mut byte).is_err(),
+        "a second connection was served while the first was open"
+    );
+    drop(first);
+    second
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut response = Vec::new();
+    second
+        .read_to_end(&mut response)
+        .expect("served after the first closed");
+    assert!(
+        response.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&response)
+    );
+}

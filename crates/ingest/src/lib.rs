@@ -10,5 +10,5 @@
 mod segment_writer;
 
 pub use segment_writer::{
-    FLUSH_BUCKETS, FlushStats, IngestError, SegmentWriter, SegmentWriterConfig,
+    FLUSH_BUCKETS, FlushStats, IngestError, PendingWrite, SegmentWriter, SegmentWriterConfig,
 };

@@ -1,22 +1,25 @@
 //! The segment writer: a head of pending writes per shard, flushed as one segment object.
 //!
-//! A write resolves only after the segment holding it is stored (a conditional create on a new
-//! key, retried) and recorded in the metastore (retried): an acknowledged write survives any
-//! crash, and a crash loses only writes not yet acknowledged. The metastore records a segment
-//! only once its object is complete, so a restart never sees a half-written segment (an object
+//! A write is added to the head by the task that makes it (interning its series while they are
+//! still in that thread's cache, and freeing them there), then waits for its segment. It
+//! resolves only after the segment holding it is stored (a conditional create on a new key,
+//! retried) and recorded in the metastore (retried): an acknowledged write survives any crash,
+//! and a crash loses only writes not yet acknowledged. The metastore records a segment only
+//! once its object is complete, so a restart never sees a half-written segment (an object
 //! stored but never recorded is garbage for compaction to remove). Memory is bounded: the head
-//! flushes at `max_head_bytes`, and while it flushes new writes wait in a bounded queue, whose
-//! senders then wait in turn.
+//! flushes at `max_head_bytes`, writes keep being added to a fresh head while one flushes, and
+//! when two heads' worth waits for storage, new writes wait for room (back-pressure).
 
 use block::BlockWriter;
 use formats::pprof::SeriesProfile;
 use metastore::{Metastore, MetastoreError};
 use model::TenantId;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use storage::object_store::{ObjectStore, PutMode, PutOptions};
 use storage::paths;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 use ulid::Ulid;
@@ -27,10 +30,10 @@ pub struct SegmentWriterConfig {
     pub shard: u32,
     /// Flush at least this often while writes are pending.
     pub flush_interval: Duration,
-    /// Flush as soon as the head holds this many (decompressed profile) bytes.
+    /// Flush as soon as the head holds this many (decompressed profile) bytes. At most twice
+    /// this waits for storage (a head flushing and the next one filling); beyond it, writes
+    /// wait for room.
     pub max_head_bytes: usize,
-    /// Writes that may wait for the head; beyond this, senders wait (back-pressure).
-    pub queue_depth: usize,
     /// Attempts to store a segment and to record it before the writes fail.
     pub attempts: u32,
     /// Time allowed for one attempt.
@@ -43,7 +46,6 @@ impl Default for SegmentWriterConfig {
             shard: 0,
             flush_interval: Duration::from_millis(500),
             max_head_bytes: 64 << 20,
-            queue_depth: 1024,
             attempts: 5,
             attempt_timeout: Duration::from_secs(10),
         }
@@ -71,22 +73,41 @@ pub enum IngestError {
     },
 }
 
-enum Request {
-    Write {
-        tenant: TenantId,
-        series: Vec<SeriesProfile>,
-        size: usize,
-        ack: oneshot::Sender<Result<(), IngestError>>,
-    },
-    Flush(oneshot::Sender<()>),
-}
+/// What the writer's task is asked besides its interval: flush now (and say when done).
+struct FlushRequest(oneshot::Sender<()>);
 
 /// A running segment writer for one shard.
 #[derive(Debug)]
 pub struct SegmentWriter {
-    requests: mpsc::Sender<Request>,
+    shared: Arc<Shared>,
+    flushes: mpsc::Sender<FlushRequest>,
     task: JoinHandle<()>,
     stats: Arc<FlushStats>,
+}
+
+/// The head and what the writing tasks and the flushing task share.
+#[derive(Debug)]
+struct Shared {
+    head: Mutex<Head>,
+    /// Room for the bytes of writes not yet stored, in KiB: two heads' worth.
+    room: Arc<Semaphore>,
+    room_kib: u32,
+    max_head_bytes: usize,
+    /// Wakes the flushing task when the head is full.
+    full: Notify,
+    /// Set (under the head's lock) once the writer stops taking writes.
+    closed: AtomicBool,
+}
+
+/// A write added to the head, waiting for its segment to be stored and recorded.
+#[derive(Debug)]
+pub struct PendingWrite(oneshot::Receiver<Result<(), IngestError>>);
+
+impl PendingWrite {
+    /// Resolves once the write is durable (or its segment failed).
+    pub async fn durable(self) -> Result<(), IngestError> {
+        self.0.await.map_err(|_| IngestError::Closed)?
+    }
 }
 
 /// Upper bounds (seconds) of the flush latency histogram buckets.
@@ -145,15 +166,6 @@ impl FlushStats {
     }
 }
 
-impl std::fmt::Debug for Request {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Request::Write { tenant, size, .. } => write!(f, "Write({tenant}, {size} bytes)"),
-            Request::Flush(_) => f.write_str("Flush"),
-        }
-    }
-}
-
 impl SegmentWriter {
     /// Starts the writer's task on the current tokio runtime.
     pub fn start(
@@ -161,11 +173,30 @@ impl SegmentWriter {
         store: Arc<dyn ObjectStore>,
         metastore: Arc<dyn Metastore>,
     ) -> SegmentWriter {
-        let (requests, receiver) = mpsc::channel(config.queue_depth.max(1));
+        let room_kib = u32::try_from(config.max_head_bytes.saturating_mul(2) / 1024)
+            .unwrap_or(u32::MAX)
+            .clamp(1, Semaphore::MAX_PERMITS as u32);
+        let shared = Arc::new(Shared {
+            head: Mutex::new(Head::new()),
+            room: Arc::new(Semaphore::new(room_kib as usize)),
+            room_kib,
+            max_head_bytes: config.max_head_bytes,
+            full: Notify::new(),
+            closed: AtomicBool::new(false),
+        });
+        let (flushes, receiver) = mpsc::channel(16);
         let stats = Arc::new(FlushStats::default());
-        let task = tokio::spawn(run(config, store, metastore, receiver, Arc::clone(&stats)));
+        let task = tokio::spawn(run(
+            config,
+            store,
+            metastore,
+            Arc::clone(&shared),
+            receiver,
+            Arc::clone(&stats),
+        ));
         SegmentWriter {
-            requests,
+            shared,
+            flushes,
             task,
             stats,
         }
@@ -176,45 +207,73 @@ impl SegmentWriter {
         Arc::clone(&self.stats)
     }
 
+    /// Adds the series of one pushed profile to the head, waiting for room when two heads'
+    /// worth is waiting for storage; the series are freed when this returns. `size` is what
+    /// the write counts against the head's size limit.
+    pub async fn add(
+        &self,
+        tenant: &TenantId,
+        series: Vec<SeriesProfile>,
+        size: usize,
+    ) -> Result<PendingWrite, IngestError> {
+        let kib = u32::try_from(size / 1024 + 1)
+            .unwrap_or(u32::MAX)
+            .min(self.shared.room_kib);
+        let room = Arc::clone(&self.shared.room)
+            .acquire_many_owned(kib)
+            .await
+            .map_err(|_| IngestError::Closed)?;
+        let (ack, done) = oneshot::channel();
+        {
+            let mut head = self.shared.head.lock().await;
+            if self.shared.closed.load(Ordering::Acquire) {
+                return Err(IngestError::Closed);
+            }
+            for one in &series {
+                head.writer.add(tenant, one);
+            }
+            head.bytes = head.bytes.saturating_add(size);
+            head.acks.push(ack);
+            head.room.push(room);
+            if head.bytes >= self.shared.max_head_bytes {
+                self.shared.full.notify_one();
+            }
+        }
+        drop(series);
+        Ok(PendingWrite(done))
+    }
+
     /// Writes the series of one pushed profile; resolves once they are durable (or failed).
-    /// `size` is what the write counts against the head's size limit.
     pub async fn write(
         &self,
         tenant: TenantId,
         series: Vec<SeriesProfile>,
         size: usize,
     ) -> Result<(), IngestError> {
-        let (ack, done) = oneshot::channel();
-        self.requests
-            .send(Request::Write {
-                tenant,
-                series,
-                size,
-                ack,
-            })
-            .await
-            .map_err(|_| IngestError::Closed)?;
-        done.await.map_err(|_| IngestError::Closed)?
+        self.add(&tenant, series, size).await?.durable().await
     }
 
     /// Flushes whatever is pending now and waits for it.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
-        if self.requests.send(Request::Flush(done)).await.is_ok() {
+        if self.flushes.send(FlushRequest(done)).await.is_ok() {
             let _ = wait.await;
         }
     }
 
     /// Stops accepting writes, flushes the pending ones, and waits for the task.
     pub async fn shutdown(self) {
-        drop(self.requests);
+        drop(self.flushes);
         let _ = self.task.await;
     }
 }
 
+#[derive(Debug)]
 struct Head {
     writer: BlockWriter,
     acks: Vec<oneshot::Sender<Result<(), IngestError>>>,
+    /// The room the head's writes hold, given back once they are stored (or failed).
+    room: Vec<OwnedSemaphorePermit>,
     bytes: usize,
 }
 
@@ -223,6 +282,7 @@ impl Head {
         Head {
             writer: BlockWriter::new(),
             acks: Vec::new(),
+            room: Vec::new(),
             bytes: 0,
         }
     }
@@ -232,39 +292,35 @@ async fn run(
     config: SegmentWriterConfig,
     store: Arc<dyn ObjectStore>,
     metastore: Arc<dyn Metastore>,
-    mut requests: mpsc::Receiver<Request>,
+    shared: Arc<Shared>,
+    mut flushes: mpsc::Receiver<FlushRequest>,
     stats: Arc<FlushStats>,
 ) {
-    let mut head = Head::new();
     let mut ticker = tokio::time::interval(config.flush_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            request = requests.recv() => match request {
-                Some(Request::Write { tenant, series, size, ack }) => {
-                    for one in &series {
-                        head.writer.add(&tenant, one);
-                    }
-                    head.bytes = head.bytes.saturating_add(size);
-                    head.acks.push(ack);
-                    if head.bytes >= config.max_head_bytes {
-                        flush(&config, &store, &*metastore, &mut head, &stats).await;
-                    }
-                }
-                Some(Request::Flush(done)) => {
-                    flush(&config, &store, &*metastore, &mut head, &stats).await;
-                    let _ = done.send(());
-                }
+        let done = tokio::select! {
+            request = flushes.recv() => match request {
+                Some(FlushRequest(done)) => Some(done),
                 None => {
-                    flush(&config, &store, &*metastore, &mut head, &stats).await;
+                    // Stopping: no write is added after this head is taken.
+                    let head = {
+                        let mut head = shared.head.lock().await;
+                        shared.closed.store(true, Ordering::Release);
+                        std::mem::replace(&mut *head, Head::new())
+                    };
+                    shared.room.close();
+                    flush(&config, &store, &*metastore, head, &stats).await;
                     return;
                 }
             },
-            _ = ticker.tick() => {
-                if !head.acks.is_empty() {
-                    flush(&config, &store, &*metastore, &mut head, &stats).await;
-                }
-            }
+            () = shared.full.notified() => None,
+            _ = ticker.tick() => None,
+        };
+        let head = std::mem::replace(&mut *shared.head.lock().await, Head::new());
+        flush(&config, &store, &*metastore, head, &stats).await;
+        if let Some(done) = done {
+            let _ = done.send(());
         }
     }
 }
@@ -273,10 +329,9 @@ async fn flush(
     config: &SegmentWriterConfig,
     store: &Arc<dyn ObjectStore>,
     metastore: &dyn Metastore,
-    head: &mut Head,
+    pending: Head,
     stats: &FlushStats,
 ) {
-    let pending = std::mem::replace(head, Head::new());
     if pending.acks.is_empty() {
         return;
     }
@@ -294,6 +349,7 @@ async fn flush(
     for ack in pending.acks {
         let _ = ack.send(outcome.clone());
     }
+    drop(pending.room);
 }
 
 async fn persist(

@@ -240,3 +240,57 @@ async fn a_full_head_flushes_at_once() {
     .expect("stored");
     writer.shutdown().await;
 }
+
+/// While a flush waits for storage, writes go on into a fresh head (their `add` returns at
+/// once); once two heads' worth waits, a further write waits for room until the flush is done.
+#[tokio::test]
+async fn writes_fill_a_new_head_while_one_flushes_and_wait_beyond_two_heads() {
+    let setup = setup();
+    let faulty = Arc::new(FaultyStore::new(Arc::clone(&setup.store)));
+    // The first upload hangs 1.5 s and fails; the retry stores it.
+    faulty.plan([Fault::Hang(Duration::from_millis(1500))]);
+    let small = SegmentWriterConfig {
+        flush_interval: Duration::from_secs(3600),
+        max_head_bytes: 4 << 10, // room for two heads: 8 KiB
+        attempt_timeout: Duration::from_secs(5),
+        ..config()
+    };
+    let writer = SegmentWriter::start(small, faulty.clone(), setup.metastore.clone());
+    let tenant = TenantId::new("t").expect("valid");
+    // 4 KiB + 1 KiB of room: fills the head, whose flush then hangs.
+    let first = writer
+        .add(&tenant, cpu_series("api"), 4 << 10)
+        .await
+        .expect("added");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // 2 KiB (3 KiB of room): goes into the next head at once.
+    let started = Instant::now();
+    let second = writer
+        .add(&tenant, cpu_series("api"), 2 << 10)
+        .await
+        .expect("added");
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "waited for the flush"
+    );
+    // 1 KiB more (2 KiB of room): only 8 - 5 - 3 = 0 KiB left, so it waits for the flush.
+    let third = tokio::time::timeout(
+        Duration::from_millis(300),
+        writer.add(&tenant, cpu_series("api"), 1 << 10),
+    )
+    .await;
+    assert!(third.is_err(), "a write beyond two heads did not wait");
+    first.durable().await.expect("stored on the retry");
+    let third = tokio::time::timeout(
+        Duration::from_secs(5),
+        writer.add(&tenant, cpu_series("api"), 1 << 10),
+    )
+    .await
+    .expect("room once the first head is stored")
+    .expect("added");
+    writer.flush().await;
+    second.durable().await.expect("stored");
+    third.durable().await.expect("stored");
+    assert_eq!(stored_stacks(&setup, &tenant).await.1, expected_stacks(3));
+    writer.shutdown().await;
+}

@@ -137,7 +137,7 @@ pub async fn ingest(
         other => ApiError::new(Code::Unprocessable, other.to_string()),
     })?;
     let size = raw.len();
-    let _reservation = state.inflight.reserve(size).await;
+    let reservation = state.inflight.reserve(size).await;
     let mut profile = pprof::decode_for_ingest(&raw, usize::MAX)
         .map_err(|e| ApiError::new(Code::Unprocessable, e.to_string()))?;
     pprof::fix_time(&mut profile, from_ms.saturating_mul(1_000_000));
@@ -159,7 +159,10 @@ pub async fn ingest(
     if series.is_empty() {
         return Ok(StatusCode::OK);
     }
-    store::store(&state, &tenant, size, vec![(series, size)]).await?;
+    // The body is not kept while the write waits for its segment.
+    drop(raw);
+    drop(profile_bytes);
+    store::store(&state, &tenant, size, vec![(series, size)], reservation).await?;
     Ok(StatusCode::OK)
 }
 
@@ -182,7 +185,7 @@ async fn ingest_text(
     if name.labels.iter().any(|(key, _)| key == "profile_id") {
         return Ok(StatusCode::OK);
     }
-    let _reservation = state.inflight.reserve(body.len()).await;
+    let reservation = state.inflight.reserve(body.len()).await;
     let mut input = TextInput::new(format, body, &name.name);
     input.sample_rate = sample_rate;
     input.start_time_nanos = from_ms.saturating_mul(1_000_000);
@@ -215,7 +218,7 @@ async fn ingest_text(
         )?;
         prepared.push((series, body.len()));
     }
-    store::store(state, &tenant, body.len(), prepared).await?;
+    store::store(state, &tenant, body.len(), prepared, reservation).await?;
     Ok(StatusCode::OK)
 }
 
@@ -244,7 +247,7 @@ async fn ingest_jfr(
     tenant: model::TenantId,
     request: JfrRequest<'_>,
 ) -> Result<StatusCode, ApiError> {
-    let _reservation = state.inflight.reserve(request.body.len()).await;
+    let reservation = state.inflight.reserve(request.body.len()).await;
     let sample_rate = request
         .sample_rate
         .and_then(|r| r.parse::<u32>().ok())
@@ -298,7 +301,7 @@ async fn ingest_jfr(
     if prepared.is_empty() {
         return Ok(StatusCode::OK);
     }
-    store::store(state, &tenant, total, prepared).await?;
+    store::store(state, &tenant, total, prepared, reservation).await?;
     Ok(StatusCode::OK)
 }
 

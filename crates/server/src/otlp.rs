@@ -26,7 +26,7 @@ async fn export(
     request: &ExportProfilesServiceRequest,
 ) -> Result<(), ApiError> {
     let now = compactor::now_ms().saturating_mul(1_000_000);
-    let _reservation = state
+    let reservation = state
         .inflight
         .reserve(prost::Message::encoded_len(request))
         .await;
@@ -49,7 +49,7 @@ async fn export(
         let stored = store::prepare(state, tenant, series.profile, &labels, &limits, size, now)?;
         prepared.push((stored, size));
     }
-    store::store(state, tenant, total, prepared).await?;
+    store::store(state, tenant, total, prepared, reservation).await?;
     Ok(())
 }
 

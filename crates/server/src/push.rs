@@ -43,7 +43,7 @@ pub async fn push(call: Call, request: PushRequest) -> Result<PushResponse, ApiE
             raws.push((labels.clone(), raw));
         }
     }
-    let _reservation = state.inflight.reserve(total_size).await;
+    let reservation = state.inflight.reserve(total_size).await;
     let mut prepared = Vec::with_capacity(raws.len());
     for (labels, raw) in raws {
         let profile =
@@ -59,7 +59,9 @@ pub async fn push(call: Call, request: PushRequest) -> Result<PushResponse, ApiE
         )?;
         prepared.push((series, raw.len()));
     }
-    // Every profile of the request is valid: store them all, then answer.
-    store::store(state, &tenant, total_size, prepared).await?;
+    // Every profile of the request is valid: store them all, then answer. The request's bytes
+    // are not kept while its writes wait for their segment.
+    drop(request);
+    store::store(state, &tenant, total_size, prepared, reservation).await?;
     Ok(PushResponse {})
 }

@@ -37,33 +37,42 @@ tokio::task_local! {
     pub(crate) static INGEST_PERMIT: std::cell::RefCell<Option<tokio::sync::OwnedSemaphorePermit>>;
 }
 
-/// Gives back the request's ingest place: its body is read and decoded, and what is left to do
-/// (waiting for the segment writer) holds only the decoded series, which the writer bounds.
+/// Gives back the request's ingest place: its body is read and decoded.
 fn release_ingest_permit() {
     let _ = INGEST_PERMIT.try_with(|permit| permit.borrow_mut().take());
 }
 
-/// Admits `total` uncompressed bytes against the tenant's ingestion rate, then stores every
-/// prepared profile (series, size) and answers once all are durable.
+/// Admits `total` uncompressed bytes against the tenant's ingestion rate, then adds every
+/// prepared profile (series, size) to the segment writer's head and answers once all are
+/// durable. The request's memory `reservation` (its decoded profiles) is given back as soon as
+/// they are in the head, which bounds its own memory: what waits for storage is the head's.
 pub(crate) async fn store(
     state: &AppState,
     tenant: &TenantId,
     total: usize,
     prepared: Vec<(Vec<SeriesProfile>, usize)>,
+    reservation: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Result<(), ApiError> {
     release_ingest_permit();
     state.limits.admit(tenant, total).inspect_err(|_| {
         state.metrics.discarded(tenant, "rate_limited");
     })?;
+    let unavailable = |e: ingest::IngestError| ApiError::new(Code::Unavailable, e.to_string());
+    let mut pending = Vec::with_capacity(prepared.len());
     for (series, size) in prepared {
         if series.is_empty() {
             continue;
         }
-        state
+        let write = state
             .writer
-            .write(tenant.clone(), series, size)
+            .add(tenant, series, size)
             .await
-            .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
+            .map_err(unavailable)?;
+        pending.push((write, size));
+    }
+    drop(reservation);
+    for (write, size) in pending {
+        write.durable().await.map_err(unavailable)?;
         state.metrics.ingested(tenant, size, 1);
     }
     Ok(())
