@@ -6,7 +6,9 @@
 #
 #   scripts/load_bench.sh [SECONDS] [SERVICES] [PODS] [INTERVAL] [RATE]
 #   (environment: CONCURRENCY = the loader's pushes in flight, default 512;
-#    SERVER_ARGS = extra `emberscope serve` flags, e.g. --distributor.max-inflight-mb=64)
+#    SERVER_ARGS = extra `emberscope serve` flags, e.g. --distributor.max-inflight-mb=64;
+#    SERVER_CPUS / LOADER_CPUS = CPU lists for taskset, e.g. SERVER_CPUS=0 LOADER_CPUS=1 to
+#    give the server one core of its own)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-30}"; services="${2:-10}"; pods="${3:-10}"; interval="${4:-1s}"; rate="${5:-}"
@@ -16,7 +18,7 @@ bin=target/release/emberscope
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # shellcheck disable=SC2086
-"$bin" serve --listen "127.0.0.1:$port" --data "$data" --distributor.ingestion-rate-limit-mb 0 ${SERVER_ARGS:-} \
+${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} "$bin" serve --listen "127.0.0.1:$port" --data "$data" --distributor.ingestion-rate-limit-mb 0 ${SERVER_ARGS:-} \
   > "$data/server.out" 2> "$data/server.err" &
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$data"' EXIT
@@ -27,7 +29,7 @@ before=$(ticks)
 args=(loadgen --url "http://127.0.0.1:$port" --services "$services" --pods "$pods"
       --interval "$interval" --duration "${seconds}s" --concurrency "${CONCURRENCY:-512}" --profiles "$shared/testdata/pprof")
 [ -n "$rate" ] && args+=(--rate "$rate")
-report=$("$bin" "${args[@]}")
+report=$(${LOADER_CPUS:+taskset -c "$LOADER_CPUS"} "$bin" "${args[@]}")
 after=$(ticks)
 echo "$report"
 mb=$(echo "$report" | sed -n 's/.*(\([0-9.]*\) MB total).*/\1/p')
