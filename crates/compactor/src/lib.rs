@@ -11,10 +11,11 @@
 //! whose lease was taken over cannot record its result. Levels: segments (0) merge into
 //! per-tenant blocks (1), which merge into larger ones (2).
 //!
-//! Memory: one job holds the datasets of at most `max_segments_per_job` blocks; a dataset's
-//! stacks cost about 14 bytes per trie node (a million distinct stacks of depth 8–31: 283 MiB,
-//! `benches/compaction.rs`). Still to come: a bound that does not grow with the job (spilling
-//! the stack trie, or jobs sized by bytes).
+//! Memory: one job holds the datasets of at most `max_segments_per_job` blocks and
+//! `max_bytes_per_job` bytes of block objects, so it follows the configured job size, not the
+//! service: a dataset's stacks cost about 14 bytes per trie node (a million distinct stacks of
+//! depth 8–31 in 83 MB of segments: 283 MiB, `benches/compaction.rs`), and a service with more
+//! distinct stacks than one job holds is compacted by several jobs into several blocks.
 
 use block::{BlockError, BlockReader, BlockWriter};
 use metastore::{BlockMeta, Metastore, MetastoreError};
@@ -47,6 +48,9 @@ pub enum CompactError {
 pub struct CompactorConfig {
     /// Segments merged by one job, at most.
     pub max_segments_per_job: usize,
+    /// Bytes of block objects merged by one job, at most (a block larger than this is left as
+    /// it is above level 0); this bounds a job's memory.
+    pub max_bytes_per_job: u64,
     /// Segments waiting before a job runs (fewer: nothing to gain yet).
     pub min_segments_per_job: usize,
     /// How long replaced objects stay readable for queries already planned on them.
@@ -67,6 +71,7 @@ impl Default for CompactorConfig {
     fn default() -> Self {
         CompactorConfig {
             max_segments_per_job: 64,
+            max_bytes_per_job: 128 << 20,
             min_segments_per_job: 8,
             grace_period: Duration::from_secs(3600),
             default_retention: None,
@@ -133,8 +138,13 @@ impl Compactor {
             } else {
                 self.config.min_blocks_per_job
             };
+            let limits = metastore::JobLimits {
+                min_blocks: min,
+                max_blocks: self.config.max_segments_per_job,
+                max_bytes: self.config.max_bytes_per_job,
+            };
             self.metastore
-                .plan_compaction(level, min, self.config.max_segments_per_job, now_ms)
+                .plan_compaction(level, limits, now_ms)
                 .await?;
         }
         let lease_ms = millis(self.config.lease);

@@ -379,3 +379,71 @@ async fn two_workers_share_the_jobs_and_levels_climb() {
         write_collapsed(&expected)
     );
 }
+
+/// `max_bytes_per_job`: a service larger than one job is compacted by several jobs, none of
+/// them over the limit, into several blocks that together keep every stack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_sized_by_bytes() {
+    let env = env();
+    let writer = writer(&env);
+    let tenant = TenantId::new("big").expect("valid");
+    let mut expected = Tree::new();
+    let mut profile_type = String::new();
+    for copy in 0..8i64 {
+        let series = pushed("pprof/heap", "go-heap", 1_700_000_000_000_000_000 + copy);
+        for one in &series {
+            profile_type = one.profile_types()[1].0.to_string();
+            expected.merge(&pprof::to_tree(&one.profile, 1));
+        }
+        writer
+            .write(tenant.clone(), series, 1)
+            .await
+            .expect("acknowledged");
+    }
+    writer.shutdown().await;
+    let segments = env.metastore.live_blocks(0, 1000).await.expect("live");
+    assert_eq!(segments.len(), 8);
+    let largest = segments.iter().map(|s| s.size).max().expect("segments");
+    // About three segments per job.
+    let max_bytes = largest * 3 + largest / 2;
+    let compactor = compactor(
+        &env,
+        CompactorConfig {
+            max_bytes_per_job: max_bytes,
+            max_level: 1,
+            ..eager()
+        },
+    );
+    let mut jobs = 0;
+    while let Some(report) = compactor.compact_once(2_000).await.expect("compact") {
+        assert!(
+            report.bytes_in <= max_bytes,
+            "a job read {} bytes, over {max_bytes}",
+            report.bytes_in
+        );
+        jobs += 1;
+    }
+    assert!(
+        jobs >= 3,
+        "{jobs} jobs for 8 segments of at most a third of a job each"
+    );
+    assert!(
+        env.metastore
+            .live_blocks(0, 1000)
+            .await
+            .expect("live")
+            .is_empty()
+    );
+    assert_eq!(
+        env.metastore
+            .live_blocks(1, 1000)
+            .await
+            .expect("live")
+            .len(),
+        jobs
+    );
+    assert_eq!(
+        read(&env, &tenant, "go-heap", &profile_type).await,
+        write_collapsed(&expected)
+    );
+}

@@ -265,6 +265,11 @@ pub const OPTIONS: &[Opt] = &[
         "1h",
         "How long replaced objects stay readable before deletion",
     ),
+    opt(
+        "compactor.max-job-bytes",
+        "134217728",
+        "Bytes of segments or blocks one compaction job merges, at most (bounds compaction memory)",
+    ),
 ];
 
 /// The `serve` arguments: the config file and every option given as a flag.
@@ -544,6 +549,7 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
         },
         compactor: compactor::CompactorConfig {
             grace_period: duration(values, "compactor.grace-period")?,
+            max_bytes_per_job: parse(values, "compactor.max-job-bytes")?,
             ..defaults.compactor
         },
         compaction_interval: duration(values, "compactor.interval")?.max(Duration::from_secs(1)),

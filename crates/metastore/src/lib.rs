@@ -16,7 +16,7 @@ mod types;
 
 pub use postgres::PostgresMetastore;
 pub use sqlite::SqliteMetastore;
-pub use types::{BlockMeta, BlockQuery, CompactionJob, DatasetMeta, Tombstone};
+pub use types::{BlockMeta, BlockQuery, CompactionJob, DatasetMeta, JobLimits, Tombstone};
 
 use async_trait::async_trait;
 use model::TenantId;
@@ -77,13 +77,13 @@ pub trait Metastore: Send + Sync + std::fmt::Debug {
     -> Result<Vec<BlockMeta>, MetastoreError>;
 
     /// Plans compaction jobs over the live blocks of `level` that are in no job yet, oldest
-    /// first: level 0 (segments, any tenants) in groups of up to `max_blocks`, higher levels
-    /// per tenant. A group smaller than `min_blocks` waits. Returns the jobs created.
+    /// first: level 0 (segments, any tenants) in groups within `limits` (blocks and bytes),
+    /// higher levels per tenant. A group smaller than `limits.min_blocks` waits unless it is
+    /// full by bytes. Returns the jobs created.
     async fn plan_compaction(
         &self,
         level: u32,
-        min_blocks: usize,
-        max_blocks: usize,
+        limits: JobLimits,
         now_ms: i64,
     ) -> Result<usize, MetastoreError>;
 

@@ -4,7 +4,7 @@
 use crate::types::{
     DatasetRow, group_all, group_rows, join_types, label_values_of, signed, tombstone,
 };
-use crate::types::{join_ids, parse_tenant, parse_ulid, plan_groups, split_ids};
+use crate::types::{JobLimits, join_ids, parse_tenant, parse_ulid, plan_groups, split_ids};
 use crate::{BlockMeta, BlockQuery, CompactionJob, Metastore, MetastoreError, Tombstone};
 use async_trait::async_trait;
 use model::TenantId;
@@ -259,8 +259,7 @@ impl Metastore for PostgresMetastore {
     async fn plan_compaction(
         &self,
         level: u32,
-        min_blocks: usize,
-        max_blocks: usize,
+        limits: JobLimits,
         _now_ms: i64,
     ) -> Result<usize, MetastoreError> {
         let mut client = self.client.lock().await;
@@ -270,7 +269,7 @@ impl Metastore for PostgresMetastore {
             .await?;
         let rows = tx
             .query(
-                "SELECT id, tenant FROM blocks
+                "SELECT id, tenant, size FROM blocks
                  WHERE level = $1 AND deleted_at IS NULL
                    AND id NOT IN (SELECT block_id FROM compaction_job_blocks)
                  ORDER BY id COLLATE \"C\"",
@@ -281,12 +280,14 @@ impl Metastore for PostgresMetastore {
         for row in &rows {
             let id: String = row.try_get(0)?;
             let tenant: Option<String> = row.try_get(1)?;
+            let size: i64 = row.try_get(2)?;
             blocks.push((
                 parse_ulid(&id)?,
                 tenant.as_deref().map(parse_tenant).transpose()?,
+                u64::try_from(size).unwrap_or(0),
             ));
         }
-        let groups = plan_groups(level, blocks, min_blocks, max_blocks);
+        let groups = plan_groups(level, blocks, limits);
         for (tenant, ids) in &groups {
             let job = Ulid::new().to_string();
             tx.execute(

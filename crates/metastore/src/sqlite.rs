@@ -5,7 +5,9 @@ use crate::types::{
     DatasetRow, group_all, group_rows, join_ids, join_types, label_values_of, parse_tenant,
     parse_ulid, plan_groups, signed, split_ids, tombstone,
 };
-use crate::{BlockMeta, BlockQuery, CompactionJob, Metastore, MetastoreError, Tombstone};
+use crate::{
+    BlockMeta, BlockQuery, CompactionJob, JobLimits, Metastore, MetastoreError, Tombstone,
+};
 use async_trait::async_trait;
 use model::TenantId;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -288,27 +290,31 @@ impl Metastore for SqliteMetastore {
     async fn plan_compaction(
         &self,
         level: u32,
-        min_blocks: usize,
-        max_blocks: usize,
+        limits: JobLimits,
         _now_ms: i64,
     ) -> Result<usize, MetastoreError> {
         self.with(move |connection| {
             let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let free: Vec<(String, Option<String>)> = {
+            let free: Vec<(String, Option<String>, i64)> = {
                 let mut statement = tx.prepare_cached(
-                    "SELECT id, tenant FROM blocks
+                    "SELECT id, tenant, size FROM blocks
                      WHERE level = ?1 AND deleted_at IS NULL
                        AND id NOT IN (SELECT block_id FROM compaction_job_blocks)
                      ORDER BY id",
                 )?;
-                let rows = statement.query_map([level], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let rows =
+                    statement.query_map([level], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
                 rows.collect::<Result<_, _>>()?
             };
             let mut blocks = Vec::with_capacity(free.len());
-            for (id, tenant) in free {
-                blocks.push((parse_ulid(&id)?, tenant.as_deref().map(parse_tenant).transpose()?));
+            for (id, tenant, size) in free {
+                blocks.push((
+                    parse_ulid(&id)?,
+                    tenant.as_deref().map(parse_tenant).transpose()?,
+                    u64::try_from(size).unwrap_or(0),
+                ));
             }
-            let groups = plan_groups(level, blocks, min_blocks, max_blocks);
+            let groups = plan_groups(level, blocks, limits);
             for (tenant, ids) in &groups {
                 let job = Ulid::new().to_string();
                 tx.execute(

@@ -55,28 +55,140 @@ pub struct CompactionJob {
     pub lease_expires_ms: i64,
 }
 
-/// Groups live blocks of one level (oldest first) into job block lists.
+/// How large one compaction job may be: it waits for `min_blocks` blocks and takes at most
+/// `max_blocks` of them and at most `max_bytes` of their objects (its memory follows its input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobLimits {
+    pub min_blocks: usize,
+    pub max_blocks: usize,
+    pub max_bytes: u64,
+}
+
+/// Groups live blocks of one level (oldest first; id, tenant, size) into job block lists: per
+/// tenant above level 0, each closed at `max_blocks` blocks or before it would pass
+/// `max_bytes`. A group is planned once it has `min_blocks` blocks, or when it is full by bytes
+/// (a segment alone can be; above level 0 it takes two blocks to gain anything).
 pub(crate) fn plan_groups(
     level: u32,
-    blocks: Vec<(Ulid, Option<TenantId>)>,
-    min_blocks: usize,
-    max_blocks: usize,
+    blocks: Vec<(Ulid, Option<TenantId>, u64)>,
+    limits: JobLimits,
 ) -> Vec<(Option<TenantId>, Vec<Ulid>)> {
-    let max_blocks = max_blocks.max(1);
-    let mut by_tenant: std::collections::BTreeMap<Option<TenantId>, Vec<Ulid>> = Default::default();
-    for (id, tenant) in blocks {
+    let max_blocks = limits.max_blocks.max(1);
+    let min_blocks = limits.min_blocks.max(1);
+    let mut by_tenant: std::collections::BTreeMap<Option<TenantId>, Vec<(Ulid, u64)>> =
+        Default::default();
+    for (id, tenant, size) in blocks {
         let key = if level == 0 { None } else { tenant };
-        by_tenant.entry(key).or_default().push(id);
+        by_tenant.entry(key).or_default().push((id, size));
     }
     let mut out = Vec::new();
-    for (tenant, ids) in by_tenant {
-        for chunk in ids.chunks(max_blocks) {
-            if chunk.len() >= min_blocks.max(1) {
-                out.push((tenant.clone(), chunk.to_vec()));
+    for (tenant, blocks) in by_tenant {
+        let mut group: Vec<Ulid> = Vec::new();
+        let mut bytes = 0u64;
+        let mut emit = |group: Vec<Ulid>, full_by_bytes: bool| {
+            let enough =
+                group.len() >= min_blocks || (full_by_bytes && (level == 0 || group.len() >= 2));
+            if enough && !group.is_empty() {
+                out.push((tenant.clone(), group));
+            }
+        };
+        for (id, size) in blocks {
+            if !group.is_empty() && bytes.saturating_add(size) > limits.max_bytes {
+                emit(std::mem::take(&mut group), true);
+                bytes = 0;
+            }
+            group.push(id);
+            bytes = bytes.saturating_add(size);
+            if group.len() == max_blocks || bytes >= limits.max_bytes {
+                let full_by_bytes = bytes >= limits.max_bytes;
+                emit(std::mem::take(&mut group), full_by_bytes);
+                bytes = 0;
+            }
+        }
+        emit(group, false);
+    }
+    out
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<Ulid> {
+        (0..n).map(|i| Ulid::from_parts(i as u64, 0)).collect()
+    }
+
+    fn plan(level: u32, sizes: &[u64], min: usize, max: usize, max_bytes: u64) -> Vec<usize> {
+        let blocks = ids(sizes.len())
+            .into_iter()
+            .zip(sizes)
+            .map(|(id, &size)| (id, None, size))
+            .collect();
+        let limits = JobLimits {
+            min_blocks: min,
+            max_blocks: max,
+            max_bytes,
+        };
+        plan_groups(level, blocks, limits)
+            .into_iter()
+            .map(|(_, group)| group.len())
+            .collect()
+    }
+
+    #[test]
+    fn groups_close_at_the_block_count_or_before_the_byte_limit() {
+        // By count: 10 blocks, 4 per job, 2 at least: 4, 4, 2.
+        assert_eq!(plan(0, &[1; 10], 2, 4, u64::MAX), vec![4, 4, 2]);
+        // Too few wait.
+        assert_eq!(plan(0, &[1; 3], 4, 8, u64::MAX), Vec::<usize>::new());
+        // By bytes: jobs of at most 100 bytes; full groups go even below the block minimum.
+        assert_eq!(plan(0, &[40, 40, 40, 40, 40], 8, 64, 100), vec![2, 2]);
+        // A segment over the limit is a job of its own at level 0 …
+        assert_eq!(plan(0, &[500, 10, 10], 8, 64, 100), vec![1]);
+        // … and never above it (nothing to merge it with).
+        assert_eq!(plan(1, &[500, 60, 60], 8, 64, 100), Vec::<usize>::new());
+        assert_eq!(plan(1, &[60, 60, 60, 60], 8, 64, 100), Vec::<usize>::new());
+        assert_eq!(plan(1, &[30, 30, 30, 30], 2, 64, 100), vec![3]);
+    }
+
+    #[test]
+    fn no_job_passes_its_limits_unless_one_block_does() {
+        let mut state = 7u64;
+        for round in 0..200 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let n = (state >> 33) as usize % 40;
+            let sizes: Vec<u64> = (0..n).map(|i| (state >> (i % 32)) % 300 + 1).collect();
+            let (min, max, max_bytes) =
+                (1 + round % 5, 1 + round % 9, 50 + (round as u64 * 7) % 400);
+            let blocks: Vec<_> = ids(n)
+                .into_iter()
+                .zip(&sizes)
+                .map(|(id, &s)| (id, None, s))
+                .collect();
+            let size_of: std::collections::HashMap<Ulid, u64> =
+                blocks.iter().map(|&(id, _, s)| (id, s)).collect();
+            let limits = JobLimits {
+                min_blocks: min,
+                max_blocks: max,
+                max_bytes,
+            };
+            let mut seen = std::collections::HashSet::new();
+            for (_, group) in plan_groups(0, blocks, limits) {
+                let bytes: u64 = group.iter().map(|id| size_of[id]).sum();
+                assert!(group.len() <= max, "{group:?}");
+                assert!(
+                    bytes <= max_bytes || group.len() == 1,
+                    "{bytes} > {max_bytes}"
+                );
+                assert!(
+                    group.iter().all(|id| seen.insert(*id)),
+                    "a block in two jobs"
+                );
             }
         }
     }
-    out
 }
 
 pub(crate) fn join_ids(ids: &[Ulid]) -> String {

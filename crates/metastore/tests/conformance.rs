@@ -2,7 +2,7 @@
 //! (started by `scripts/postgres.sh`, which `scripts/test.sh` runs).
 
 use metastore::{
-    BlockMeta, BlockQuery, DatasetMeta, Metastore, MetastoreError, PostgresMetastore,
+    BlockMeta, BlockQuery, DatasetMeta, JobLimits, Metastore, MetastoreError, PostgresMetastore,
     SqliteMetastore,
 };
 use model::TenantId;
@@ -261,11 +261,37 @@ async fn suite(store: &dyn Metastore) {
     );
 }
 
+/// Compaction jobs are planned by block count and by the blocks' stored sizes.
+async fn jobs_suite(store: &dyn Metastore) {
+    let run = Ulid::new().to_string().to_lowercase();
+    let t = tenant("jobs", &run);
+    // Level 7 is used by no other test: five blocks of 40 bytes.
+    for _ in 0..5 {
+        let mut meta = block(
+            Ulid::new(),
+            7,
+            Some(&t),
+            vec![dataset(&t, "s", 1, 2, &[CPU])],
+        );
+        meta.size = 40;
+        store.add_block(&meta).await.expect("add");
+    }
+    let limits = JobLimits {
+        min_blocks: 8,
+        max_blocks: 64,
+        max_bytes: 100,
+    };
+    // Two jobs of two blocks (80 bytes; a third would pass 100); the fifth block waits.
+    assert_eq!(store.plan_compaction(7, limits, 0).await.expect("plan"), 2);
+    assert_eq!(store.plan_compaction(7, limits, 0).await.expect("plan"), 0);
+}
+
 #[tokio::test]
 async fn sqlite_conforms() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteMetastore::open(&dir.path().join("metastore.db")).expect("open");
     suite(&store).await;
+    jobs_suite(&store).await;
 }
 
 #[tokio::test]
@@ -306,4 +332,5 @@ async fn postgres_conforms() {
             panic!("cannot reach PostgreSQL at {config:?} ({cause}); scripts/test.sh starts it (scripts/postgres.sh)")
         });
     suite(&store).await;
+    jobs_suite(&store).await;
 }
