@@ -268,7 +268,7 @@ pub const OPTIONS: &[Opt] = &[
     opt(
         "compactor.max-job-bytes",
         "134217728",
-        "Bytes of segments or blocks one compaction job merges, at most (bounds compaction memory)",
+        "Bytes of segments or blocks one compaction job merges, at most (bounds compaction memory; 0: no limit)",
     ),
 ];
 

@@ -99,6 +99,14 @@ struct Shared {
     closed: AtomicBool,
 }
 
+impl Shared {
+    /// Whether `head` should be flushed now: it holds `max_head_bytes`, or half the room (one
+    /// head's worth; many small writes round up to more room than their bytes).
+    fn is_full(&self, head: &Head) -> bool {
+        head.bytes >= self.max_head_bytes || head.room_kib >= self.room_kib / 2
+    }
+}
+
 /// A write added to the head, waiting for its segment to be stored and recorded.
 #[derive(Debug)]
 pub struct PendingWrite(oneshot::Receiver<Result<(), IngestError>>);
@@ -233,9 +241,10 @@ impl SegmentWriter {
                 head.writer.add(tenant, one);
             }
             head.bytes = head.bytes.saturating_add(size);
+            head.room_kib = head.room_kib.saturating_add(kib);
             head.acks.push(ack);
             head.room.push(room);
-            if head.bytes >= self.shared.max_head_bytes {
+            if self.shared.is_full(&head) {
                 self.shared.full.notify_one();
             }
         }
@@ -274,6 +283,8 @@ struct Head {
     acks: Vec<oneshot::Sender<Result<(), IngestError>>>,
     /// The room the head's writes hold, given back once they are stored (or failed).
     room: Vec<OwnedSemaphorePermit>,
+    /// The KiB of room that holds (each write rounds its size up to the next KiB).
+    room_kib: u32,
     bytes: usize,
 }
 
@@ -283,6 +294,7 @@ impl Head {
             writer: BlockWriter::new(),
             acks: Vec::new(),
             room: Vec::new(),
+            room_kib: 0,
             bytes: 0,
         }
     }
@@ -314,7 +326,13 @@ async fn run(
                     return;
                 }
             },
-            () = shared.full.notified() => None,
+            () = shared.full.notified() => {
+                // A wake-up left by a write into a head already taken: not a reason to flush.
+                if !shared.is_full(&*shared.head.lock().await) {
+                    continue;
+                }
+                None
+            }
             _ = ticker.tick() => None,
         };
         let head = std::mem::replace(&mut *shared.head.lock().await, Head::new());

@@ -56,7 +56,8 @@ pub struct CompactionJob {
 }
 
 /// How large one compaction job may be: it waits for `min_blocks` blocks and takes at most
-/// `max_blocks` of them and at most `max_bytes` of their objects (its memory follows its input).
+/// `max_blocks` of them and at most `max_bytes` of their objects (its memory follows its
+/// input; 0: no byte limit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobLimits {
     pub min_blocks: usize,
@@ -75,6 +76,13 @@ pub(crate) fn plan_groups(
 ) -> Vec<(Option<TenantId>, Vec<Ulid>)> {
     let max_blocks = limits.max_blocks.max(1);
     let min_blocks = limits.min_blocks.max(1);
+    let limits = JobLimits {
+        max_bytes: match limits.max_bytes {
+            0 => u64::MAX,
+            bytes => bytes,
+        },
+        ..limits
+    };
     let mut by_tenant: std::collections::BTreeMap<Option<TenantId>, Vec<(Ulid, u64)>> =
         Default::default();
     for (id, tenant, size) in blocks {
@@ -147,6 +155,8 @@ mod plan_tests {
         assert_eq!(plan(0, &[500, 10, 10], 8, 64, 100), vec![1]);
         // … and never above it (nothing to merge it with).
         assert_eq!(plan(1, &[500, 60, 60], 8, 64, 100), Vec::<usize>::new());
+        // 0: no byte limit.
+        assert_eq!(plan(0, &[500; 10], 2, 4, 0), vec![4, 4, 2]);
         assert_eq!(plan(1, &[60, 60, 60, 60], 8, 64, 100), Vec::<usize>::new());
         assert_eq!(plan(1, &[30, 30, 30, 30], 2, 64, 100), vec![3]);
     }
@@ -175,7 +185,8 @@ mod plan_tests {
                 max_bytes,
             };
             let mut seen = std::collections::HashSet::new();
-            for (_, group) in plan_groups(0, blocks, limits) {
+            let level = (round % 2) as u32;
+            for (_, group) in plan_groups(level, blocks, limits) {
                 let bytes: u64 = group.iter().map(|id| size_of[id]).sum();
                 assert!(group.len() <= max, "{group:?}");
                 assert!(

@@ -218,7 +218,9 @@ async fn ingest_text(
         )?;
         prepared.push((series, body.len()));
     }
-    store::store(state, &tenant, body.len(), prepared, reservation).await?;
+    // The body is borrowed from the handler: the reservation is kept until the answer.
+    store::store(state, &tenant, body.len(), prepared, None).await?;
+    drop(reservation);
     Ok(StatusCode::OK)
 }
 
@@ -301,7 +303,9 @@ async fn ingest_jfr(
     if prepared.is_empty() {
         return Ok(StatusCode::OK);
     }
-    store::store(state, &tenant, total, prepared, reservation).await?;
+    // The recording is borrowed from the handler: the reservation is kept until the answer.
+    store::store(state, &tenant, total, prepared, None).await?;
+    drop(reservation);
     Ok(StatusCode::OK)
 }
 

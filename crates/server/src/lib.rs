@@ -352,6 +352,8 @@ fn router(state: Arc<AppState>, roles: &[Role]) -> Router {
 /// of connections was most of the server's memory; 64 KiB still cost 130 MiB more than 16 KiB
 /// at 4,096 clients, for the same throughput.
 const HTTP1_MAX_BUF_BYTES: usize = 16 << 10;
+/// How long a request head may take to arrive, counted from the end of the previous request.
+const HTTP1_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// HTTP/2 flow-control windows: how much a client may send before the handler reads it.
 const HTTP2_STREAM_WINDOW: u32 = 256 << 10;
 const HTTP2_CONNECTION_WINDOW: u32 = 1 << 20;
@@ -369,7 +371,14 @@ async fn serve(
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use tower::ServiceExt as _;
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder.http1().max_buf_size(HTTP1_MAX_BUF_BYTES);
+    // A request head must arrive within 30 s, and an idle keep-alive connection is closed after
+    // as long (hyper's timeout, which needs a timer), so idle or slow clients do not keep
+    // places under `max_connections`. Heads larger than the read-ahead are refused (431).
+    builder
+        .http1()
+        .max_buf_size(HTTP1_MAX_BUF_BYTES)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HTTP1_HEADER_READ_TIMEOUT);
     builder
         .http2()
         .initial_stream_window_size(HTTP2_STREAM_WINDOW)

@@ -49,7 +49,9 @@ async fn export(
         let stored = store::prepare(state, tenant, series.profile, &labels, &limits, size, now)?;
         prepared.push((stored, size));
     }
-    store::store(state, tenant, total, prepared, reservation).await?;
+    // The request is borrowed from the handler: the reservation is kept until the answer.
+    store::store(state, tenant, total, prepared, None).await?;
+    drop(reservation);
     Ok(())
 }
 

@@ -45,7 +45,8 @@ fn release_ingest_permit() {
 /// Admits `total` uncompressed bytes against the tenant's ingestion rate, then adds every
 /// prepared profile (series, size) to the segment writer's head and answers once all are
 /// durable. The request's memory `reservation` (its decoded profiles) is given back as soon as
-/// they are in the head, which bounds its own memory: what waits for storage is the head's.
+/// they are in the head, whose size limit bounds them from there: a caller that still holds
+/// its body while it waits passes `None` and keeps its reservation until the answer.
 pub(crate) async fn store(
     state: &AppState,
     tenant: &TenantId,
@@ -59,21 +60,28 @@ pub(crate) async fn store(
     })?;
     let unavailable = |e: ingest::IngestError| ApiError::new(Code::Unavailable, e.to_string());
     let mut pending = Vec::with_capacity(prepared.len());
+    let mut failed = None;
     for (series, size) in prepared {
         if series.is_empty() {
             continue;
         }
-        let write = state
-            .writer
-            .add(tenant, series, size)
-            .await
-            .map_err(unavailable)?;
-        pending.push((write, size));
+        match state.writer.add(tenant, series, size).await {
+            Ok(write) => pending.push((write, size)),
+            Err(error) => {
+                failed = Some(unavailable(error));
+                break;
+            }
+        }
     }
     drop(reservation);
+    // Every added write is waited for (and counted when stored), even after a failure.
     for (write, size) in pending {
-        write.durable().await.map_err(unavailable)?;
-        state.metrics.ingested(tenant, size, 1);
+        match write.durable().await {
+            Ok(()) => state.metrics.ingested(tenant, size, 1),
+            Err(error) => {
+                failed.get_or_insert(unavailable(error));
+            }
+        }
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }

@@ -64,7 +64,7 @@ fn the_inflight_estimate_covers_every_real_profile() {
                 continue;
             }
         };
-        let peak = ALLOCATOR.peak_usage() - base;
+        let peak = ALLOCATOR.peak_usage().saturating_sub(base);
         drop((series, copy));
         let ratio = peak as f64 / raw.len() as f64;
         eprintln!(
