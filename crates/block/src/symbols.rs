@@ -96,6 +96,32 @@ pub(crate) struct SymbolsBuilder {
     whole_stacks: HashTable<(u64, u32)>,
 }
 
+/// A profile's string table as dataset string ids, each looked up once.
+struct ProfileStrings<'p, 'a> {
+    profile: &'p ProfileView<'a>,
+    ids: Vec<Option<u32>>,
+}
+
+impl<'p, 'a> ProfileStrings<'p, 'a> {
+    fn new(profile: &'p ProfileView<'a>) -> Self {
+        ProfileStrings {
+            profile,
+            ids: vec![None; profile.strings.len()],
+        }
+    }
+
+    /// The dataset id of the profile's string `index` ("" when out of range).
+    fn intern(&mut self, interner: &mut Interner, index: i64) -> u32 {
+        let Some(slot) = usize::try_from(index)
+            .ok()
+            .and_then(|i| self.ids.get_mut(i))
+        else {
+            return interner.intern(self.profile.string(index));
+        };
+        *slot.get_or_insert_with(|| interner.intern(self.profile.string(index)))
+    }
+}
+
 impl SymbolsBuilder {
     pub fn new() -> Self {
         let mut builder = SymbolsBuilder::default();
@@ -110,6 +136,9 @@ impl SymbolsBuilder {
         let mappings = IdIndex::new(profile.mappings.iter().map(|m| m.id));
         let mut function_map: Vec<Option<u32>> = vec![None; profile.functions.len()];
         let mut mapping_map: Vec<Option<u32>> = vec![None; profile.mappings.len()];
+        // Each of the profile's strings interned once (a function's name and system name are
+        // often one string, and many functions share a file name).
+        let mut strings = ProfileStrings::new(profile);
         let mut out = Vec::with_capacity(profile.locations.len());
         for location in &profile.locations {
             let mapping = match mappings.get(location.mapping_id) {
@@ -122,8 +151,8 @@ impl SymbolsBuilder {
                                 memory_start: m.memory_start,
                                 memory_limit: m.memory_limit,
                                 file_offset: m.file_offset,
-                                filename: self.strings.intern(profile.string(m.filename)),
-                                build_id: self.strings.intern(profile.string(m.build_id)),
+                                filename: strings.intern(&mut self.strings, m.filename),
+                                build_id: strings.intern(&mut self.strings, m.build_id),
                                 has_functions: m.has_functions,
                             };
                             let id = intern(&mut self.mappings, &mut self.mapping_ids, key);
@@ -151,9 +180,9 @@ impl SymbolsBuilder {
                     None => {
                         let f = &profile.functions[position];
                         let function = FunctionProto {
-                            name: self.strings.intern(profile.string(f.name)),
-                            system_name: self.strings.intern(profile.string(f.system_name)),
-                            filename: self.strings.intern(profile.string(f.filename)),
+                            name: strings.intern(&mut self.strings, f.name),
+                            system_name: strings.intern(&mut self.strings, f.system_name),
+                            filename: strings.intern(&mut self.strings, f.filename),
                             start_line: f.start_line,
                         };
                         let id = intern(&mut self.functions, &mut self.function_ids, function);

@@ -17,11 +17,8 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 /// Normalises `profile` in place.
 pub fn normalize(profile: &mut Profile) {
-    for sample in &mut profile.sample {
-        sample.label.retain(|l| l.str != 0);
-    }
-    repair_references(profile);
-    merge_duplicate_samples(profile);
+    repair_locations(profile);
+    merge_valid_samples(profile);
     clear_addresses(profile);
 }
 
@@ -45,14 +42,26 @@ pub(crate) fn same_sample(a: &Sample, b: &Sample) -> bool {
             .all(|(x, y)| (x.key, x.str) == (y.key, y.str))
 }
 
-fn merge_duplicate_samples(profile: &mut Profile) {
+/// One pass over the samples: those that refer to a missing location or have the wrong number
+/// of values are dropped (their references are broken), then those whose values are all zero;
+/// empty labels are removed, and samples with the same stack and labels are summed (a sum that
+/// cancels to zero is dropped too).
+fn merge_valid_samples(profile: &mut Profile) {
+    let locations = IdIndex::new(profile.location.iter().map(|l| l.id));
+    let types = profile.sample_type.len();
     let samples = std::mem::take(&mut profile.sample);
     let mut index: HashTable<u32> = HashTable::with_capacity(samples.len());
     let mut merged: Vec<Sample> = Vec::with_capacity(samples.len());
     for mut sample in samples {
-        if sample.value.iter().all(|&v| v == 0) {
+        let valid = sample.value.len() == types
+            && sample
+                .location_id
+                .iter()
+                .all(|&id| locations.get(id).is_some());
+        if !valid || sample.value.iter().all(|&v| v == 0) {
             continue;
         }
+        sample.label.retain(|l| l.str != 0);
         if sample.label.len() > 1 {
             sample.label.sort_by_key(|l| (l.key, l.str));
         }
@@ -76,8 +85,9 @@ fn merge_duplicate_samples(profile: &mut Profile) {
     profile.sample = merged;
 }
 
-/// Gives mapping-less locations a stub mapping and drops what refers to nothing.
-fn repair_references(profile: &mut Profile) {
+/// Gives mapping-less locations a stub mapping and drops locations that refer to a missing
+/// mapping or function.
+fn repair_locations(profile: &mut Profile) {
     let mappings = IdIndex::new(profile.mapping.iter().map(|m| m.id));
     let functions = IdIndex::new(profile.function.iter().map(|f| f.id));
     let mut stub: Option<u64> = None;
@@ -105,15 +115,6 @@ fn repair_references(profile: &mut Profile) {
             .all(|line| functions.get(line.function_id).is_some())
     });
     profile.mapping.extend(new_mappings);
-    let locations = IdIndex::new(profile.location.iter().map(|l| l.id));
-    let types = profile.sample_type.len();
-    profile.sample.retain(|sample| {
-        sample.value.len() == types
-            && sample
-                .location_id
-                .iter()
-                .all(|&id| locations.get(id).is_some())
-    });
 }
 
 fn clear_addresses(profile: &mut Profile) {
