@@ -21,6 +21,9 @@ pub struct BlockWriter {
     /// zstd level of every section: fast for segments (short-lived, rewritten by compaction),
     /// denser for compacted blocks.
     zstd_level: i32,
+    /// The (stack, span) keys of the profile being added, kept between profiles so that its
+    /// table is not reallocated for each one.
+    seen: rustc_hash::FxHashSet<(u32, u64)>,
 }
 
 /// zstd level of segments: the ingest path's cost, kept low.
@@ -35,6 +38,7 @@ impl Default for BlockWriter {
             profiles: 0,
             drop_duplicates: false,
             zstd_level: SEGMENT_ZSTD_LEVEL,
+            seen: rustc_hash::FxHashSet::default(),
         }
     }
 }
@@ -225,10 +229,9 @@ impl BlockWriter {
         }
         // Samples are unique by stack and span after normalisation, unless two pprof locations
         // became one dataset location: check once, and merge only then.
-        let mut seen: rustc_hash::FxHashSet<(u32, u64)> = rustc_hash::FxHashSet::default();
-        seen.reserve(stacks.len());
-        let unique = stacks.iter().flatten().all(|key| seen.insert(*key));
-        drop(seen);
+        self.seen.clear();
+        self.seen.reserve(stacks.len());
+        let unique = stacks.iter().flatten().all(|key| self.seen.insert(*key));
         for (index, (profile_type, labels)) in types.iter().enumerate() {
             let mut row = ProfileRow {
                 series_id: dataset.series.id(labels),
