@@ -752,3 +752,48 @@ fn the_connection_limit_holds_further_connections_until_one_closes() {
         String::from_utf8_lossy(&response)
     );
 }
+
+/// An idle keep-alive connection does not keep its place under the connection limit: the
+/// server closes it after 30 s without a request, and a waiting connection is then served.
+#[test]
+fn idle_connections_give_their_place_back() {
+    use std::time::{Duration, Instant};
+    let data = tempfile::tempdir().expect("temp dir");
+    let server = start(data.path(), &["--server.http-conn-limit", "1"]);
+    let head = |connection: &str| {
+        format!(
+            "GET /ready HTTP/1.1\r\nHost: {}\r\nConnection: {connection}\r\n\r\n",
+            server.address
+        )
+    };
+    let mut idle = TcpStream::connect(&server.address).expect("connect");
+    idle.write_all(head("keep-alive").as_bytes()).expect("send");
+    let mut answer = [0u8; 12];
+    idle.read_exact(&mut answer).expect("answered");
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    let started = Instant::now();
+    let mut waiting = TcpStream::connect(&server.address).expect("queued in the kernel");
+    waiting.write_all(head("close").as_bytes()).expect("send");
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut response = Vec::new();
+    waiting
+        .read_to_end(&mut response)
+        .expect("served once the idle connection was closed");
+    assert!(
+        response.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&response)
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(20) && waited < Duration::from_secs(50),
+        "served after {waited:?}"
+    );
+    // The idle connection was closed by the server: the rest of its response, then EOF.
+    idle.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut rest = Vec::new();
+    idle.read_to_end(&mut rest).expect("closed");
+}
