@@ -12,7 +12,7 @@ use block::BlockWriter;
 use compactor::{Compactor, CompactorConfig};
 use formats::pprof::proto::{Function, Line, Location, Profile, Sample, ValueType};
 use formats::pprof::{self, LabelLimits};
-use metastore::{Metastore, SqliteMetastore};
+use metastore::Metastore;
 use model::{Labels, TenantId};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -109,13 +109,7 @@ fn main() {
 
 async fn run(stacks: usize, segments: usize, job_bytes: u64) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = storage::StorageConfig::Filesystem {
-        dir: dir.path().join("objects"),
-    }
-    .open()
-    .expect("store");
-    let metastore =
-        Arc::new(SqliteMetastore::open(&dir.path().join("metastore.db")).expect("metastore"));
+    let (store, metastore) = emberscope_benches::local_storage(dir.path());
     let tenant = TenantId::new("bench").expect("valid");
     let limits = emberscope_benches::bench_limits(true);
     let labels = Labels::from_pairs([("__name__", "process_cpu"), ("service_name", "big-service")]);

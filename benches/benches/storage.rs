@@ -10,7 +10,6 @@ use compactor::{Compactor, CompactorConfig};
 use emberscope_benches::read;
 use formats::pprof::{self, LabelLimits};
 use ingest::{SegmentWriter, SegmentWriterConfig};
-use metastore::SqliteMetastore;
 use model::{Labels, TenantId};
 use std::io::Write;
 use std::sync::Arc;
@@ -96,13 +95,7 @@ fn main() {
 
 async fn run(intervals: usize) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = storage::StorageConfig::Filesystem {
-        dir: dir.path().join("objects"),
-    }
-    .open()
-    .expect("store");
-    let metastore =
-        Arc::new(SqliteMetastore::open(&dir.path().join("metastore.db")).expect("metastore"));
+    let (store, metastore) = emberscope_benches::local_storage(dir.path());
     let writer = Arc::new(SegmentWriter::start(
         SegmentWriterConfig::default(),
         Arc::clone(&store),

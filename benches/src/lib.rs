@@ -1,8 +1,23 @@
-//! Shared inputs for the benchmarks under `benches/`: the real test profiles and synthetic trees.
+//! Shared inputs for the benchmarks under `benches/`: the real test profiles, synthetic trees,
+//! and the embedded storage (local files and SQLite) the storage benchmarks write to.
 
 use formats::pprof::ProfileLimits;
+use metastore::SqliteMetastore;
 use model::Tree;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Object storage on the local filesystem under `dir/objects` and a SQLite metastore in
+/// `dir/metastore.db`: the embedded defaults of `emberscope serve`.
+pub fn local_storage(dir: &Path) -> (Arc<dyn storage::ObjectStore>, Arc<SqliteMetastore>) {
+    let store = storage::StorageConfig::Filesystem {
+        dir: dir.join("objects"),
+    }
+    .open()
+    .expect("store");
+    let metastore = Arc::new(SqliteMetastore::open(&dir.join("metastore.db")).expect("metastore"));
+    (store, metastore)
+}
 
 /// `../shared/testdata/<relative>` (or under `$EMBERSCOPE_SHARED`).
 pub fn testdata(relative: &str) -> PathBuf {

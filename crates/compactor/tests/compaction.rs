@@ -55,6 +55,29 @@ fn pushed(relative: &str, service: &str, time_nanos: i64) -> Vec<SeriesProfile> 
     .expect("valid")
 }
 
+/// Writes `relative` as `service` of `tenant` once per time (one segment each, as `writer`
+/// flushes every write); returns the tree of sample type 1 of everything written.
+async fn write_copies(
+    writer: &SegmentWriter,
+    tenant: &TenantId,
+    relative: &str,
+    service: &str,
+    times: impl IntoIterator<Item = i64>,
+) -> Tree {
+    let mut expected = Tree::new();
+    for time in times {
+        let series = pushed(relative, service, time);
+        for one in &series {
+            expected.merge(&pprof::to_tree(&one.profile, 1));
+        }
+        writer
+            .write(tenant.clone(), series, 1)
+            .await
+            .expect("acknowledged");
+    }
+    expected
+}
+
 struct Env {
     _dir: tempfile::TempDir,
     store: Arc<dyn ObjectStore>,
@@ -321,16 +344,8 @@ async fn two_workers_share_the_jobs_and_levels_climb() {
     let env = env();
     let writer = writer(&env);
     let tenant = TenantId::new("t").expect("valid");
-    let mut expected = Tree::new();
-    for i in 0..6i64 {
-        let series = pushed(
-            "pprof/cpu.pprof",
-            "api",
-            1_700_000_000_000_000_000 + i * 10_000_000_000,
-        );
-        expected.merge(&pprof::to_tree(&series[0].profile, 1));
-        writer.write(tenant.clone(), series, 1).await.expect("ack");
-    }
+    let times = (0..6i64).map(|i| 1_700_000_000_000_000_000 + i * 10_000_000_000);
+    let expected = write_copies(&writer, &tenant, "pprof/cpu.pprof", "api", times).await;
     writer.shutdown().await;
     let config = CompactorConfig {
         max_segments_per_job: 2,
@@ -387,19 +402,11 @@ async fn jobs_are_sized_by_bytes() {
     let env = env();
     let writer = writer(&env);
     let tenant = TenantId::new("big").expect("valid");
-    let mut expected = Tree::new();
-    let mut profile_type = String::new();
-    for copy in 0..8i64 {
-        let series = pushed("pprof/heap", "go-heap", 1_700_000_000_000_000_000 + copy);
-        for one in &series {
-            profile_type = one.profile_types()[1].0.to_string();
-            expected.merge(&pprof::to_tree(&one.profile, 1));
-        }
-        writer
-            .write(tenant.clone(), series, 1)
-            .await
-            .expect("acknowledged");
-    }
+    let times = (0..8i64).map(|copy| 1_700_000_000_000_000_000 + copy);
+    let expected = write_copies(&writer, &tenant, "pprof/heap", "go-heap", times).await;
+    let profile_type = pushed("pprof/heap", "go-heap", 0)[0].profile_types()[1]
+        .0
+        .to_string();
     writer.shutdown().await;
     let segments = env.metastore.live_blocks(0, 1000).await.expect("live");
     assert_eq!(segments.len(), 8);

@@ -707,6 +707,35 @@ fn connect_select_merge_profile_returns_the_pprof() {
     assert_eq!(strings.len(), merged.string_table.len());
 }
 
+/// Sends `GET /ready` on `stream`, keeping the connection open or asking to close it.
+fn ask_ready(server: &Server, stream: &mut TcpStream, keep_alive: bool) {
+    let connection = if keep_alive { "keep-alive" } else { "close" };
+    let head = format!(
+        "GET /ready HTTP/1.1\r\nHost: {}\r\nConnection: {connection}\r\n\r\n",
+        server.address
+    );
+    stream.write_all(head.as_bytes()).expect("send");
+}
+
+/// Reads the start of a kept-alive answer: it must be a 200.
+fn expect_ready_status(stream: &mut TcpStream) {
+    let mut answer = [0u8; 12];
+    stream.read_exact(&mut answer).expect("answered");
+    assert_eq!(&answer, b"HTTP/1.1 200");
+}
+
+/// Reads a whole answer (the connection closes after it) within `timeout`: it must be a 200.
+fn expect_ready_until_close(stream: &mut TcpStream, timeout: std::time::Duration, what: &str) {
+    stream.set_read_timeout(Some(timeout)).expect("timeout");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect(what);
+    assert!(
+        response.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&response)
+    );
+}
+
 /// `--server.http-conn-limit 1`: while one connection is open a second is not served; it is
 /// once the first closes.
 #[test]
@@ -714,22 +743,12 @@ fn the_connection_limit_holds_further_connections_until_one_closes() {
     use std::time::Duration;
     let data = tempfile::tempdir().expect("temp dir");
     let server = start(data.path(), &["--server.http-conn-limit", "1"]);
-    let ask = |stream: &mut TcpStream, close: bool| {
-        let connection = if close { "close" } else { "keep-alive" };
-        let head = format!(
-            "GET /ready HTTP/1.1\r\nHost: {}\r\nConnection: {connection}\r\n\r\n",
-            server.address
-        );
-        stream.write_all(head.as_bytes()).expect("send");
-    };
     let mut first = TcpStream::connect(&server.address).expect("connect");
-    ask(&mut first, false);
-    let mut answer = [0u8; 12];
-    first.read_exact(&mut answer).expect("first answered");
-    assert_eq!(&answer, b"HTTP/1.1 200");
+    ask_ready(&server, &mut first, true);
+    expect_ready_status(&mut first);
     // The first connection stays open: the second waits to be accepted.
     let mut second = TcpStream::connect(&server.address).expect("queued in the kernel");
-    ask(&mut second, true);
+    ask_ready(&server, &mut second, false);
     second
         .set_read_timeout(Some(Duration::from_millis(500)))
         .expect("timeout");
@@ -739,17 +758,10 @@ fn the_connection_limit_holds_further_connections_until_one_closes() {
         "a second connection was served while the first was open"
     );
     drop(first);
-    second
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut response = Vec::new();
-    second
-        .read_to_end(&mut response)
-        .expect("served after the first closed");
-    assert!(
-        response.starts_with(b"HTTP/1.1 200"),
-        "{:?}",
-        String::from_utf8_lossy(&response)
+    expect_ready_until_close(
+        &mut second,
+        Duration::from_secs(10),
+        "served after the first closed",
     );
 }
 
@@ -760,31 +772,16 @@ fn idle_connections_give_their_place_back() {
     use std::time::{Duration, Instant};
     let data = tempfile::tempdir().expect("temp dir");
     let server = start(data.path(), &["--server.http-conn-limit", "1"]);
-    let head = |connection: &str| {
-        format!(
-            "GET /ready HTTP/1.1\r\nHost: {}\r\nConnection: {connection}\r\n\r\n",
-            server.address
-        )
-    };
     let mut idle = TcpStream::connect(&server.address).expect("connect");
-    idle.write_all(head("keep-alive").as_bytes()).expect("send");
-    let mut answer = [0u8; 12];
-    idle.read_exact(&mut answer).expect("answered");
-    assert_eq!(&answer, b"HTTP/1.1 200");
+    ask_ready(&server, &mut idle, true);
+    expect_ready_status(&mut idle);
     let started = Instant::now();
     let mut waiting = TcpStream::connect(&server.address).expect("queued in the kernel");
-    waiting.write_all(head("close").as_bytes()).expect("send");
-    waiting
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("timeout");
-    let mut response = Vec::new();
-    waiting
-        .read_to_end(&mut response)
-        .expect("served once the idle connection was closed");
-    assert!(
-        response.starts_with(b"HTTP/1.1 200"),
-        "{:?}",
-        String::from_utf8_lossy(&response)
+    ask_ready(&server, &mut waiting, false);
+    expect_ready_until_close(
+        &mut waiting,
+        Duration::from_secs(60),
+        "served once the idle connection was closed",
     );
     let waited = started.elapsed();
     assert!(
