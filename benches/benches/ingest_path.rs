@@ -1,7 +1,8 @@
 //! The server's push path on one core, without HTTP or storage: every profile of
 //! `../shared/testdata/pprof` that Push accepts (the mix `emberscope loadgen` replays) is
-//! decoded (`decode_for_ingest`), validated and normalised (`prepare_push`), added to a segment
-//! (`BlockWriter::add`) and, every 512 profiles, the segment is encoded (`BlockWriter::finish`).
+//! decompressed and decoded into a view (`ProfileView::decode`), validated and normalised on it
+//! (`prepare_view`), added to a segment (`BlockWriter::add_profile`) and, every 512 profiles, the
+//! segment is encoded (`BlockWriter::finish`).
 //! One iteration sends the mix from 10 pods each (about 190 profiles): what the load benchmark's
 //! saturated server puts in one 500 ms segment is about 500.
 //! The counter is uncompressed pprof bytes, so divan's MB/s is the figure of the goal
@@ -13,7 +14,7 @@ use block::BlockWriter;
 use divan::Bencher;
 use divan::counter::BytesCount;
 use emberscope_benches::testdata;
-use formats::pprof::{self, LabelLimits, Profile, ProfileLimits, SeriesProfile};
+use formats::pprof::{self, LabelLimits, Prepared, ProfileLimits, ProfileView};
 use model::{Labels, TenantId};
 
 #[global_allocator]
@@ -69,7 +70,7 @@ fn pod_inputs(paths: &[std::path::PathBuf], pod: usize) -> Vec<Input> {
         let Ok(raw) = formats::compression::decompress(&body, 64 << 20) else {
             continue;
         };
-        let Ok(profile) = pprof::decode_for_ingest(&raw, usize::MAX) else {
+        let Ok(profile) = ProfileView::decode(&raw) else {
             continue;
         };
         let service = format!("service-{}", index % 10);
@@ -78,7 +79,7 @@ fn pod_inputs(paths: &[std::path::PathBuf], pod: usize) -> Vec<Input> {
             ("service_name", service.as_str()),
             ("pod", format!("pod-{pod}").as_str()),
         ]);
-        let accepted = pprof::prepare_push(
+        let accepted = pprof::prepare_view(
             profile,
             &labels,
             &limits(),
@@ -86,7 +87,7 @@ fn pod_inputs(paths: &[std::path::PathBuf], pod: usize) -> Vec<Input> {
             raw.len(),
             0,
         );
-        if accepted.is_ok_and(|series| !series.is_empty()) {
+        if accepted.is_ok_and(|prepared| !prepared.is_empty()) {
             inputs.push(Input {
                 uncompressed: raw.len(),
                 body,
@@ -101,8 +102,14 @@ fn uncompressed(inputs: &[Input]) -> usize {
     inputs.iter().map(|i| i.uncompressed).sum()
 }
 
-fn prepare(input: &Input, profile: Profile) -> Vec<SeriesProfile> {
-    pprof::prepare_push(
+fn decompress(input: &Input) -> Vec<u8> {
+    formats::compression::decompress(&input.body, usize::MAX)
+        .expect("valid")
+        .into_owned()
+}
+
+fn prepare<'a>(input: &Input, profile: ProfileView<'a>) -> Prepared<'a> {
+    pprof::prepare_view(
         profile,
         &input.labels,
         &limits(),
@@ -113,7 +120,8 @@ fn prepare(input: &Input, profile: Profile) -> Vec<SeriesProfile> {
     .expect("accepted")
 }
 
-/// The whole path: decode, prepare, add; a segment encoded every PER_SEGMENT profiles.
+/// The whole path, as the server's Push handler runs it: gunzip, decode into a view, prepare
+/// it and add it to the segment; a segment encoded every PER_SEGMENT profiles.
 #[divan::bench]
 fn push_path(bencher: Bencher) {
     let inputs = inputs();
@@ -124,10 +132,9 @@ fn push_path(bencher: Bencher) {
             let mut writer = BlockWriter::new();
             let mut encoded = 0usize;
             for input in &inputs {
-                let profile = pprof::decode_for_ingest(&input.body, usize::MAX).expect("valid");
-                for series in prepare(input, profile) {
-                    writer.add(&tenant, &series);
-                }
+                let raw = decompress(input);
+                let view = ProfileView::decode(&raw).expect("valid");
+                writer.add_profile(&tenant, &prepare(input, view));
                 if writer.profiles() as usize >= PER_SEGMENT {
                     let full = std::mem::take(&mut writer);
                     encoded += full.finish().expect("encoded").bytes.len();
@@ -137,7 +144,7 @@ fn push_path(bencher: Bencher) {
         });
 }
 
-/// Stage 1 alone: gunzip and decode into an owned profile.
+/// Stage 1 alone: gunzip and decode into a view.
 #[divan::bench]
 fn decode(bencher: Bencher) {
     let inputs = inputs();
@@ -146,8 +153,10 @@ fn decode(bencher: Bencher) {
         .bench(|| {
             inputs
                 .iter()
-                .map(|i| pprof::decode_for_ingest(&i.body, usize::MAX).expect("valid"))
-                .map(|p| p.sample.len())
+                .map(|i| {
+                    let raw = decompress(i);
+                    ProfileView::decode(&raw).expect("valid").samples.len()
+                })
                 .sum::<usize>()
         });
 }
@@ -156,9 +165,10 @@ fn decode(bencher: Bencher) {
 #[divan::bench]
 fn prepare_push(bencher: Bencher) {
     let inputs = inputs();
-    let decoded: Vec<Profile> = inputs
+    let raws: Vec<Vec<u8>> = inputs.iter().map(decompress).collect();
+    let decoded: Vec<ProfileView<'_>> = raws
         .iter()
-        .map(|i| pprof::decode_for_ingest(&i.body, usize::MAX).expect("valid"))
+        .map(|raw| ProfileView::decode(raw).expect("valid"))
         .collect();
     bencher
         .counter(BytesCount::new(uncompressed(&inputs)))
@@ -167,7 +177,7 @@ fn prepare_push(bencher: Bencher) {
             inputs
                 .iter()
                 .zip(decoded)
-                .map(|(input, profile)| prepare(input, profile).len())
+                .map(|(input, profile)| usize::from(!prepare(input, profile).is_empty()))
                 .sum::<usize>()
         });
 }
@@ -177,22 +187,19 @@ fn prepare_push(bencher: Bencher) {
 fn add_and_encode(bencher: Bencher) {
     let inputs = inputs();
     let tenant = TenantId::new("bench").expect("tenant");
-    let prepared: Vec<Vec<SeriesProfile>> = inputs
+    let raws: Vec<Vec<u8>> = inputs.iter().map(decompress).collect();
+    let prepared: Vec<Prepared<'_>> = inputs
         .iter()
-        .map(|i| {
-            prepare(
-                i,
-                pprof::decode_for_ingest(&i.body, usize::MAX).expect("valid"),
-            )
-        })
+        .zip(&raws)
+        .map(|(i, raw)| prepare(i, ProfileView::decode(raw).expect("valid")))
         .collect();
     bencher
         .counter(BytesCount::new(uncompressed(&inputs)))
         .bench(|| {
             let mut writer = BlockWriter::new();
             let mut encoded = 0usize;
-            for series in prepared.iter().flatten() {
-                writer.add(&tenant, series);
+            for profile in &prepared {
+                writer.add_profile(&tenant, profile);
                 if writer.profiles() as usize >= PER_SEGMENT {
                     let full = std::mem::take(&mut writer);
                     encoded += full.finish().expect("encoded").bytes.len();

@@ -1,6 +1,6 @@
 //! pprof hot paths on the real test profiles:
 //! - `decode_baseline` (bare gunzip + protobuf decode) beside `decode_and_normalize` (the push
-//!   path's decoding, validation, Go repair, normalisation and series split);
+//!   path's decoding into a view, validation, Go repair, normalisation and series split on it);
 //! - `merge_100_*`: 100 copies of a profile into one flame graph and into one pprof (compare with
 //!   `pprof -proto` through `scripts/bench_vs_pprof.sh`).
 
@@ -54,9 +54,13 @@ fn decode_and_normalize(bencher: Bencher, file: &str) {
     let limits = emberscope_benches::bench_limits(true);
     let label_limits = LabelLimits::default();
     bencher.counter(BytesCount::of_slice(&body)).bench(|| {
-        let profile = pprof::decode_for_ingest(&body, LIMIT).expect("valid pprof");
-        pprof::prepare_push(profile, &labels, &limits, &label_limits, body.len(), 1)
-            .expect("valid profile")
+        // As the Push handler does it: decompress, decode into a view, prepare the view.
+        let raw = formats::compression::decompress(&body, LIMIT).expect("valid body");
+        let profile = pprof::ProfileView::decode(&raw).expect("valid pprof");
+        let prepared = pprof::prepare_view(profile, &labels, &limits, &label_limits, body.len(), 1)
+            .expect("valid profile");
+        divan::black_box(&prepared);
+        prepared.is_empty()
     });
 }
 

@@ -103,18 +103,18 @@ async fn run(intervals: usize) {
     ));
     let tenant = TenantId::new("bench").expect("valid");
     let limits = emberscope_benches::bench_limits(false);
-    // (gzip size, decoded profile, uncompressed size) of each input, computed once.
-    let inputs: Vec<(usize, Arc<pprof::Profile>, usize)> = FILES
+    // (gzip size, uncompressed bytes, samples × sample types) of each input, computed once.
+    let inputs: Vec<(usize, Arc<Vec<u8>>, usize)> = FILES
         .iter()
         .map(|f| {
             let body = read(f);
-            let profile =
-                pprof::decode(&body, pprof::DEFAULT_MAX_DECOMPRESSED_BYTES).expect("valid");
             let raw =
                 formats::compression::decompress(&body, pprof::DEFAULT_MAX_DECOMPRESSED_BYTES)
                     .expect("valid")
-                    .len();
-            (gzip_len(&body), Arc::new(profile), raw)
+                    .into_owned();
+            let view = pprof::ProfileView::decode(&raw).expect("valid");
+            let values = view.samples.len() * view.sample_type.len();
+            (gzip_len(&body), Arc::new(raw), values)
         })
         .collect();
     let (mut gzip_in, mut raw_in, mut samples, mut profiles) = (0usize, 0usize, 0usize, 0usize);
@@ -126,7 +126,7 @@ async fn run(intervals: usize) {
     let mut tasks = tokio::task::JoinSet::new();
     for interval in 0..intervals {
         for service in 0..SERVICES {
-            let (gzip, profile, raw) = &inputs[service % inputs.len()];
+            let (gzip, raw, values) = &inputs[service % inputs.len()];
             for pod in 0..PODS {
                 let time = base + interval as i64 * 10_000_000_000 + pod as i64;
                 let labels = Labels::from_pairs([
@@ -134,38 +134,38 @@ async fn run(intervals: usize) {
                     ("service_name", format!("service-{service}")),
                     ("pod", format!("pod-{pod}")),
                 ]);
-                samples += profile.sample.len() * profile.sample_type.len();
+                samples += values;
                 gzip_in += gzip;
-                raw_in += raw;
+                raw_in += raw.len();
                 profiles += 1;
                 let permit = Arc::clone(&permits).acquire_owned().await.expect("permits");
                 let (writer, tenant, latencies, size) = (
                     Arc::clone(&writer),
                     tenant.clone(),
                     Arc::clone(&latencies),
-                    *raw,
+                    raw.len(),
                 );
-                let (profile, limits) = (Arc::clone(profile), limits.clone());
+                let (raw, limits) = (Arc::clone(raw), limits.clone());
                 tasks.spawn(async move {
-                    // Decode-side work (validation, normalisation, split) as a request handler does it.
-                    let series = tokio::task::spawn_blocking(move || {
-                        let mut profile = (*profile).clone();
-                        profile.time_nanos = time;
-                        pprof::prepare_push(
-                            profile,
-                            &labels,
-                            &limits,
-                            &LabelLimits::default(),
-                            size,
-                            1,
-                        )
-                        .expect("valid")
-                    })
-                    .await
-                    .expect("prepare");
+                    // Decode-side work (decoding into a view, validation, normalisation, split)
+                    // as the Push handler does it, on the request's task.
+                    let mut profile = pprof::ProfileView::decode(&raw).expect("valid");
+                    profile.time_nanos = time;
+                    let prepared = pprof::prepare_view(
+                        profile,
+                        &labels,
+                        &limits,
+                        &LabelLimits::default(),
+                        size,
+                        1,
+                    )
+                    .expect("valid");
                     let sent = Instant::now();
                     writer
-                        .write(tenant, series, size)
+                        .add(&tenant, prepared, size)
+                        .await
+                        .expect("added")
+                        .durable()
                         .await
                         .expect("acknowledged");
                     latencies.lock().expect("lock").push(sent.elapsed());

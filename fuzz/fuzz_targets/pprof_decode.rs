@@ -1,5 +1,7 @@
 //! Any bytes through the pprof path: decompress, decode, name frames, build trees, merge, and
-//! render. Nothing may panic; errors are values.
+//! render; and through the push path as the server runs it (a view prepared under the default
+//! and under tight limits, added to a segment that is then encoded). Nothing may panic; errors
+//! are values.
 #![no_main]
 
 use formats::pprof::{self, MergeOptions, ProfileMerger};
@@ -29,17 +31,36 @@ fuzz_target!(|data: &[u8]| {
     if let Some(view_tree) = view_tree {
         assert_eq!(view_tree, model::write_collapsed(&pprof::to_tree(&profile, 0)));
     }
-    let mut normalized = profile.clone();
     let labels = model::Labels::from_pairs([("__name__", "fuzz"), ("service_name", "fuzz")]);
     let _ = pprof::prepare_push(
-        normalized.clone(),
+        profile.clone(),
         &labels,
         &pprof::ProfileLimits::default(),
         &pprof::LabelLimits::default(),
         data.len(),
         1,
     );
-    pprof::normalize(&mut normalized);
+    let tight = pprof::ProfileLimits {
+        max_stack_depth: 3,
+        max_symbol_length: 5,
+        ..pprof::ProfileLimits::default()
+    };
+    if let Ok(raw) = formats::compression::decompress(data, 16 << 20) {
+        let tenant = model::TenantId::new("fuzz").expect("valid tenant");
+        let mut writer = block::BlockWriter::new();
+        for limits in [pprof::ProfileLimits::default(), tight] {
+            let Ok(view) = pprof::ProfileView::decode(&raw) else {
+                break;
+            };
+            let label_limits = pprof::LabelLimits::default();
+            let prepared =
+                pprof::prepare_view(view, &labels, &limits, &label_limits, data.len(), 1);
+            if let Ok(prepared) = prepared {
+                writer.add_profile(&tenant, &prepared);
+            }
+        }
+        let _ = writer.finish();
+    }
     for tree in pprof::to_trees(&profile) {
         let graph = model::FlameGraph::from_tree(&tree, 64);
         assert_eq!(graph.total, tree.total());

@@ -5,8 +5,8 @@ use crate::footer::{DatasetInfo, Footer, Section, checksum, trailer};
 use crate::profiles::{self, ProfileRow};
 use crate::series::SeriesBuilder;
 use crate::symbols::SymbolsBuilder;
-use formats::pprof::{IdIndex, ProfileView, SeriesProfile};
-use model::TenantId;
+use formats::pprof::{IdIndex, Prepared, PreparedView, ProfileView, SeriesProfile};
+use model::{Labels, ProfileType, TenantId};
 use prost::Message;
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
@@ -178,119 +178,82 @@ impl BlockWriter {
 
     /// Adds one series profile of `tenant` (one row per sample type with data).
     pub fn add(&mut self, tenant: &TenantId, series: &SeriesProfile) {
-        let types = series.profile_types();
-        let service = series
-            .labels
-            .get("service_name")
-            .unwrap_or(formats::pprof::UNKNOWN_SERVICE)
-            .to_owned();
-        let profile = &series.profile;
-        let view = ProfileView::from_profile(profile);
-        let dataset = self
-            .datasets
-            .entry((tenant.clone(), service))
-            .or_insert_with(DatasetBuilder::new);
-        let location_map = dataset.symbols.add_locations(&view);
-        let locations = IdIndex::new(view.locations.iter().map(|l| l.id));
-        let span_key = view
-            .strings
-            .iter()
-            .position(|s| *s == "span_id")
-            .map(|p| p as i64);
-        // Each sample's stack id and span, once for all sample types.
-        let mut stacks: Vec<Option<(u32, u64)>> = Vec::with_capacity(view.samples.len());
-        let mut root_first = Vec::new();
-        for sample in &view.samples {
-            root_first.clear();
-            let mut complete = true;
-            for &id in view.sample_locations(sample).iter().rev() {
-                match locations
-                    .get(id)
-                    .and_then(|p| location_map.get(p).copied().flatten())
-                {
-                    Some(location) => root_first.push(location),
-                    None => {
-                        complete = false;
-                        break;
-                    }
+        let view = ProfileView::from_profile(&series.profile);
+        self.add_view(
+            tenant,
+            &view,
+            [(&series.labels, series.profile_types(), None)],
+        );
+    }
+
+    /// Adds every series of one prepared profile of `tenant`, whichever form it has.
+    pub fn add_profile(&mut self, tenant: &TenantId, profile: &Prepared<'_>) {
+        match profile {
+            Prepared::View(view) => self.add_prepared(tenant, view),
+            Prepared::Series(series) => {
+                for one in series {
+                    self.add(tenant, one);
                 }
             }
-            let stack = if complete {
-                dataset.symbols.stack_id(&root_first)
-            } else {
-                None
-            };
-            let span = view
-                .sample_labels(sample)
-                .iter()
-                .find(|l| Some(l.key) == span_key)
-                .map_or(0, |l| span_id(view.string(l.str)));
-            stacks.push(stack.map(|s| (s, span)));
         }
-        // Samples are unique by stack and span after normalisation, unless two pprof locations
-        // became one dataset location: check once, and merge only then.
-        self.seen.clear();
-        self.seen.reserve(stacks.len());
-        let unique = stacks.iter().flatten().all(|key| self.seen.insert(*key));
-        for (index, (profile_type, labels)) in types.iter().enumerate() {
-            let mut row = ProfileRow {
-                series_id: dataset.series.id(labels),
-                time_nanos: profile.time_nanos,
-                total: 0,
-                stack_ids: Vec::with_capacity(stacks.len()),
-                values: Vec::with_capacity(stacks.len()),
-                span_ids: Vec::with_capacity(stacks.len()),
+    }
+
+    /// Adds every series of one prepared profile of `tenant`, read from its flat arrays: its
+    /// locations are interned and its stacks found once for all its series.
+    pub fn add_prepared(&mut self, tenant: &TenantId, prepared: &PreparedView<'_>) {
+        self.add_view(
+            tenant,
+            &prepared.profile,
+            prepared.series.iter().map(|series| {
+                (
+                    &series.labels,
+                    prepared.profile_types(&series.labels),
+                    series.samples.as_deref(),
+                )
+            }),
+        );
+    }
+
+    /// Adds series of `view`: each with its labels, its profile types and its samples (`None`:
+    /// all of them).
+    fn add_view<'s>(
+        &mut self,
+        tenant: &TenantId,
+        view: &ProfileView<'_>,
+        series: impl IntoIterator<Item = (&'s Labels, Vec<(ProfileType, Labels)>, Option<&'s [u32]>)>,
+    ) {
+        // The stack and span of each sample, in the dataset of each service met (one, for what
+        // `prepare_view` makes: every series of a profile has the request's service).
+        let mut stacks_by_service: Vec<(&str, SampleStacks)> = Vec::new();
+        for (labels, types, members) in series {
+            let service = labels
+                .get("service_name")
+                .unwrap_or(formats::pprof::UNKNOWN_SERVICE);
+            let dataset = self
+                .datasets
+                .entry((tenant.clone(), service.to_owned()))
+                .or_insert_with(DatasetBuilder::new);
+            let at = match stacks_by_service.iter().position(|(s, _)| *s == service) {
+                Some(at) => at,
+                None => {
+                    let mut stacks = Vec::new();
+                    sample_stacks(dataset, view, &mut stacks);
+                    stacks_by_service.push((service, stacks));
+                    stacks_by_service.len() - 1
+                }
             };
-            if unique {
-                for (sample, stack) in view.samples.iter().zip(&stacks) {
-                    let Some((stack, span)) = *stack else {
-                        continue;
-                    };
-                    let value = view.sample_values(sample).get(index).copied().unwrap_or(0);
-                    if value != 0 {
-                        row.total = row.total.wrapping_add(value);
-                        row.stack_ids.push(stack);
-                        row.span_ids.push(span);
-                        row.values.push(value);
-                    }
+            let stacks = &stacks_by_service[at].1;
+            let all;
+            let members = match members {
+                Some(members) => members,
+                None => {
+                    all = (0..view.samples.len() as u32).collect::<Vec<_>>();
+                    &all[..]
                 }
-            } else {
-                let mut sums: FxHashMap<(u32, u64), i64> = FxHashMap::default();
-                let mut order: Vec<(u32, u64)> = Vec::new();
-                for (sample, stack) in view.samples.iter().zip(&stacks) {
-                    let Some(key) = *stack else { continue };
-                    let value = view.sample_values(sample).get(index).copied().unwrap_or(0);
-                    if value == 0 {
-                        continue;
-                    }
-                    let slot = sums.entry(key).or_insert_with(|| {
-                        order.push(key);
-                        0
-                    });
-                    *slot = slot.wrapping_add(value);
-                }
-                for key in order {
-                    let value = sums[&key];
-                    if value != 0 {
-                        row.total = row.total.wrapping_add(value);
-                        row.stack_ids.push(key.0);
-                        row.span_ids.push(key.1);
-                        row.values.push(value);
-                    }
-                }
-            }
-            if row.values.is_empty() {
-                continue;
-            }
-            row.stack_ids.shrink_to_fit();
-            row.values.shrink_to_fit();
-            row.span_ids.shrink_to_fit();
-            dataset.profile_types.insert(profile_type.to_string());
-            dataset.min_time = dataset.min_time.min(profile.time_nanos);
-            dataset.max_time = dataset.max_time.max(profile.time_nanos);
-            dataset.rows.push(row);
+            };
+            add_rows(dataset, &mut self.seen, view, stacks, members, &types);
+            self.profiles += 1;
         }
-        self.profiles += 1;
     }
 
     /// Adds a whole dataset read from another block (compaction): symbols are re-interned into
@@ -427,6 +390,128 @@ impl BlockWriter {
             bytes,
             datasets: summaries,
         })
+    }
+}
+
+/// Each sample's (stack id, span id) in one dataset, by sample position; `None` where a
+/// reference is broken.
+type SampleStacks = Vec<Option<(u32, u64)>>;
+
+/// Interns the locations of `view` into `dataset` and sets `stacks` to each sample's (stack id,
+/// span id), `None` where a reference is broken.
+fn sample_stacks(dataset: &mut DatasetBuilder, view: &ProfileView<'_>, stacks: &mut SampleStacks) {
+    let location_map = dataset.symbols.add_locations(view);
+    let locations = IdIndex::new(view.locations.iter().map(|l| l.id));
+    let span_key = view
+        .strings
+        .iter()
+        .position(|s| *s == formats::pprof::SPAN_ID)
+        .map(|p| p as i64);
+    stacks.reserve(view.samples.len());
+    let mut root_first = Vec::new();
+    for sample in &view.samples {
+        root_first.clear();
+        let mut complete = true;
+        for &id in view.sample_locations(sample).iter().rev() {
+            match locations
+                .get(id)
+                .and_then(|p| location_map.get(p).copied().flatten())
+            {
+                Some(location) => root_first.push(location),
+                None => {
+                    complete = false;
+                    break;
+                }
+            }
+        }
+        let stack = if complete {
+            dataset.symbols.stack_id(&root_first)
+        } else {
+            None
+        };
+        let span = view
+            .sample_labels(sample)
+            .iter()
+            .find(|l| Some(l.key) == span_key)
+            .map_or(0, |l| span_id(view.string(l.str)));
+        stacks.push(stack.map(|s| (s, span)));
+    }
+}
+
+/// One row per sample type of one series: the values of its `members` (sample positions) by
+/// stack and span.
+fn add_rows(
+    dataset: &mut DatasetBuilder,
+    seen: &mut rustc_hash::FxHashSet<(u32, u64)>,
+    view: &ProfileView<'_>,
+    stacks: &[Option<(u32, u64)>],
+    members: &[u32],
+    types: &[(ProfileType, Labels)],
+) {
+    let member_stacks = || {
+        members.iter().filter_map(|&m| {
+            let m = m as usize;
+            Some((view.samples.get(m)?, (*stacks.get(m)?)?))
+        })
+    };
+    // Samples are unique by stack and span after normalisation, unless two pprof locations
+    // became one dataset location: check once, and merge only then.
+    seen.clear();
+    seen.reserve(members.len());
+    let unique = member_stacks().all(|(_, key)| seen.insert(key));
+    for (index, (profile_type, labels)) in types.iter().enumerate() {
+        let mut row = ProfileRow {
+            series_id: dataset.series.id(labels),
+            time_nanos: view.time_nanos,
+            total: 0,
+            stack_ids: Vec::with_capacity(members.len()),
+            values: Vec::with_capacity(members.len()),
+            span_ids: Vec::with_capacity(members.len()),
+        };
+        if unique {
+            for (sample, (stack, span)) in member_stacks() {
+                let value = view.sample_values(sample).get(index).copied().unwrap_or(0);
+                if value != 0 {
+                    row.total = row.total.wrapping_add(value);
+                    row.stack_ids.push(stack);
+                    row.span_ids.push(span);
+                    row.values.push(value);
+                }
+            }
+        } else {
+            let mut sums: FxHashMap<(u32, u64), i64> = FxHashMap::default();
+            let mut order: Vec<(u32, u64)> = Vec::new();
+            for (sample, key) in member_stacks() {
+                let value = view.sample_values(sample).get(index).copied().unwrap_or(0);
+                if value == 0 {
+                    continue;
+                }
+                let slot = sums.entry(key).or_insert_with(|| {
+                    order.push(key);
+                    0
+                });
+                *slot = slot.wrapping_add(value);
+            }
+            for key in order {
+                let value = sums[&key];
+                if value != 0 {
+                    row.total = row.total.wrapping_add(value);
+                    row.stack_ids.push(key.0);
+                    row.span_ids.push(key.1);
+                    row.values.push(value);
+                }
+            }
+        }
+        if row.values.is_empty() {
+            continue;
+        }
+        row.stack_ids.shrink_to_fit();
+        row.values.shrink_to_fit();
+        row.span_ids.shrink_to_fit();
+        dataset.profile_types.insert(profile_type.to_string());
+        dataset.min_time = dataset.min_time.min(view.time_nanos);
+        dataset.max_time = dataset.max_time.max(view.time_nanos);
+        dataset.rows.push(row);
     }
 }
 

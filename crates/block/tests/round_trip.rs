@@ -291,3 +291,198 @@ async fn golden_block_v1_stays_readable() {
     }
     assert_eq!(compared, 6);
 }
+
+fn bench_limits() -> ProfileLimits {
+    ProfileLimits {
+        reject_older_than_nanos: 0,
+        reject_newer_than_nanos: 0,
+        ..ProfileLimits::default()
+    }
+}
+
+/// Collapsed stacks of one series (every label matched) and profile type, optionally only the
+/// samples of some spans.
+async fn select_series(
+    reader: &BlockReader,
+    tenant: &TenantId,
+    labels: &Labels,
+    profile_type: &str,
+    span_ids: Option<Vec<u64>>,
+) -> String {
+    let query = SelectQuery {
+        tenant: tenant.clone(),
+        profile_type: profile_type.to_owned(),
+        matchers: labels
+            .iter()
+            .map(|p| Matcher::new(p.name.clone(), MatchOp::Equal, p.value.clone()).expect("valid"))
+            .collect(),
+        start_nanos: i64::MIN,
+        end_nanos: i64::MAX,
+        span_ids,
+        call_site: Vec::new(),
+    };
+    let mut tree = Tree::new();
+    for selection in reader.select(&query).await.expect("select") {
+        selection.add_to_tree(&mut tree);
+    }
+    write_collapsed(&tree)
+}
+
+async fn reader_of(writer: BlockWriter) -> BlockReader {
+    let encoded = writer.finish().expect("encode");
+    BlockReader::from_bytes(Bytes::from(encoded.bytes))
+        .await
+        .expect("open")
+}
+
+/// The server stores a push as its prepared view (`add_profile`: locations interned once, a
+/// row per series and sample type), not as owned series: for every file, each series and
+/// profile type reads back the stacks that the owned series give.
+#[tokio::test]
+async fn prepared_views_store_what_owned_series_store() {
+    let tenant = TenantId::new("t").expect("valid");
+    let files = FILES.iter().chain(&[
+        "pprof/gotruncatefix/heap_go_truncated_1.pb.gz",
+        "pprof/heap.pb.gz",
+    ]);
+    for file in files {
+        let path = shared().join("testdata").join(file);
+        let body = std::fs::read(&path).expect("read");
+        let raw = formats::compression::decompress(&body, pprof::DEFAULT_MAX_DECOMPRESSED_BYTES)
+            .expect("decompress");
+        let view = pprof::ProfileView::decode(&raw).expect("valid pprof");
+        let labels = Labels::from_pairs([("__name__", "test"), ("service_name", "svc")]);
+        let limits = bench_limits();
+        let prepared = pprof::prepare_view(
+            view,
+            &labels,
+            &limits,
+            &LabelLimits::default(),
+            body.len(),
+            1_700_000_000_000_000_000,
+        )
+        .expect("valid profile");
+        let mut by_view = BlockWriter::new();
+        by_view.add_profile(&tenant, &prepared);
+        let series = pushed(file, "svc");
+        let mut by_series = BlockWriter::new();
+        for one in &series {
+            by_series.add(&tenant, one);
+        }
+        assert_eq!(by_view.profiles(), by_series.profiles(), "{file}");
+        let (by_view, by_series) = (reader_of(by_view).await, reader_of(by_series).await);
+        for one in &series {
+            for (profile_type, _) in one.profile_types() {
+                let profile_type = profile_type.to_string();
+                let want =
+                    select_series(&by_series, &tenant, &one.labels, &profile_type, None).await;
+                let got = select_series(&by_view, &tenant, &one.labels, &profile_type, None).await;
+                assert_eq!(got, want, "{file} {:?} {profile_type}", one.labels);
+            }
+        }
+    }
+}
+
+/// Sample labels through the view path: an empty value is dropped, `profile_id` becomes the
+/// sample's span, and the other labels split the series; each stack keeps its span.
+#[tokio::test]
+async fn spans_and_sample_labels_survive_the_view_path() {
+    use pprof::proto::{Function, Label, Line, Location, Profile, Sample, ValueType};
+    let strings = [
+        "",
+        "cpu",
+        "nanoseconds",
+        "main",
+        "f",
+        "profile_id",
+        "0100000000000000",
+        "endpoint",
+        "a",
+        "b",
+        "empty",
+        "0200000000000000",
+    ];
+    let label = |key: i64, str: i64| Label {
+        key,
+        str,
+        ..Label::default()
+    };
+    let sample = |location_id: Vec<u64>, value: i64, label: Vec<Label>| Sample {
+        location_id,
+        value: vec![value],
+        label,
+    };
+    let profile = Profile {
+        sample_type: vec![ValueType { r#type: 1, unit: 2 }],
+        string_table: strings.iter().map(|s| (*s).to_owned()).collect(),
+        function: vec![
+            Function {
+                id: 1,
+                name: 3,
+                ..Function::default()
+            },
+            Function {
+                id: 2,
+                name: 4,
+                ..Function::default()
+            },
+        ],
+        location: (1..=2)
+            .map(|id| Location {
+                id,
+                line: vec![Line {
+                    function_id: id,
+                    ..Line::default()
+                }],
+                ..Location::default()
+            })
+            .collect(),
+        sample: vec![
+            sample(vec![2, 1], 10, vec![label(5, 6), label(7, 8), label(10, 0)]),
+            sample(vec![2, 1], 5, vec![label(7, 9)]),
+            sample(vec![1], 7, vec![label(7, 8), label(5, 11)]),
+        ],
+        time_nanos: 1,
+        ..Profile::default()
+    };
+    let labels = Labels::from_pairs([("__name__", "process_cpu"), ("service_name", "svc")]);
+    let prepared = pprof::prepare_view(
+        pprof::ProfileView::from_profile(&profile),
+        &labels,
+        &bench_limits(),
+        &LabelLimits::default(),
+        0,
+        1,
+    )
+    .expect("valid");
+    let pprof::Prepared::View(view) = &prepared else {
+        panic!("a profile without type parameters stays a view");
+    };
+    assert_eq!(view.series.len(), 2);
+    let tenant = TenantId::new("t").expect("valid");
+    let mut writer = BlockWriter::new();
+    writer.add_profile(&tenant, &prepared);
+    let reader = reader_of(writer).await;
+    let cpu = "process_cpu:cpu:nanoseconds::";
+    let mut a = labels.clone();
+    a.set("endpoint", "a");
+    let mut b = labels.clone();
+    b.set("endpoint", "b");
+    let span = |s: &str| Some(vec![block::span_id(s)]);
+    assert_eq!(
+        select_series(&reader, &tenant, &a, cpu, None).await,
+        "main 7\nmain;f 10\n"
+    );
+    let first = select_series(&reader, &tenant, &a, cpu, span("0100000000000000")).await;
+    assert_eq!(first, "main;f 10\n");
+    let second = select_series(&reader, &tenant, &a, cpu, span("0200000000000000")).await;
+    assert_eq!(second, "main 7\n");
+    assert_eq!(
+        select_series(&reader, &tenant, &b, cpu, None).await,
+        "main;f 5\n"
+    );
+    assert_eq!(
+        select_series(&reader, &tenant, &b, cpu, Some(vec![0])).await,
+        "main;f 5\n"
+    );
+}

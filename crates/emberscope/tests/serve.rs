@@ -155,6 +155,18 @@ fn bad_requests_get_pyroscope_status_codes() {
     assert!(bomb.len() < 200_000);
     let (status, text) = request(&server, "POST", pprof_ingest, &[], &bomb);
     assert_eq!(status, 400, "{text}");
+    // A pprof gzipped twice is decompressed once, as Pyroscope does: what is left is not a
+    // profile (422), and a bomb nested inside cannot pass the size limit.
+    let twice = {
+        use std::io::Write as _;
+        let once = std::fs::read(shared().join("testdata/pprof/heap.pb.gz")).expect("file");
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&once).expect("compress");
+        encoder.finish().expect("compress")
+    };
+    let (status, text) = request(&server, "POST", pprof_ingest, &[], &twice);
+    assert_eq!(status, 422, "{text}");
+    assert!(text.contains("failed to parse pprof"), "{text}");
     // Invalid UTF-8 in the string table: 422 on /ingest.
     let invalid = std::fs::read(shared().join("testdata/pprof/invalid_utf8.pb.gz")).expect("file");
     let (status, text) = request(&server, "POST", pprof_ingest, &[], &invalid);

@@ -109,6 +109,51 @@ fn heap_fixture_2_is_reproduced() {
     check_fixture("heap_go_truncated_2.pb.gz", true);
 }
 
+/// Ingest repairs truncated stacks on the decoded view (its flat arrays), not on the owned
+/// profile, unless type parameters need rewriting: for each fixture with its type parameters
+/// already dropped, the stored stacks are those of the owned repair checked above.
+#[test]
+fn ingest_repairs_the_view_as_the_owned_profile_is_repaired() {
+    let limits = pprof::ProfileLimits {
+        reject_older_than_nanos: 0,
+        reject_newer_than_nanos: 0,
+        ..pprof::ProfileLimits::default()
+    };
+    let labels = model::Labels::from_pairs([("__name__", "memory"), ("service_name", "go-app")]);
+    for name in [
+        "cpu_go_truncated_1.pb.gz",
+        "heap_go_truncated_1.pb.gz",
+        "heap_go_truncated_2.pb.gz",
+    ] {
+        let mut owned = decode_file(&testdata(&format!("pprof/gotruncatefix/{name}")));
+        for string in &mut owned.string_table {
+            *string = drop_go_type_parameters(string).into_owned();
+        }
+        let series = pprof::prepare_push(
+            owned.clone(),
+            &labels,
+            &limits,
+            &pprof::LabelLimits::default(),
+            0,
+            1,
+        )
+        .unwrap_or_else(|e| panic!("{name}: {}", e.message));
+        assert_eq!(series.len(), 1, "{name}");
+        let before = collapsed(&owned, 0);
+        assert!(may_have_truncated_go_stacks(&owned), "{name}");
+        repair_go_truncated_stacks(&mut owned);
+        let repaired = collapsed(&owned, 0);
+        assert_ne!(before, repaired, "{name}: the fixture needs a repair");
+        for index in 0..owned.sample_type.len() {
+            assert_eq!(
+                collapsed(&series[0].profile, index),
+                collapsed(&owned, index),
+                "{name}: sample type {index}"
+            );
+        }
+    }
+}
+
 #[test]
 fn fixtures_pass_the_gate() {
     for name in [

@@ -82,7 +82,7 @@ fn pyspy_time_and_names_are_repaired() {
         profile.time_nanos < 31_536_000_000_000_000,
         "the file's time is from 1970 as ns"
     );
-    pprof::fix_time(&mut profile, 1_700_000_000_000_000_000);
+    pprof::fix_time(&mut profile.time_nanos, 1_700_000_000_000_000_000);
     assert_eq!(profile.time_nanos, 1_700_000_000_000_000_000);
     pprof::fix_scripting_function_names(&mut profile, "pyspy");
     let collapsed = model::write_collapsed(&pprof::to_tree(&profile, 0));

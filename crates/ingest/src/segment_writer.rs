@@ -11,7 +11,7 @@
 //! when two heads' worth waits for storage, new writes wait for room (back-pressure).
 
 use block::BlockWriter;
-use formats::pprof::SeriesProfile;
+use formats::pprof::{Prepared, SeriesProfile};
 use metastore::{Metastore, MetastoreError};
 use model::TenantId;
 use std::sync::Arc;
@@ -216,12 +216,12 @@ impl SegmentWriter {
     }
 
     /// Adds the series of one pushed profile to the head, waiting for room when two heads'
-    /// worth is waiting for storage; the series are freed when this returns. `size` is what
+    /// worth is waiting for storage; the profile is freed when this returns. `size` is what
     /// the write counts against the head's size limit.
     pub async fn add(
         &self,
         tenant: &TenantId,
-        series: Vec<SeriesProfile>,
+        profile: Prepared<'_>,
         size: usize,
     ) -> Result<PendingWrite, IngestError> {
         let kib = u32::try_from(size / 1024 + 1)
@@ -237,9 +237,7 @@ impl SegmentWriter {
             if self.shared.closed.load(Ordering::Acquire) {
                 return Err(IngestError::Closed);
             }
-            for one in &series {
-                head.writer.add(tenant, one);
-            }
+            head.writer.add_profile(tenant, &profile);
             head.bytes = head.bytes.saturating_add(size);
             head.room_kib = head.room_kib.saturating_add(kib);
             head.acks.push(ack);
@@ -248,7 +246,7 @@ impl SegmentWriter {
                 self.shared.full.notify_one();
             }
         }
-        drop(series);
+        drop(profile);
         Ok(PendingWrite(done))
     }
 
@@ -259,7 +257,10 @@ impl SegmentWriter {
         series: Vec<SeriesProfile>,
         size: usize,
     ) -> Result<(), IngestError> {
-        self.add(&tenant, series, size).await?.durable().await
+        self.add(&tenant, Prepared::Series(series), size)
+            .await?
+            .durable()
+            .await
     }
 
     /// Flushes whatever is pending now and waits for it.

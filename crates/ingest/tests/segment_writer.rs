@@ -259,14 +259,14 @@ async fn writes_fill_a_new_head_while_one_flushes_and_wait_beyond_two_heads() {
     let tenant = TenantId::new("t").expect("valid");
     // 4 KiB + 1 KiB of room: fills the head, whose flush then hangs.
     let first = writer
-        .add(&tenant, cpu_series("api"), 4 << 10)
+        .add(&tenant, cpu_series("api").into(), 4 << 10)
         .await
         .expect("added");
     tokio::time::sleep(Duration::from_millis(100)).await;
     // 2 KiB (3 KiB of room): goes into the next head at once.
     let started = Instant::now();
     let second = writer
-        .add(&tenant, cpu_series("api"), 2 << 10)
+        .add(&tenant, cpu_series("api").into(), 2 << 10)
         .await
         .expect("added");
     assert!(
@@ -276,14 +276,14 @@ async fn writes_fill_a_new_head_while_one_flushes_and_wait_beyond_two_heads() {
     // 1 KiB more (2 KiB of room): only 8 - 5 - 3 = 0 KiB left, so it waits for the flush.
     let third = tokio::time::timeout(
         Duration::from_millis(300),
-        writer.add(&tenant, cpu_series("api"), 1 << 10),
+        writer.add(&tenant, cpu_series("api").into(), 1 << 10),
     )
     .await;
     assert!(third.is_err(), "a write beyond two heads did not wait");
     first.durable().await.expect("stored on the retry");
     let third = tokio::time::timeout(
         Duration::from_secs(5),
-        writer.add(&tenant, cpu_series("api"), 1 << 10),
+        writer.add(&tenant, cpu_series("api").into(), 1 << 10),
     )
     .await
     .expect("room once the first head is stored")

@@ -7,11 +7,12 @@
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// What a push takes in memory per uncompressed pprof byte, from its body to its series ready
-/// for the segment writer (the request's copy of the bytes, the view, the owned profile and its
-/// normalised series, split by sample labels): 5–12× for most real profiles, 17× for Go's
-/// labelled CPU profile and 23× for a .NET one, measured by `tests/decoded_size.rs`, which
-/// fails if any real profile of the test data needs more than this.
+/// What a push takes in memory per uncompressed pprof byte, from its body to its profile ready
+/// for the segment writer (the request's copy of the bytes, the decoded view and what preparing
+/// it adds: the duplicate-sample table, the series' sample lists): 3–9× for most real
+/// profiles and 21× for a .NET one (whose many tiny locations and lines cost more than their
+/// bytes), measured by `tests/decoded_size.rs`, which fails if any real profile of the test
+/// data needs more than this.
 pub const DECODED_PER_ENCODED_BYTE: usize = 24;
 
 #[derive(Debug, Clone)]

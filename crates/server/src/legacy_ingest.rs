@@ -14,7 +14,7 @@ use crate::tenant::tenant;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
-use formats::pprof::{self, Profile};
+use formats::pprof::{self, ProfileView};
 use formats::text::{TextFormat, TextInput};
 use model::Labels;
 use serde::Deserialize;
@@ -138,13 +138,24 @@ pub async fn ingest(
     })?;
     let size = raw.len();
     let reservation = state.inflight.reserve(size).await;
-    let mut profile = pprof::decode_for_ingest(&raw, usize::MAX)
-        .map_err(|e| ApiError::new(Code::Unprocessable, e.to_string()))?;
-    pprof::fix_time(&mut profile, from_ms.saturating_mul(1_000_000));
-    pprof::fix_scripting_function_names(&mut profile, &spy);
-    if pprof::is_dotnet_spy(&spy, config.contains_key("inuse-space")) {
-        pprof::fix_dotnet(&mut profile);
-    }
+    let decoded =
+        ProfileView::decode(&raw).map_err(|e| ApiError::new(Code::Unprocessable, e.to_string()))?;
+    // The scripting and .NET repairs rewrite names and ids: they work on an owned copy, and the
+    // decoded view is freed once it is made.
+    let dotnet = pprof::is_dotnet_spy(&spy, config.contains_key("inuse-space"));
+    let mut repaired: Option<pprof::Profile> = None;
+    let mut profile = if pprof::is_scripting_spy(&spy) || dotnet {
+        let mut owned = decoded.to_profile();
+        drop(decoded);
+        pprof::fix_scripting_function_names(&mut owned, &spy);
+        if dotnet {
+            pprof::fix_dotnet(&mut owned);
+        }
+        ProfileView::from_profile(repaired.insert(owned))
+    } else {
+        decoded
+    };
+    pprof::fix_time(&mut profile.time_nanos, from_ms.saturating_mul(1_000_000));
     rename_sample_types(&mut profile, &config);
     let labels = series_labels(&profile, &name, &spy);
     let series = store::prepare(
@@ -160,9 +171,11 @@ pub async fn ingest(
         return Ok(StatusCode::OK);
     }
     // The body is not kept while the write waits for its segment.
+    let added = store::add(&state, &tenant, size, vec![(series, size)], reservation).await;
+    drop(repaired);
     drop(raw);
     drop(profile_bytes);
-    store::store(&state, &tenant, size, vec![(series, size)], reservation).await?;
+    added?.durable(&state, &tenant).await?;
     Ok(StatusCode::OK)
 }
 
@@ -192,7 +205,7 @@ async fn ingest_text(
     let profiles = formats::text::convert(input)
         .map_err(|e| ApiError::new(Code::Unprocessable, e.to_string()))?;
     let mut prepared = Vec::with_capacity(profiles.len());
-    for converted in profiles {
+    for converted in &profiles {
         let mut labels = upload_labels(
             name,
             &converted.metric_name,
@@ -210,7 +223,7 @@ async fn ingest_text(
         let series = store::prepare(
             state,
             &tenant,
-            converted.profile,
+            ProfileView::from_profile(&converted.profile),
             &labels,
             limits,
             body.len(),
@@ -218,8 +231,11 @@ async fn ingest_text(
         )?;
         prepared.push((series, body.len()));
     }
-    // The body is borrowed from the handler: the reservation is kept until the answer.
-    store::store(state, &tenant, body.len(), prepared, None).await?;
+    // The converted profiles are freed once they are in the head; the body is borrowed from
+    // the handler, so the reservation is kept until the answer.
+    let added = store::add(state, &tenant, body.len(), prepared, None).await;
+    drop(profiles);
+    added?.durable(state, &tenant).await?;
     drop(reservation);
     Ok(StatusCode::OK)
 }
@@ -276,7 +292,7 @@ async fn ingest_jfr(
     .map_err(|e| ApiError::new(Code::Unprocessable, e.to_string()))?;
     let mut prepared = Vec::with_capacity(recording.profiles.len());
     let mut total = 0;
-    for converted in recording.profiles {
+    for converted in &recording.profiles {
         let mut labels = upload_labels(
             request.name,
             converted.metric_name,
@@ -292,7 +308,7 @@ async fn ingest_jfr(
         let series = store::prepare(
             state,
             &tenant,
-            converted.profile,
+            ProfileView::from_profile(&converted.profile),
             &labels,
             limits,
             size,
@@ -303,8 +319,11 @@ async fn ingest_jfr(
     if prepared.is_empty() {
         return Ok(StatusCode::OK);
     }
-    // The recording is borrowed from the handler: the reservation is kept until the answer.
-    store::store(state, &tenant, total, prepared, None).await?;
+    // The converted profiles are freed once they are in the head; the recording is borrowed
+    // from the handler, so the reservation is kept until the answer.
+    let added = store::add(state, &tenant, total, prepared, None).await;
+    drop(recording);
+    added?.durable(state, &tenant).await?;
     drop(reservation);
     Ok(StatusCode::OK)
 }
@@ -363,21 +382,20 @@ async fn multipart_profile(
 }
 
 /// Applies `display-name` renames of `sample_type_config` to the sample types.
-fn rename_sample_types(profile: &mut Profile, config: &HashMap<String, SampleTypeConfig>) {
+fn rename_sample_types<'a>(
+    profile: &mut ProfileView<'a>,
+    config: &'a HashMap<String, SampleTypeConfig>,
+) {
     for index in 0..profile.sample_type.len() {
-        let current = usize::try_from(profile.sample_type[index].r#type)
-            .ok()
-            .and_then(|i| profile.string_table.get(i))
-            .cloned()
-            .unwrap_or_default();
-        if let Some(name) = config.get(&current).and_then(|c| c.display_name.clone()) {
-            profile.string_table.push(name);
-            profile.sample_type[index].r#type = profile.string_table.len() as i64 - 1;
+        let current = profile.string(profile.sample_type[index].0);
+        if let Some(name) = config.get(current).and_then(|c| c.display_name.as_deref()) {
+            profile.strings.push(name);
+            profile.sample_type[index].0 = profile.strings.len() as i64 - 1;
         }
     }
 }
 
-fn series_labels(profile: &Profile, name: &labelset::AppName, spy: &str) -> Labels {
+fn series_labels(profile: &ProfileView<'_>, name: &labelset::AppName, spy: &str) -> Labels {
     upload_labels(
         name,
         &pprof::upload_profile_name(profile),

@@ -434,7 +434,7 @@ async fn serve(
 /// Lets at most `max_concurrent_ingest` ingest requests read and decode their bodies at once:
 /// under overload the rest wait with their bodies unread, in the kernel's socket buffers rather
 /// than in our memory. A request gives its place back once its profiles are decoded and handed
-/// to the segment writer (`store::store`), or when it ends.
+/// to the segment writer (`store::add`), or when it ends.
 async fn admit_ingest(
     State(state): State<Arc<AppState>>,
     request: axum::extract::Request,

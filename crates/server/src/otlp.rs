@@ -42,15 +42,19 @@ async fn export(
     let limits = state.limits.get(tenant);
     let mut prepared = Vec::with_capacity(converted.len());
     let mut total = 0usize;
-    for series in converted {
-        let labels = model::Labels::from_pairs(series.labels);
+    for series in &converted {
+        let labels = model::Labels::from_pairs(series.labels.iter().cloned());
         let size = series.raw_size;
         total = total.saturating_add(size);
-        let stored = store::prepare(state, tenant, series.profile, &labels, &limits, size, now)?;
+        let profile = formats::pprof::ProfileView::from_profile(&series.profile);
+        let stored = store::prepare(state, tenant, profile, &labels, &limits, size, now)?;
         prepared.push((stored, size));
     }
-    // The request is borrowed from the handler: the reservation is kept until the answer.
-    store::store(state, tenant, total, prepared, None).await?;
+    // The converted profiles are freed once they are in the head; the request is borrowed
+    // from the handler, so the reservation is kept until the answer.
+    let added = store::add(state, tenant, total, prepared, None).await;
+    drop(converted);
+    added?.durable(state, tenant).await?;
     drop(reservation);
     Ok(())
 }

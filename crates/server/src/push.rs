@@ -45,23 +45,25 @@ pub async fn push(call: Call, request: PushRequest) -> Result<PushResponse, ApiE
     }
     let reservation = state.inflight.reserve(total_size).await;
     let mut prepared = Vec::with_capacity(raws.len());
-    for (labels, raw) in raws {
-        let profile =
-            pprof::decode_for_ingest(&raw, usize::MAX).map_err(|e| invalid(e.to_string()))?;
+    for (labels, raw) in &raws {
+        // The view borrows its strings from `raw` until the segment writer has interned them.
+        let profile = pprof::ProfileView::decode(raw).map_err(|e| invalid(e.to_string()))?;
         let series = store::prepare(
             state,
             &tenant,
             profile,
-            &labels,
+            labels,
             &limits,
             raw.len(),
             now_nanos,
         )?;
         prepared.push((series, raw.len()));
     }
-    // Every profile of the request is valid: store them all, then answer. The request's bytes
-    // are not kept while its writes wait for their segment.
+    // Every profile of the request is valid: add them all to the head, then answer once they
+    // are durable. The request's bytes are not kept while its writes wait for their segment.
+    let added = store::add(state, &tenant, total_size, prepared, reservation).await;
+    drop(raws);
     drop(request);
-    store::store(state, &tenant, total_size, prepared, reservation).await?;
+    added?.durable(state, &tenant).await?;
     Ok(PushResponse {})
 }

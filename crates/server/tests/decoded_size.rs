@@ -1,7 +1,8 @@
 //! The in-flight budget's estimate (`server::inflight::DECODED_PER_ENCODED_BYTE`) against the
 //! real thing: the peak heap a push takes for each real pprof of the test data — the request's
-//! copy of the bytes, decoding (`decode_for_ingest`) and `prepare_push` until its series are
-//! ready for the segment writer — measured by a counting allocator (`peak_alloc`).
+//! copy of the bytes, decoding into a view (`ProfileView::decode`) and `prepare_view` until the
+//! profile is ready for the segment writer, as the Push handler runs them — measured by a
+//! counting allocator (`peak_alloc`).
 
 use formats::pprof::{self, LabelLimits, ProfileLimits};
 use model::Labels;
@@ -47,10 +48,10 @@ fn the_inflight_estimate_covers_every_real_profile() {
         ALLOCATOR.reset_peak_usage();
         // The request's own copy of the bytes, as Push's decoded request holds.
         let copy = raw.clone();
-        let Ok(profile) = pprof::decode_for_ingest(&copy, usize::MAX) else {
+        let Ok(profile) = pprof::ProfileView::decode(&copy) else {
             continue;
         };
-        let series = match pprof::prepare_push(
+        let prepared = match pprof::prepare_view(
             profile,
             &labels,
             &limits,
@@ -58,14 +59,15 @@ fn the_inflight_estimate_covers_every_real_profile() {
             raw.len(),
             1,
         ) {
-            Ok(series) => series,
+            Ok(prepared) => prepared,
             Err(e) => {
                 eprintln!("{}: {}", path.display(), e.message);
                 continue;
             }
         };
         let peak = ALLOCATOR.peak_usage().saturating_sub(base);
-        drop((series, copy));
+        drop(prepared);
+        drop(copy);
         let ratio = peak as f64 / raw.len() as f64;
         eprintln!(
             "{}: {} bytes, peak {} ({ratio:.1}x)",

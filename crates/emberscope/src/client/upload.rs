@@ -121,7 +121,8 @@ async fn upload_one(
         Format::Pprof => {
             let raw = formats::compression::decompress(&bytes, MAX_FILE_BYTES as usize)
                 .with_context(|| format!("{}: cannot decompress", path.display()))?;
-            let profile = formats::pprof::decode(&raw, usize::MAX)
+            // Decoded as the server decodes it (one decompression, then the view).
+            let profile = formats::pprof::ProfileView::decode(&raw)
                 .with_context(|| format!("{} is not a valid pprof", path.display()))?;
             let mut pairs = vec![
                 (

@@ -7,7 +7,7 @@
 //! What it owns: the generated OTLP types ([`proto`], with protojson serde impls that reject
 //! unknown fields, as OTLP/HTTP JSON does) and [`convert`]. What it does not: transport (gRPC,
 //! OTLP/HTTP, body limits), tenancy, and everything after conversion — the server hands every
-//! [`OtlpSeries`] to [`crate::pprof::prepare_push`] (validation, normalisation with
+//! [`OtlpSeries`] to [`crate::pprof::prepare_view`] (validation, normalisation with
 //! `clearAddresses`, the split by sample labels, label sanitisation), as Pyroscope's distributor
 //! does with its push.
 //!

@@ -49,7 +49,8 @@ pub fn decode(body: &[u8], limit: usize) -> Result<Profile, PprofError> {
 }
 
 /// As [`decode`], through the hand-written [`super::ProfileView`] decoder (same acceptance,
-/// several times faster, vectors allocated once at their size): the ingest path's decoder.
+/// several times faster, vectors allocated once at their size). Ingest itself keeps the view
+/// (`prepare_view`); this is for callers that want an owned profile.
 /// `comment`, `drop_frames`, `keep_frames` and `doc_url` are not kept.
 pub fn decode_for_ingest(body: &[u8], limit: usize) -> Result<Profile, PprofError> {
     let bytes = decompress(body, limit)?;

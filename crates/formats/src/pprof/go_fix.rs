@@ -8,7 +8,9 @@
 //!
 //! # Pipeline
 //!
-//! [`fix_go_profile`] is what ingest runs for a profile whose language is `go`:
+//! [`fix_go_profile`] is what ingest does to a profile whose language is `go` (on the owned
+//! profile when type parameters need dropping; otherwise only step 3 applies, and ingest runs
+//! it on the decoded view, extending stacks in its flat arrays):
 //!
 //! 1. [`drop_go_type_parameters`] on every string-table entry (not only function names);
 //! 2. if any string changed, the profile is re-normalised by "merging it with itself", so that
@@ -49,6 +51,7 @@ use super::frames::string_at;
 use super::id_index::IdIndex;
 use super::normalize::{same_sample, sample_hash};
 use super::proto::{Function, Line, Location, Mapping, Profile, Sample, ValueType};
+use super::view::{ProfileView, SampleView};
 use hashbrown::HashTable;
 use model::Interner;
 use rustc_hash::FxHashMap;
@@ -167,15 +170,45 @@ pub fn fix_go_profile(profile: &mut Profile) {
 /// `inuse_space`): some sample has at least 28 locations and none has 33 or more (Go 1.23+ heap
 /// profiles keep 128 frames). CPU (a sample type `cpu`): some sample has at least 60 locations.
 pub fn may_have_truncated_go_stacks(profile: &Profile) -> bool {
-    let has_type = |names: &[&str]| {
+    may_have_truncated(
         profile
             .sample_type
             .iter()
-            .any(|st| names.contains(&string_at(profile, st.r#type)))
-    };
-    let (min_depth, max_depth) = if has_type(&HEAP_SAMPLE_TYPES) {
+            .map(|st| string_at(profile, st.r#type)),
+        profile.sample.iter().map(|s| s.location_id.len()),
+    )
+}
+
+/// Whether a string of `profile` holds Go type parameters ([`fix_go_profile`] would rewrite
+/// it and merge the profile with itself).
+pub(crate) fn has_go_type_parameters(profile: &ProfileView<'_>) -> bool {
+    profile
+        .strings
+        .iter()
+        .any(|s| matches!(drop_go_type_parameters(s), Cow::Owned(_)))
+}
+
+/// [`may_have_truncated_go_stacks`] of a view.
+pub(crate) fn view_may_have_truncated_go_stacks(profile: &ProfileView<'_>) -> bool {
+    may_have_truncated(
+        profile
+            .sample_type
+            .iter()
+            .map(|&(ty, _)| profile.string(ty)),
+        profile
+            .samples
+            .iter()
+            .map(|s| (s.locations.1 - s.locations.0) as usize),
+    )
+}
+
+fn may_have_truncated<'s>(
+    mut types: impl Iterator<Item = &'s str> + Clone,
+    depths: impl Iterator<Item = usize>,
+) -> bool {
+    let (min_depth, max_depth) = if types.clone().any(|t| HEAP_SAMPLE_TYPES.contains(&t)) {
         (32, Some(33))
-    } else if has_type(&["cpu"]) {
+    } else if types.any(|t| t == "cpu") {
         (64, None)
     } else {
         return false;
@@ -183,8 +216,7 @@ pub fn may_have_truncated_go_stacks(profile: &Profile) -> bool {
     // Some truncated heap stacks are a little shorter than the limit.
     let min_depth: usize = min_depth - 4;
     let mut deep_enough = false;
-    for sample in &profile.sample {
-        let depth = sample.location_id.len();
+    for depth in depths {
         if depth >= min_depth {
             deep_enough = true;
         }
@@ -202,11 +234,76 @@ fn suffix(ids: &[u64], n: usize) -> &[u64] {
     ids.get(ids.len().saturating_sub(n)..).unwrap_or(ids)
 }
 
+/// The samples' stacks, as the truncated-stack repair reads and extends them: owned samples or
+/// a view's flat arrays.
+trait Stacks {
+    fn len(&self) -> usize;
+    /// The location ids of sample `i` (empty if there is no such sample).
+    fn ids(&self, i: usize) -> &[u64];
+    /// Appends `tail` to the stack of sample `i`.
+    fn extend(&mut self, i: usize, tail: &[u64]);
+}
+
+impl Stacks for Vec<Sample> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn ids(&self, i: usize) -> &[u64] {
+        self.get(i).map_or(&[][..], |s| &s.location_id)
+    }
+
+    fn extend(&mut self, i: usize, tail: &[u64]) {
+        if let Some(sample) = self.get_mut(i) {
+            sample.location_id.extend_from_slice(tail);
+        }
+    }
+}
+
+/// A view's samples and its flat location ids: an extended stack is copied to the end of the
+/// ids with its tail.
+struct ViewStacks<'v> {
+    samples: &'v mut [SampleView],
+    location_ids: &'v mut Vec<u64>,
+}
+
+impl Stacks for ViewStacks<'_> {
+    fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    fn ids(&self, i: usize) -> &[u64] {
+        self.samples
+            .get(i)
+            .and_then(|s| {
+                self.location_ids
+                    .get(s.locations.0 as usize..s.locations.1 as usize)
+            })
+            .unwrap_or(&[])
+    }
+
+    fn extend(&mut self, i: usize, tail: &[u64]) {
+        let Some(sample) = self.samples.get_mut(i) else {
+            return;
+        };
+        let (from, to) = (sample.locations.0 as usize, sample.locations.1 as usize);
+        let start = self.location_ids.len();
+        // Ranges are u32 offsets: a stack that would end past them is left as it is.
+        let Ok(end) = u32::try_from(start + to.saturating_sub(from) + tail.len()) else {
+            return;
+        };
+        if from > to || to > start {
+            return;
+        }
+        self.location_ids.extend_from_within(from..to);
+        self.location_ids.extend_from_slice(tail);
+        sample.locations = (start as u32, end);
+    }
+}
+
 /// The grouping suffix of sample `i` (empty if there is no such sample).
-fn suffix_at(samples: &[Sample], i: usize) -> &[u64] {
-    samples
-        .get(i)
-        .map_or(&[][..], |s| suffix(&s.location_id, SUFFIX_LEN))
+fn suffix_at(samples: &impl Stacks, i: usize) -> &[u64] {
+    suffix(samples.ids(i), SUFFIX_LEN)
 }
 
 /// Orders suffixes as Go compares their ids' little-endian bytes: the first differing byte of
@@ -232,14 +329,21 @@ struct Dependency {
 /// the final reference's first sample. Only existing location ids are appended; values, labels
 /// and the samples' order are untouched.
 pub fn repair_go_truncated_stacks(profile: &mut Profile) {
-    let samples = &mut profile.sample;
+    repair_stacks(&mut profile.sample);
+}
+
+/// [`repair_go_truncated_stacks`] on a view (extended stacks are appended to its location ids).
+pub(crate) fn repair_view_stacks(profile: &mut ProfileView<'_>) {
+    repair_stacks(&mut ViewStacks {
+        samples: &mut profile.samples,
+        location_ids: &mut profile.location_ids,
+    });
+}
+
+fn repair_stacks(samples: &mut impl Stacks) {
     // Step 0: the long samples, stably sorted by the byte order of their suffixes.
     let mut order: Vec<usize> = (0..samples.len())
-        .filter(|&i| {
-            samples
-                .get(i)
-                .is_some_and(|s| s.location_id.len() >= SUFFIX_LEN)
-        })
+        .filter(|&i| samples.ids(i).len() >= SUFFIX_LEN)
         .collect();
     if order.is_empty() {
         return;
@@ -262,12 +366,9 @@ pub fn repair_go_truncated_stacks(profile: &mut Profile) {
         |group: usize| -> Option<usize> { starts.get(group).and_then(|&p| order.get(p)).copied() };
 
     let dependencies: Vec<Option<Dependency>> = {
-        let samples: &[Sample] = samples;
-        let ids_of = |group: usize| -> &[u64] {
-            first_sample(group)
-                .and_then(|i| samples.get(i))
-                .map_or(&[][..], |s| &s.location_id)
-        };
+        let samples = &*samples;
+        let ids_of =
+            |group: usize| -> &[u64] { first_sample(group).map_or(&[][..], |i| samples.ids(i)) };
         // Step 1: index each group's windows 1..=8 frames short of its root end.
         let mut index: FxHashMap<&[u64], Dependency> = FxHashMap::default();
         for (group, &start) in starts.iter().enumerate() {
@@ -321,10 +422,7 @@ pub fn repair_go_truncated_stacks(profile: &mut Profile) {
         if total == 0 {
             continue;
         }
-        let Some(reference_ids) = first_sample(reference)
-            .and_then(|i| samples.get(i))
-            .map(|s| &s.location_id)
-        else {
+        let Some(reference_ids) = first_sample(reference).map(|i| samples.ids(i)) else {
             continue;
         };
         if total >= reference_ids.len() {
@@ -341,9 +439,7 @@ pub fn repair_go_truncated_stacks(profile: &mut Profile) {
             continue;
         };
         for &member in members {
-            if let Some(sample) = samples.get_mut(member) {
-                sample.location_id.extend_from_slice(&tail);
-            }
+            samples.extend(member, &tail);
         }
     }
 }

@@ -9,11 +9,11 @@ use rustc_hash::FxHashMap;
 /// 1971-01-01T00:00:00Z in nanoseconds: a `time_nanos` below it (and not negative) is in 1970.
 const YEAR_1971_NANOS: i64 = 31_536_000 * 1_000_000_000;
 
-/// Replaces a `time_nanos` that falls in 1970 (zero included) with `start_nanos`, the request's
-/// `from` time.
-pub fn fix_time(profile: &mut Profile, start_nanos: i64) {
-    if (0..YEAR_1971_NANOS).contains(&profile.time_nanos) {
-        profile.time_nanos = start_nanos;
+/// Replaces a profile's `time_nanos` that falls in 1970 (zero included) with `start_nanos`, the
+/// request's `from` time.
+pub fn fix_time(time_nanos: &mut i64, start_nanos: i64) {
+    if (0..YEAR_1971_NANOS).contains(time_nanos) {
+        *time_nanos = start_nanos;
     }
 }
 
@@ -93,10 +93,10 @@ mod tests {
             time_nanos: 1_694_153_500_000_000,
             ..Default::default()
         };
-        fix_time(&mut p, 42);
+        fix_time(&mut p.time_nanos, 42);
         assert_eq!(p.time_nanos, 42);
         p.time_nanos = 1_694_153_500_000_000_000;
-        fix_time(&mut p, 7);
+        fix_time(&mut p.time_nanos, 7);
         assert_eq!(p.time_nanos, 1_694_153_500_000_000_000);
     }
 

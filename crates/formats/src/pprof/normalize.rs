@@ -10,19 +10,30 @@
 //! every non-zero sample loses nothing a client sent.)
 
 use super::id_index::IdIndex;
-use super::proto::{Mapping, Profile, Sample};
+use super::proto::{Mapping, Sample};
+use super::view::{LabelView, ProfileView, SampleView};
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 use std::hash::{BuildHasher, Hash, Hasher};
 
 /// Normalises `profile` in place.
-pub fn normalize(profile: &mut Profile) {
+pub fn normalize(profile: &mut ProfileView<'_>) {
     repair_locations(profile);
     merge_valid_samples(profile);
     clear_addresses(profile);
 }
 
 /// The hash of a sample's identity: its stack and its (key, value) label indices.
+fn identity_hash(locations: &[u64], labels: &[LabelView]) -> u64 {
+    let mut hasher = FxBuildHasher.build_hasher();
+    locations.hash(&mut hasher);
+    for label in labels {
+        (label.key, label.str).hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// As [`identity_hash`], for an owned sample (the Go repairs merge owned samples).
 pub(crate) fn sample_hash(sample: &Sample) -> u64 {
     let mut hasher = FxBuildHasher.build_hasher();
     sample.location_id.hash(&mut hasher);
@@ -42,57 +53,88 @@ pub(crate) fn same_sample(a: &Sample, b: &Sample) -> bool {
             .all(|(x, y)| (x.key, x.str) == (y.key, y.str))
 }
 
+fn same_identity(profile: &ProfileView<'_>, a: &SampleView, b: &SampleView) -> bool {
+    let (x, y) = (profile.sample_labels(a), profile.sample_labels(b));
+    profile.sample_locations(a) == profile.sample_locations(b)
+        && x.len() == y.len()
+        && x.iter()
+            .zip(y)
+            .all(|(x, y)| (x.key, x.str) == (y.key, y.str))
+}
+
 /// One pass over the samples: those that refer to a missing location or have the wrong number
 /// of values are dropped (their references are broken), then those whose values are all zero;
-/// empty labels are removed, and samples with the same stack and labels are summed (a sum that
-/// cancels to zero is dropped too).
-fn merge_valid_samples(profile: &mut Profile) {
-    let locations = IdIndex::new(profile.location.iter().map(|l| l.id));
+/// empty labels are removed (a sample's label range shrinks), and samples with the same stack
+/// and labels are summed into the first one's values (a sum that cancels to zero is dropped).
+fn merge_valid_samples(profile: &mut ProfileView<'_>) {
+    let locations = IdIndex::new(profile.locations.iter().map(|l| l.id));
     let types = profile.sample_type.len();
-    let samples = std::mem::take(&mut profile.sample);
+    let samples = std::mem::take(&mut profile.samples);
     let mut index: HashTable<u32> = HashTable::with_capacity(samples.len());
-    let mut merged: Vec<Sample> = Vec::with_capacity(samples.len());
+    let mut merged: Vec<SampleView> = Vec::with_capacity(samples.len());
     for mut sample in samples {
-        let valid = sample.value.len() == types
-            && sample
-                .location_id
+        let values = profile.sample_values(&sample);
+        let valid = values.len() == types
+            && profile
+                .sample_locations(&sample)
                 .iter()
                 .all(|&id| locations.get(id).is_some());
-        if !valid || sample.value.iter().all(|&v| v == 0) {
+        if !valid || values.iter().all(|&v| v == 0) {
             continue;
         }
-        sample.label.retain(|l| l.str != 0);
-        if sample.label.len() > 1 {
-            sample.label.sort_by_key(|l| (l.key, l.str));
+        let (start, end) = (sample.labels.0 as usize, sample.labels.1 as usize);
+        let labels = &mut profile.labels[start..end];
+        let mut kept = 0;
+        for i in 0..labels.len() {
+            if labels[i].str != 0 {
+                labels[kept] = labels[i];
+                kept += 1;
+            }
         }
-        let hash = sample_hash(&sample);
-        match index.find(hash, |&at| same_sample(&merged[at as usize], &sample)) {
+        let labels = &mut labels[..kept];
+        if labels.len() > 1 {
+            labels.sort_by_key(|l| (l.key, l.str));
+        }
+        sample.labels.1 = sample.labels.0 + kept as u32;
+        let hash = identity_hash(
+            profile.sample_locations(&sample),
+            profile.sample_labels(&sample),
+        );
+        match index.find(hash, |&at| {
+            same_identity(profile, &merged[at as usize], &sample)
+        }) {
             Some(&at) => {
-                for (total, value) in merged[at as usize].value.iter_mut().zip(&sample.value) {
-                    *total = total.wrapping_add(*value);
+                let total = merged[at as usize].values.0 as usize;
+                let added = sample.values.0 as usize;
+                for k in 0..types {
+                    let value = profile.values[added + k];
+                    let sum = &mut profile.values[total + k];
+                    *sum = sum.wrapping_add(value);
                 }
             }
             None => {
                 index.insert_unique(hash, merged.len() as u32, |&at| {
-                    sample_hash(&merged[at as usize])
+                    let s = &merged[at as usize];
+                    identity_hash(profile.sample_locations(s), profile.sample_labels(s))
                 });
                 merged.push(sample);
             }
         }
     }
     // Sums may cancel to zero.
-    merged.retain(|s| s.value.iter().any(|&v| v != 0));
-    profile.sample = merged;
+    merged.retain(|s| profile.sample_values(s).iter().any(|&v| v != 0));
+    profile.samples = merged;
 }
 
 /// Gives mapping-less locations a stub mapping and drops locations that refer to a missing
 /// mapping or function.
-fn repair_locations(profile: &mut Profile) {
-    let mappings = IdIndex::new(profile.mapping.iter().map(|m| m.id));
-    let functions = IdIndex::new(profile.function.iter().map(|f| f.id));
+fn repair_locations(profile: &mut ProfileView<'_>) {
+    let mappings = IdIndex::new(profile.mappings.iter().map(|m| m.id));
+    let functions = IdIndex::new(profile.functions.iter().map(|f| f.id));
     let mut stub: Option<u64> = None;
     let mut new_mappings = Vec::new();
-    profile.location.retain_mut(|location| {
+    let lines = &profile.lines;
+    profile.locations.retain_mut(|location| {
         if location.mapping_id == 0 {
             let id = *stub.get_or_insert_with(|| {
                 // The smallest id no mapping uses (ids may be anything up to u64::MAX).
@@ -109,17 +151,16 @@ fn repair_locations(profile: &mut Profile) {
         } else if mappings.get(location.mapping_id).is_none() {
             return false;
         }
-        location
-            .line
+        lines[location.lines.0 as usize..location.lines.1 as usize]
             .iter()
             .all(|line| functions.get(line.function_id).is_some())
     });
-    profile.mapping.extend(new_mappings);
+    profile.mappings.extend(new_mappings);
 }
 
-fn clear_addresses(profile: &mut Profile) {
+fn clear_addresses(profile: &mut ProfileView<'_>) {
     let mut symbolized = rustc_hash::FxHashSet::default();
-    for mapping in &mut profile.mapping {
+    for mapping in &mut profile.mappings {
         if mapping.has_functions {
             mapping.memory_start = 0;
             mapping.memory_limit = 0;
@@ -130,7 +171,7 @@ fn clear_addresses(profile: &mut Profile) {
     if symbolized.is_empty() {
         return;
     }
-    for location in &mut profile.location {
+    for location in &mut profile.locations {
         if symbolized.contains(&location.mapping_id) {
             location.address = 0;
         }
@@ -140,7 +181,7 @@ fn clear_addresses(profile: &mut Profile) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pprof::proto::{Label, Line, Location, ValueType};
+    use crate::pprof::proto::{Label, Line, Location, Profile, ValueType};
     use crate::pprof::to_tree;
 
     fn sample(locations: &[u64], value: i64, labels: &[(i64, i64)]) -> Sample {
@@ -160,7 +201,7 @@ mod tests {
 
     #[test]
     fn zeros_dropped_duplicates_summed() {
-        let mut p = Profile {
+        let p = Profile {
             sample_type: vec![ValueType { r#type: 1, unit: 1 }],
             string_table: vec![
                 "".into(),
@@ -218,7 +259,9 @@ mod tests {
             ..Default::default()
         };
         let before = to_tree(&p, 0);
-        normalize(&mut p);
+        let mut view = ProfileView::from_profile(&p);
+        normalize(&mut view);
+        let p = view.to_profile();
         assert_eq!(p.sample.len(), 2, "{:?}", p.sample);
         assert_eq!(p.sample[0].value, vec![3]);
         assert_eq!(p.sample[0].label.len(), 1);

@@ -3,6 +3,9 @@
 //! Pyroscope's messages and `.`→`_` sanitisation, and the per-sample-type profile type labels.
 
 use super::frames::string_at;
+use super::go_fix::{
+    has_go_type_parameters, repair_view_stacks, view_may_have_truncated_go_stacks,
+};
 use super::proto::Profile;
 use super::validate::{ProfileLimits, Reason, ValidationError, labels_string, validate_profile};
 use super::view::ProfileView;
@@ -47,22 +50,121 @@ impl SeriesProfile {
     }
 }
 
+/// One series of a [`PreparedView`]: its labels (sample labels merged in) and which of the
+/// profile's samples it holds (`None`: all of them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesSamples {
+    pub labels: Labels,
+    pub samples: Option<Vec<u32>>,
+}
+
+/// A pushed profile ready to store, still in the flat arrays it was decoded into (nothing copied
+/// per sample): validated, repaired and normalised, with its series. Samples carry only their
+/// `span_id` labels that matter; others are ignored by the series they are in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedView<'a> {
+    pub profile: ProfileView<'a>,
+    pub series: Vec<SeriesSamples>,
+}
+
+impl PreparedView<'_> {
+    /// The index of the `span_id` string, if the profile has one.
+    pub fn span_key(&self) -> Option<i64> {
+        self.profile
+            .strings
+            .iter()
+            .position(|s| *s == SPAN_ID)
+            .map(|p| p as i64)
+    }
+
+    /// The series as owned profiles, each with only what its samples reference and only their
+    /// span ids (a profile of one series stays whole).
+    pub fn into_series(self) -> Vec<SeriesProfile> {
+        let span_key = self.span_key();
+        let view = self.profile;
+        let mut out = Vec::with_capacity(self.series.len());
+        let index = (self.series.len() > 1 || self.series.iter().any(|s| s.samples.is_some()))
+            .then(|| ViewIndex::new(&view));
+        for series in self.series {
+            let (Some(members), Some(index)) = (series.samples, &index) else {
+                out.push(SeriesProfile {
+                    labels: series.labels,
+                    profile: view.to_profile(),
+                });
+                continue;
+            };
+            let mut merger = ProfileMerger::new(MergeOptions::default());
+            let members = members.iter().map(|&m| m as usize);
+            let part = match merger
+                .merge_view_subset(&view, index, members, |l| Some(l.key) == span_key)
+            {
+                Ok(()) => merger.finish(),
+                Err(_) => continue,
+            };
+            out.push(SeriesProfile {
+                labels: series.labels,
+                profile: part,
+            });
+        }
+        out
+    }
+
+    /// The profile type id and stored labels of each sample type of `labels`' series.
+    pub fn profile_types(&self, labels: &Labels) -> Vec<(ProfileType, Labels)> {
+        let view = &self.profile;
+        type_labels(
+            labels,
+            view.period_type
+                .map(|(ty, unit)| (view.string(ty), view.string(unit))),
+            view.sample_type
+                .iter()
+                .map(|&(ty, unit)| (view.string(ty), view.string(unit))),
+        )
+    }
+}
+
+/// What [`prepare_view`] gives: the flat profile and its series, or, where a repair needed the
+/// owned form (Go profiles whose strings hold type parameters), owned series.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prepared<'a> {
+    View(Box<PreparedView<'a>>),
+    Series(Vec<SeriesProfile>),
+}
+
+impl Prepared<'_> {
+    /// No series (every sample was dropped).
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Prepared::View(view) => view.series.is_empty(),
+            Prepared::Series(series) => series.is_empty(),
+        }
+    }
+
+    pub fn into_series(self) -> Vec<SeriesProfile> {
+        match self {
+            Prepared::View(view) => (*view).into_series(),
+            Prepared::Series(series) => series,
+        }
+    }
+}
+
+impl From<Vec<SeriesProfile>> for Prepared<'static> {
+    fn from(series: Vec<SeriesProfile>) -> Self {
+        Prepared::Series(series)
+    }
+}
+
 fn invalid(reason: Reason, message: String) -> ValidationError {
     ValidationError { reason, message }
 }
 
 /// `__name__` of an uploaded pprof, from its sample types, as Pyroscope picks it on `/ingest`
 /// (`pkg/og/convert/pprof/profile.go:createLabels`); the upload client uses it too.
-pub fn upload_profile_name(profile: &Profile) -> String {
+pub fn upload_profile_name(profile: &ProfileView<'_>) -> String {
     let types: Vec<&str> = profile
         .sample_type
         .iter()
-        .map(|st| {
-            usize::try_from(st.r#type)
-                .ok()
-                .and_then(|i| profile.string_table.get(i))
-                .map_or("", String::as_str)
-        })
+        .map(|&(ty, _)| profile.string(ty))
         .collect();
     if types.contains(&"wall") {
         return "wall".to_owned();
@@ -90,6 +192,10 @@ pub fn upload_profile_name(profile: &Profile) -> String {
 /// The language a profile comes from, as Pyroscope guesses it: the `pyroscope_spy` label, else
 /// the first string of the table that starts or ends with a language's marker.
 pub fn profile_language(profile: &Profile, labels: &Labels) -> &'static str {
+    language_of(profile.string_table.iter().map(String::as_str), labels)
+}
+
+fn language_of<'s>(strings: impl Iterator<Item = &'s str>, labels: &Labels) -> &'static str {
     let by_spy = match labels.get("pyroscope_spy") {
         Some("gospy") => Some("go"),
         Some("dotnetspy") => Some("dotnet"),
@@ -113,7 +219,7 @@ pub fn profile_language(profile: &Profile, labels: &Labels) -> &'static str {
         ("python", &[".py"]),
         ("rust", &["main.rs", "core.rs"]),
     ];
-    for s in &profile.string_table {
+    for s in strings {
         for (language, markers) in MARKERS {
             if markers.iter().any(|m| s.starts_with(m) || s.ends_with(m)) {
                 return language;
@@ -151,17 +257,44 @@ pub fn request_labels(pairs: &[LabelPair]) -> Result<Labels, ValidationError> {
     ))
 }
 
-/// What Pyroscope's distributor does to one pushed profile before storing it: default
-/// `service_name`, validate, repair Go profiles, normalise, split by sample labels and validate
-/// each series' labels. A profile left with no samples yields no series (and no error).
+/// [`prepare_view`] on an owned profile, with owned series (each with only what its samples
+/// reference; `comment`, `drop_frames`, `keep_frames` and `doc_url` are not kept). It takes the
+/// profile as converters hand theirs over, though it only reads it.
+#[allow(clippy::needless_pass_by_value)]
 pub fn prepare_push(
-    mut profile: Profile,
+    profile: Profile,
     series_labels: &Labels,
     profile_limits: &ProfileLimits,
     label_limits: &LabelLimits,
     uncompressed_size: usize,
     now_nanos: i64,
 ) -> Result<Vec<SeriesProfile>, ValidationError> {
+    prepare_view(
+        ProfileView::from_profile(&profile),
+        series_labels,
+        profile_limits,
+        label_limits,
+        uncompressed_size,
+        now_nanos,
+    )
+    .map(Prepared::into_series)
+}
+
+/// What Pyroscope's distributor does to one pushed profile before storing it: default
+/// `service_name`, validate, repair Go profiles, normalise, split by sample labels and validate
+/// each series' labels. A profile left with no samples yields no series (and no error).
+///
+/// All of it works on the view's flat arrays, so a profile is stored without a copy per
+/// sample. Go profiles whose strings hold type parameters go through the owned
+/// [`super::fix_go_profile`] and come back as owned series.
+pub fn prepare_view<'a>(
+    mut profile: ProfileView<'a>,
+    series_labels: &Labels,
+    profile_limits: &ProfileLimits,
+    label_limits: &LabelLimits,
+    uncompressed_size: usize,
+    now_nanos: i64,
+) -> Result<Prepared<'a>, ValidationError> {
     let mut labels = series_labels.clone();
     if labels.get(SERVICE_NAME).is_none_or(str::is_empty) {
         labels.set(SERVICE_NAME, UNKNOWN_SERVICE);
@@ -173,51 +306,85 @@ pub fn prepare_push(
         uncompressed_size,
         now_nanos,
     )?;
-    if profile_language(&profile, &labels) == "go" {
-        super::go_fix::fix_go_profile(&mut profile);
+    if language_of(profile.strings.iter().copied(), &labels) == "go" {
+        // `fix_go_profile`: the rare rewrite of type parameters (and the self-merge after it)
+        // is done on the owned form; the truncated-stack repair works on the view.
+        if has_go_type_parameters(&profile) {
+            let mut owned = profile.to_profile();
+            super::go_fix::fix_go_profile(&mut owned);
+            let fixed = ProfileView::from_profile(&owned);
+            return split_and_check(fixed, &labels, label_limits)
+                .map(|prepared| Prepared::Series(prepared.into_series()));
+        }
+        if view_may_have_truncated_go_stacks(&profile) {
+            repair_view_stacks(&mut profile);
+        }
     }
+    split_and_check(profile, &labels, label_limits).map(|view| Prepared::View(Box::new(view)))
+}
+
+/// Normalises, splits and validates each series' labels.
+fn split_and_check<'a>(
+    mut profile: ProfileView<'a>,
+    labels: &Labels,
+    label_limits: &LabelLimits,
+) -> Result<PreparedView<'a>, ValidationError> {
     normalize(&mut profile);
-    if profile.sample.is_empty() {
-        return Ok(Vec::new());
+    if profile.samples.is_empty() {
+        return Ok(PreparedView {
+            profile,
+            series: Vec::new(),
+        });
     }
-    let mut series = split_by_sample_labels(profile, &labels);
-    for one in &mut series {
+    let mut prepared = split_by_sample_labels(profile, labels);
+    for one in &mut prepared.series {
         validate_labels(&mut one.labels, label_limits)?;
     }
-    Ok(series)
+    Ok(prepared)
 }
 
 /// Splits a profile into one series per distinct set of sample labels, `span_id` excepted
 /// (`profile_id` is renamed to `span_id` first). Sample labels join the series labels unless the
-/// series already has a non-empty value for that name; samples keep only their `span_id`.
-pub fn split_by_sample_labels(mut profile: Profile, series_labels: &Labels) -> Vec<SeriesProfile> {
+/// series already has a non-empty value for that name. Expects normalised samples (no empty
+/// labels, labels sorted).
+pub fn split_by_sample_labels<'a>(
+    mut profile: ProfileView<'a>,
+    series_labels: &Labels,
+) -> PreparedView<'a> {
     rename_label_key(&mut profile, PROFILE_ID, SPAN_ID);
-    let span_key = profile.string_table.iter().position(|s| s == SPAN_ID);
-    let has_group_labels = profile.sample.iter().any(|s| {
-        s.label
+    let span_key = profile
+        .strings
+        .iter()
+        .position(|s| *s == SPAN_ID)
+        .map(|k| k as i64);
+    let is_span = |key: i64| Some(key) == span_key;
+    let has_group_labels = profile.samples.iter().any(|s| {
+        profile
+            .sample_labels(s)
             .iter()
-            .any(|l| Some(l.key as usize) != span_key && l.str != 0)
+            .any(|l| !is_span(l.key) && l.str != 0)
     });
     if !has_group_labels {
-        return vec![SeriesProfile {
-            labels: series_labels.clone(),
+        return PreparedView {
             profile,
-        }];
+            series: vec![SeriesSamples {
+                labels: series_labels.clone(),
+                samples: None,
+            }],
+        };
     }
     // Group samples by their non-span (key, value) labels, then groups by their final label
     // sets (series labels win over sample labels, so different keys can meet), in first-seen
     // order.
-    let span_key = span_key.map(|k| k as i64);
-    let is_span = |key: i64| Some(key) == span_key;
     let mut by_sample_labels: FxHashMap<Vec<(i64, i64)>, usize> = FxHashMap::default();
-    let mut groups: Vec<(Labels, Vec<usize>)> = Vec::new();
+    let mut groups: Vec<SeriesSamples> = Vec::new();
     let mut group_of_labels: FxHashMap<Labels, usize> = FxHashMap::default();
     let mut key: Vec<(i64, i64)> = Vec::new();
-    for (index, sample) in profile.sample.iter().enumerate() {
+    for (index, sample) in profile.samples.iter().enumerate() {
         key.clear();
         key.extend(
-            sample
-                .label
+            profile
+                .sample_labels(sample)
                 .iter()
                 .filter(|l| !is_span(l.key) && l.str != 0)
                 .map(|l| (l.key, l.str)),
@@ -228,58 +395,49 @@ pub fn split_by_sample_labels(mut profile: Profile, series_labels: &Labels) -> V
             None => {
                 let mut labels = series_labels.clone();
                 for &(k, v) in &key {
-                    let name = string_at(&profile, k);
+                    let name = profile.string(k);
                     if labels.get(name).is_none_or(str::is_empty) {
-                        labels.set(name, string_at(&profile, v));
+                        labels.set(name, profile.string(v));
                     }
                 }
                 let group = *group_of_labels.entry(labels.clone()).or_insert_with(|| {
-                    groups.push((labels, Vec::new()));
+                    groups.push(SeriesSamples {
+                        labels,
+                        samples: Some(Vec::new()),
+                    });
                     groups.len() - 1
                 });
                 by_sample_labels.insert(key.clone(), group);
                 group
             }
         };
-        groups[group].1.push(index);
+        if let Some(members) = &mut groups[group].samples {
+            members.push(index as u32);
+        }
     }
-    let view = ProfileView::from_profile(&profile);
-    let index = ViewIndex::new(&view);
-    let mut out = Vec::with_capacity(groups.len());
-    for (labels, members) in groups {
-        // Each series keeps only what its samples reference, and only their span ids.
-        let mut merger = ProfileMerger::new(MergeOptions::default());
-        let part = match merger.merge_view_subset(&view, &index, members, |l| is_span(l.key)) {
-            Ok(()) => merger.finish(),
-            Err(_) => continue,
-        };
-        out.push(SeriesProfile {
-            labels,
-            profile: part,
-        });
+    PreparedView {
+        profile,
+        series: groups,
     }
-    out
 }
 
-fn rename_label_key(profile: &mut Profile, from: &str, to: &str) {
-    let Some(old) = profile.string_table.iter().position(|s| s == from) else {
+fn rename_label_key(profile: &mut ProfileView<'_>, from: &str, to: &'static str) {
+    let Some(old) = profile.strings.iter().position(|s| *s == from) else {
         return;
     };
     if old == 0 {
         return;
     }
-    let new = match profile.string_table.iter().position(|s| s == to) {
+    let new = match profile.strings.iter().position(|s| *s == to) {
         Some(index) => index,
         None => {
-            profile.string_table.push(to.to_owned());
-            profile.string_table.len() - 1
+            profile.strings.push(to);
+            profile.strings.len() - 1
         }
     };
-    for sample in &mut profile.sample {
-        for label in &mut sample.label {
-            if label.key == old as i64 {
-                label.key = new as i64;
-            }
+    for label in &mut profile.labels {
+        if label.key == old as i64 {
+            label.key = new as i64;
         }
     }
 }
@@ -393,6 +551,24 @@ pub fn profile_type_labels(
     series_labels: &Labels,
     profile: &Profile,
 ) -> Vec<(ProfileType, Labels)> {
+    type_labels(
+        series_labels,
+        profile
+            .period_type
+            .map(|pt| (string_at(profile, pt.r#type), string_at(profile, pt.unit))),
+        profile
+            .sample_type
+            .iter()
+            .map(|st| (string_at(profile, st.r#type), string_at(profile, st.unit))),
+    )
+}
+
+/// [`profile_type_labels`] from the period type and sample types as (type, unit) strings.
+fn type_labels<'s>(
+    series_labels: &Labels,
+    period: Option<(&str, &str)>,
+    sample_types: impl Iterator<Item = (&'s str, &'s str)>,
+) -> Vec<(ProfileType, Labels)> {
     let mut base = series_labels.clone();
     for consumed in ["__delta__", "__otel__", "__order__"] {
         base.remove(consumed);
@@ -401,9 +577,8 @@ pub fn profile_type_labels(
         let service = service.to_owned();
         base.set("__service_name__", service);
     }
-    let (period_type, period_unit) = match profile.period_type {
-        Some(pt) => {
-            let (t, u) = (string_at(profile, pt.r#type), string_at(profile, pt.unit));
+    let (period_type, period_unit) = match period {
+        Some((t, u)) => {
             base.set("__period_type__", t);
             base.set("__period_unit__", u);
             (t.to_owned(), u.to_owned())
@@ -411,14 +586,12 @@ pub fn profile_type_labels(
         None => (String::new(), String::new()),
     };
     let name = base.get("__name__").unwrap_or_default().to_owned();
-    profile
-        .sample_type
-        .iter()
-        .map(|st| {
+    sample_types
+        .map(|(sample_type, sample_unit)| {
             let profile_type = ProfileType {
                 name: name.clone(),
-                sample_type: string_at(profile, st.r#type).to_owned(),
-                sample_unit: string_at(profile, st.unit).to_owned(),
+                sample_type: sample_type.to_owned(),
+                sample_unit: sample_unit.to_owned(),
                 period_type: period_type.clone(),
                 period_unit: period_unit.clone(),
             };

@@ -8,8 +8,7 @@
 //! cannot hold), and negative string indices are refused with the out-of-range message (Go
 //! does not check them and would fail later).
 
-use super::frames::string_at;
-use super::proto::Profile;
+use super::view::ProfileView;
 use model::{LabelPair, Labels};
 use std::fmt::Write as _;
 
@@ -181,22 +180,23 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 }
 
 /// The last `limit` bytes of `s`, moved forward to a character boundary.
-fn keep_suffix(s: &mut String, limit: usize) {
+fn keep_suffix(s: &str, limit: usize) -> &str {
     if s.len() <= limit {
-        return;
+        return s;
     }
     let mut start = s.len() - limit;
     while !s.is_char_boundary(start) {
         start += 1;
     }
-    s.drain(..start);
+    &s[start..]
 }
 
 /// Validates `profile` as Pyroscope's `ValidateProfile` does, repairing what it repairs:
-/// `time_nanos <= 0` becomes `now_nanos`, deep stacks and long strings are cut.
+/// `time_nanos <= 0` becomes `now_nanos`, deep stacks and long strings are cut (in the view:
+/// a sample's location range and a string shrink, nothing is copied).
 /// `series_labels` only appear in messages; `uncompressed_size` is checked against the limit.
 pub fn validate_profile(
-    profile: &mut Profile,
+    profile: &mut ProfileView<'_>,
     limits: &ProfileLimits,
     series_labels: &Labels,
     uncompressed_size: usize,
@@ -205,7 +205,7 @@ pub fn validate_profile(
     if profile.sample_type.is_empty() {
         return Err(malformed("empty profile"));
     }
-    check_ingestion_window(profile, limits, series_labels, now_nanos)?;
+    check_ingestion_window(&mut profile.time_nanos, limits, series_labels, now_nanos)?;
     if limits.max_profile_size_bytes != 0 && uncompressed_size > limits.max_profile_size_bytes {
         return Err(ValidationError {
             reason: Reason::ProfileSizeLimit,
@@ -216,55 +216,59 @@ pub fn validate_profile(
             ),
         });
     }
-    if limits.max_samples != 0 && profile.sample.len() > limits.max_samples {
+    if limits.max_samples != 0 && profile.samples.len() > limits.max_samples {
         return Err(ValidationError {
             reason: Reason::SamplesLimit,
             message: format!(
                 "the profile with labels '{}' exceeds the samples count limit (max_profile_stacktrace_samples, actual: {}, limit: {})",
                 labels_string(series_labels),
-                profile.sample.len(),
+                profile.samples.len(),
                 limits.max_samples
             ),
         });
     }
-    for sample in &mut profile.sample {
-        let depth = sample.location_id.len();
+    for sample in &mut profile.samples {
+        let depth = sample.locations.1.saturating_sub(sample.locations.0) as usize;
         if limits.max_stack_depth != 0 && depth > limits.max_stack_depth {
-            // location_id[0] is the leaf: drop leaf-side frames, keep the root side.
-            sample.location_id.drain(..depth - limits.max_stack_depth);
+            // The first location is the leaf: drop leaf-side frames, keep the root side.
+            sample.locations.0 += (depth - limits.max_stack_depth) as u32;
         }
-        if limits.max_sample_labels != 0 && sample.label.len() > limits.max_sample_labels {
+        let labels = sample.labels.1.saturating_sub(sample.labels.0) as usize;
+        if limits.max_sample_labels != 0 && labels > limits.max_sample_labels {
             return Err(ValidationError {
                 reason: Reason::SampleLabelsLimit,
                 message: format!(
-                    "the profile with labels '{}' exceeds the sample labels limit (max_profile_stacktrace_sample_labels, actual: {}, limit: {})",
+                    "the profile with labels '{}' exceeds the sample labels limit (max_profile_stacktrace_sample_labels, actual: {labels}, limit: {})",
                     labels_string(series_labels),
-                    sample.label.len(),
                     limits.max_sample_labels
                 ),
             });
         }
     }
     if limits.max_symbol_length > 0 {
-        for s in &mut profile.string_table {
-            keep_suffix(s, limits.max_symbol_length);
+        for s in &mut profile.strings {
+            *s = keep_suffix(s, limits.max_symbol_length);
         }
     }
-    if profile.location.iter().any(|l| l.id == 0) {
+    if profile.locations.iter().any(|l| l.id == 0) {
         return Err(malformed("location id is 0"));
     }
-    if profile.function.iter().any(|f| f.id == 0) {
+    if profile.functions.iter().any(|f| f.id == 0) {
         return Err(malformed("function id is 0"));
     }
     let types = profile.sample_type.len();
-    if profile.sample.iter().any(|s| s.value.len() != types) {
+    if profile
+        .samples
+        .iter()
+        .any(|s| s.values.1.saturating_sub(s.values.0) as usize != types)
+    {
         return Err(malformed("sample value length mismatch"));
     }
     check_string_table(profile)?;
     if profile
         .sample_type
         .iter()
-        .any(|st| string_at(profile, st.r#type).contains('-'))
+        .any(|&(ty, _)| profile.string(ty).contains('-'))
     {
         return Err(malformed("sample type contains -"));
     }
@@ -272,17 +276,17 @@ pub fn validate_profile(
 }
 
 fn check_ingestion_window(
-    profile: &mut Profile,
+    time_nanos: &mut i64,
     limits: &ProfileLimits,
     series_labels: &Labels,
     now_nanos: i64,
 ) -> Result<(), ValidationError> {
-    if profile.time_nanos <= 0 {
-        profile.time_nanos = now_nanos;
+    if *time_nanos <= 0 {
+        *time_nanos = now_nanos;
         return Ok(());
     }
     let now_ms = now_nanos / 1_000_000;
-    let t_ms = profile.time_nanos / 1_000_000;
+    let t_ms = *time_nanos / 1_000_000;
     let from = (limits.reject_older_than_nanos != 0)
         .then(|| now_ms - limits.reject_older_than_nanos / 1_000_000);
     let to = (limits.reject_newer_than_nanos != 0)
@@ -311,25 +315,25 @@ fn check_ingestion_window(
     })
 }
 
-fn check_string_table(profile: &Profile) -> Result<(), ValidationError> {
-    let len = profile.string_table.len() as i64;
-    if profile.string_table.first().is_none_or(|s| !s.is_empty()) {
+fn check_string_table(profile: &ProfileView<'_>) -> Result<(), ValidationError> {
+    let len = profile.strings.len() as i64;
+    if profile.strings.first().is_none_or(|s| !s.is_empty()) {
         return Err(malformed("string 0 should be empty string"));
     }
     let out_of_range = |index: i64| index >= len || index < 0;
-    if profile.sample_type.iter().any(|st| out_of_range(st.r#type)) {
+    if profile.sample_type.iter().any(|&(ty, _)| out_of_range(ty)) {
         return Err(malformed("sample type type string index out of range"));
     }
-    for sample in &profile.sample {
-        if sample
-            .label
+    for sample in &profile.samples {
+        if profile
+            .sample_labels(sample)
             .iter()
             .any(|l| out_of_range(l.str) || out_of_range(l.key))
         {
             return Err(malformed("sample label string index out of range"));
         }
     }
-    for function in &profile.function {
+    for function in &profile.functions {
         if out_of_range(function.name) {
             return Err(malformed("function name string index out of range"));
         }
@@ -340,7 +344,7 @@ fn check_string_table(profile: &Profile) -> Result<(), ValidationError> {
             return Err(malformed("function file name string index out of range"));
         }
     }
-    for mapping in &profile.mapping {
+    for mapping in &profile.mappings {
         if out_of_range(mapping.filename) {
             return Err(malformed("mapping file name string index out of range"));
         }
@@ -354,7 +358,7 @@ fn check_string_table(profile: &Profile) -> Result<(), ValidationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pprof::proto::{Function, Location, Sample, ValueType};
+    use crate::pprof::proto::{Function, Location, Profile, Sample, ValueType};
 
     fn profile() -> Profile {
         Profile {
@@ -379,14 +383,19 @@ mod tests {
         }
     }
 
+    /// Validates `p` through its view and writes the repaired view back.
     fn check(p: &mut Profile) -> Result<(), ValidationError> {
+        let mut view = ProfileView::from_profile(p);
         validate_profile(
-            p,
+            &mut view,
             &ProfileLimits::default(),
             &Labels::from_pairs([("foo", "bar")]),
             10,
             1_676_639_594_000_000_000,
-        )
+        )?;
+        let repaired = view.to_profile();
+        *p = repaired;
+        Ok(())
     }
 
     #[test]
@@ -457,12 +466,20 @@ mod tests {
     #[test]
     fn limits_cut_and_refuse() {
         let mut p = profile();
-        p.string_table[3] = "é".repeat(40_000);
-        p.sample[0].location_id = (0..1500).map(|_| 1).collect();
-        p.sample[0].location_id[1499] = 1;
+        // 80,001 bytes; the limit (65,535) falls inside a two-byte character.
+        p.string_table[3] = format!("x{}", "é".repeat(40_000));
+        p.location = (1..=1500)
+            .map(|id| Location {
+                id,
+                ..Default::default()
+            })
+            .collect();
+        p.sample[0].location_id = (1..=1500).collect();
         check(&mut p).expect("cut, not refused");
-        assert_eq!(p.sample[0].location_id.len(), 1000);
-        assert!(p.string_table[3].len() <= 65_535);
+        // The first id is the leaf: the root side (the last 1,000) is kept.
+        assert_eq!(p.sample[0].location_id, (501..=1500).collect::<Vec<u64>>());
+        // The suffix is kept, moved forward to a character boundary.
+        assert_eq!(p.string_table[3], "é".repeat(32_767));
         let mut many = profile();
         many.sample = (0..16_001).map(|_| many.sample[0].clone()).collect();
         let err = check(&mut many).expect_err("too many samples");

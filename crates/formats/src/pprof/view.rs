@@ -1,8 +1,9 @@
 //! A borrowed, low-allocation view of a pprof: decoded straight from the protobuf bytes by hand,
 //! strings borrowed from the buffer, samples and lines in flat arrays. The read paths (trees,
-//! merges) run on it, and ingest decodes through it (`decode_for_ingest`, then `to_profile`
-//! for the owned prost types that validation and the repairs work on); it is several times
-//! faster to build than prost's decoding.
+//! merges) read it; ingest edits it in place (`prepare_view`: validation, repairs,
+//! normalisation and the split work on its arrays) and hands it to the segment writer as it is.
+//! It is several times faster to build than prost's decoding, and a push is never copied into
+//! prost's owned types (`to_profile` is there for the rare repairs that need them).
 
 use super::decode::PprofError;
 use super::proto::{Mapping, Profile};
@@ -294,8 +295,8 @@ impl<'a> ProfileView<'a> {
         buffers
     }
 
-    /// The owned profile this view describes, every vector allocated at its final size (what
-    /// the ingest path works on). The view does not keep `comment`, `drop_frames`,
+    /// The owned profile this view describes, every vector allocated at its final size (for
+    /// the rare repairs that rewrite a profile, and for tests). The view does not keep `comment`, `drop_frames`,
     /// `keep_frames` and `doc_url`, which nothing downstream reads; they come back empty.
     pub fn to_profile(&self) -> Profile {
         use super::proto::{Function, Label, Line, Location, Sample, ValueType};
