@@ -14,7 +14,7 @@ use block::BlockWriter;
 use divan::Bencher;
 use divan::counter::BytesCount;
 use emberscope_benches::testdata;
-use formats::pprof::{self, LabelLimits, Prepared, ProfileLimits, ProfileView};
+use formats::pprof::{self, LabelLimits, Prepared, ProfileLimits, ProfileView, RewriteSlot};
 use model::{Labels, TenantId};
 
 #[global_allocator]
@@ -79,8 +79,10 @@ fn pod_inputs(paths: &[std::path::PathBuf], pod: usize) -> Vec<Input> {
             ("service_name", service.as_str()),
             ("pod", format!("pod-{pod}").as_str()),
         ]);
+        let mut rewrites = None;
         let accepted = pprof::prepare_view(
             profile,
+            &mut rewrites,
             &labels,
             &limits(),
             &LabelLimits::default(),
@@ -108,9 +110,14 @@ fn decompress(input: &Input) -> Vec<u8> {
         .into_owned()
 }
 
-fn prepare<'a>(input: &Input, profile: ProfileView<'a>) -> Prepared<'a> {
+fn prepare<'a>(
+    input: &Input,
+    profile: ProfileView<'a>,
+    rewrites: &'a mut RewriteSlot,
+) -> Prepared<'a> {
     pprof::prepare_view(
         profile,
+        rewrites,
         &input.labels,
         &limits(),
         &LabelLimits::default(),
@@ -134,7 +141,8 @@ fn push_path(bencher: Bencher) {
             for input in &inputs {
                 let raw = decompress(input);
                 let view = ProfileView::decode(&raw).expect("valid");
-                writer.add_profile(&tenant, &prepare(input, view));
+                let mut rewrites = None;
+                writer.add_profile(&tenant, &prepare(input, view, &mut rewrites));
                 if writer.profiles() as usize >= PER_SEGMENT {
                     let full = std::mem::take(&mut writer);
                     encoded += full.finish().expect("encoded").bytes.len();
@@ -163,7 +171,7 @@ fn decode(bencher: Bencher) {
 
 /// Stage 2 alone: validation, Go repairs, normalisation and the split by sample labels.
 #[divan::bench]
-fn prepare_push(bencher: Bencher) {
+fn prepare_view(bencher: Bencher) {
     let inputs = inputs();
     let raws: Vec<Vec<u8>> = inputs.iter().map(decompress).collect();
     let decoded: Vec<ProfileView<'_>> = raws
@@ -177,7 +185,10 @@ fn prepare_push(bencher: Bencher) {
             inputs
                 .iter()
                 .zip(decoded)
-                .map(|(input, profile)| usize::from(!prepare(input, profile).is_empty()))
+                .map(|(input, profile)| {
+                    let mut rewrites = None;
+                    usize::from(!prepare(input, profile, &mut rewrites).is_empty())
+                })
                 .sum::<usize>()
         });
 }
@@ -188,10 +199,12 @@ fn add_and_encode(bencher: Bencher) {
     let inputs = inputs();
     let tenant = TenantId::new("bench").expect("tenant");
     let raws: Vec<Vec<u8>> = inputs.iter().map(decompress).collect();
+    let mut slots: Vec<RewriteSlot> = inputs.iter().map(|_| None).collect();
     let prepared: Vec<Prepared<'_>> = inputs
         .iter()
         .zip(&raws)
-        .map(|(i, raw)| prepare(i, ProfileView::decode(raw).expect("valid")))
+        .zip(slots.iter_mut())
+        .map(|((i, raw), slot)| prepare(i, ProfileView::decode(raw).expect("valid"), slot))
         .collect();
     bencher
         .counter(BytesCount::new(uncompressed(&inputs)))

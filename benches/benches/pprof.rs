@@ -57,8 +57,17 @@ fn decode_and_normalize(bencher: Bencher, file: &str) {
         // As the Push handler does it: decompress, decode into a view, prepare the view.
         let raw = formats::compression::decompress(&body, LIMIT).expect("valid body");
         let profile = pprof::ProfileView::decode(&raw).expect("valid pprof");
-        let prepared = pprof::prepare_view(profile, &labels, &limits, &label_limits, body.len(), 1)
-            .expect("valid profile");
+        let mut rewrites = None;
+        let prepared = pprof::prepare_view(
+            profile,
+            &mut rewrites,
+            &labels,
+            &limits,
+            &label_limits,
+            body.len(),
+            1,
+        )
+        .expect("valid profile");
         divan::black_box(&prepared);
         prepared.is_empty()
     });

@@ -151,8 +151,10 @@ async fn run(intervals: usize) {
                     // as the Push handler does it, on the request's task.
                     let mut profile = pprof::ProfileView::decode(&raw).expect("valid");
                     profile.time_nanos = time;
+                    let mut rewrites = None;
                     let prepared = pprof::prepare_view(
                         profile,
+                        &mut rewrites,
                         &labels,
                         &limits,
                         &LabelLimits::default(),

@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Some(view_tree) = view_tree {
-        assert_eq!(view_tree, model::write_collapsed(&pprof::to_tree(&profile, 0)));
+        assert_eq!(
+            view_tree,
+            model::write_collapsed(&pprof::to_tree(&profile, 0))
+        );
     }
     let labels = model::Labels::from_pairs([("__name__", "fuzz"), ("service_name", "fuzz")]);
     let _ = pprof::prepare_push(
@@ -53,8 +56,16 @@ fuzz_target!(|data: &[u8]| {
                 break;
             };
             let label_limits = pprof::LabelLimits::default();
-            let prepared =
-                pprof::prepare_view(view, &labels, &limits, &label_limits, data.len(), 1);
+            let mut rewrites = None;
+            let prepared = pprof::prepare_view(
+                view,
+                &mut rewrites,
+                &labels,
+                &limits,
+                &label_limits,
+                data.len(),
+                1,
+            );
             if let Ok(prepared) = prepared {
                 writer.add_profile(&tenant, &prepared);
             }
@@ -66,7 +77,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(graph.total, tree.total());
         let bytes = tree.to_bytes(64);
         let back = model::tree_from_bytes(&bytes).expect("our own tree bytes read back");
-        assert_eq!(model::write_collapsed(&back), model::write_collapsed(&tree.truncated(64)));
+        assert_eq!(
+            model::write_collapsed(&back),
+            model::write_collapsed(&tree.truncated(64))
+        );
     }
     let mut merger = ProfileMerger::new(MergeOptions::default());
     if merger.merge(&profile).is_ok() {

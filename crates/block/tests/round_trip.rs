@@ -353,8 +353,10 @@ async fn prepared_views_store_what_owned_series_store() {
         let view = pprof::ProfileView::decode(&raw).expect("valid pprof");
         let labels = Labels::from_pairs([("__name__", "test"), ("service_name", "svc")]);
         let limits = bench_limits();
+        let mut rewrites = None;
         let prepared = pprof::prepare_view(
             view,
+            &mut rewrites,
             &labels,
             &limits,
             &LabelLimits::default(),
@@ -446,8 +448,10 @@ async fn spans_and_sample_labels_survive_the_view_path() {
         ..Profile::default()
     };
     let labels = Labels::from_pairs([("__name__", "process_cpu"), ("service_name", "svc")]);
+    let mut rewrites = None;
     let prepared = pprof::prepare_view(
         pprof::ProfileView::from_profile(&profile),
+        &mut rewrites,
         &labels,
         &bench_limits(),
         &LabelLimits::default(),
@@ -456,7 +460,7 @@ async fn spans_and_sample_labels_survive_the_view_path() {
     )
     .expect("valid");
     let pprof::Prepared::View(view) = &prepared else {
-        panic!("a profile without type parameters stays a view");
+        panic!("prepare_view gives a view");
     };
     assert_eq!(view.series.len(), 2);
     let tenant = TenantId::new("t").expect("valid");

@@ -45,34 +45,50 @@ pub fn run(
         let tenant = TenantId::new(&tenant)?;
         let body =
             std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-        let profile = pprof::decode(&body, pprof::DEFAULT_MAX_DECOMPRESSED_BYTES)?;
+        let raw = formats::compression::decompress(&body, pprof::DEFAULT_MAX_DECOMPRESSED_BYTES)?;
+        let raw: Arc<[u8]> = Arc::from(raw.as_ref());
         let limits = ProfileLimits {
             reject_older_than_nanos: 0,
             reject_newer_than_nanos: 0,
             ..ProfileLimits::default()
         };
         let size = body.len();
+        // As the Push handler does it, each write decodes the bytes into a view and prepares
+        // it on its own task; a file the path refuses is an error here, before any write.
+        prepare(
+            &raw,
+            &mut None,
+            &crash_labels(&format!("{prefix}-0")),
+            &limits,
+            size,
+        )?;
         let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..count {
             let permit = Arc::clone(&permits).acquire_owned().await?;
             let uid = format!("{prefix}-{i}");
-            let labels = Labels::from_pairs([
-                ("__name__", "process_cpu"),
-                ("service_name", "crash"),
-                ("uid", uid.as_str()),
-            ]);
-            let series = pprof::prepare_push(
-                profile.clone(),
-                &labels,
-                &limits,
-                &LabelLimits::default(),
-                size,
-                1,
-            )?;
-            let (writer, tenant) = (Arc::clone(&writer), tenant.clone());
+            let labels = crash_labels(&uid);
+            let (writer, tenant, raw, limits) = (
+                Arc::clone(&writer),
+                tenant.clone(),
+                Arc::clone(&raw),
+                limits.clone(),
+            );
             tasks.spawn(async move {
-                let outcome = writer.write(tenant, series, size).await;
+                let mut slot = None;
+                let prepared = match prepare(&raw, &mut slot, &labels, &limits, size) {
+                    Ok(prepared) => prepared,
+                    Err(error) => {
+                        eprintln!("write {i} refused: {error:#}");
+                        return;
+                    }
+                };
+                let added = writer.add(&tenant, prepared, size).await;
+                drop(slot);
+                let outcome = match added {
+                    Ok(pending) => pending.durable().await,
+                    Err(error) => Err(error),
+                };
                 drop(permit);
                 if outcome.is_ok() {
                     println!("acked {uid}");
@@ -83,4 +99,33 @@ pub fn run(
         while tasks.join_next().await.is_some() {}
         Ok(())
     })
+}
+
+/// One write's profile, prepared as the Push handler prepares it.
+fn prepare<'a>(
+    raw: &'a [u8],
+    slot: &'a mut pprof::RewriteSlot,
+    labels: &Labels,
+    limits: &ProfileLimits,
+    size: usize,
+) -> Result<pprof::Prepared<'a>> {
+    let view = pprof::ProfileView::decode(raw)?;
+    Ok(pprof::prepare_view(
+        view,
+        slot,
+        labels,
+        limits,
+        &LabelLimits::default(),
+        size,
+        1,
+    )?)
+}
+
+/// The labels of one crash-test write: its own series, named by `uid`.
+fn crash_labels(uid: &str) -> Labels {
+    Labels::from_pairs([
+        ("__name__", "process_cpu"),
+        ("service_name", "crash"),
+        ("uid", uid),
+    ])
 }

@@ -158,10 +158,12 @@ pub async fn ingest(
     pprof::fix_time(&mut profile.time_nanos, from_ms.saturating_mul(1_000_000));
     rename_sample_types(&mut profile, &config);
     let labels = series_labels(&profile, &name, &spy);
+    let mut rewrites = None;
     let series = store::prepare(
         &state,
         &tenant,
         profile,
+        &mut rewrites,
         &labels,
         &limits,
         size,
@@ -172,6 +174,7 @@ pub async fn ingest(
     }
     // The body is not kept while the write waits for its segment.
     let added = store::add(&state, &tenant, size, vec![(series, size)], reservation).await;
+    drop(rewrites);
     drop(repaired);
     drop(raw);
     drop(profile_bytes);
@@ -204,8 +207,9 @@ async fn ingest_text(
     input.start_time_nanos = from_ms.saturating_mul(1_000_000);
     let profiles = formats::text::convert(input)
         .map_err(|e| ApiError::new(Code::Unprocessable, e.to_string()))?;
+    let mut slots: Vec<pprof::RewriteSlot> = profiles.iter().map(|_| None).collect();
     let mut prepared = Vec::with_capacity(profiles.len());
-    for converted in &profiles {
+    for (converted, slot) in profiles.iter().zip(slots.iter_mut()) {
         let mut labels = upload_labels(
             name,
             &converted.metric_name,
@@ -224,6 +228,7 @@ async fn ingest_text(
             state,
             &tenant,
             ProfileView::from_profile(&converted.profile),
+            slot,
             &labels,
             limits,
             body.len(),
@@ -234,6 +239,7 @@ async fn ingest_text(
     // The converted profiles are freed once they are in the head; the body is borrowed from
     // the handler, so the reservation is kept until the answer.
     let added = store::add(state, &tenant, body.len(), prepared, None).await;
+    drop(slots);
     drop(profiles);
     added?.durable(state, &tenant).await?;
     drop(reservation);
@@ -290,9 +296,10 @@ async fn ingest_jfr(
         },
     })
     .map_err(|e| ApiError::new(Code::Unprocessable, e.to_string()))?;
+    let mut slots: Vec<pprof::RewriteSlot> = recording.profiles.iter().map(|_| None).collect();
     let mut prepared = Vec::with_capacity(recording.profiles.len());
     let mut total = 0;
-    for converted in &recording.profiles {
+    for (converted, slot) in recording.profiles.iter().zip(slots.iter_mut()) {
         let mut labels = upload_labels(
             request.name,
             converted.metric_name,
@@ -309,6 +316,7 @@ async fn ingest_jfr(
             state,
             &tenant,
             ProfileView::from_profile(&converted.profile),
+            slot,
             &labels,
             limits,
             size,
@@ -322,6 +330,7 @@ async fn ingest_jfr(
     // The converted profiles are freed once they are in the head; the recording is borrowed
     // from the handler, so the reservation is kept until the answer.
     let added = store::add(state, &tenant, total, prepared, None).await;
+    drop(slots);
     drop(recording);
     added?.durable(state, &tenant).await?;
     drop(reservation);

@@ -40,19 +40,21 @@ async fn export(
         }
     })?;
     let limits = state.limits.get(tenant);
+    let mut slots: Vec<formats::pprof::RewriteSlot> = converted.iter().map(|_| None).collect();
     let mut prepared = Vec::with_capacity(converted.len());
     let mut total = 0usize;
-    for series in &converted {
+    for (series, slot) in converted.iter().zip(slots.iter_mut()) {
         let labels = model::Labels::from_pairs(series.labels.iter().cloned());
         let size = series.raw_size;
         total = total.saturating_add(size);
         let profile = formats::pprof::ProfileView::from_profile(&series.profile);
-        let stored = store::prepare(state, tenant, profile, &labels, &limits, size, now)?;
+        let stored = store::prepare(state, tenant, profile, slot, &labels, &limits, size, now)?;
         prepared.push((stored, size));
     }
     // The converted profiles are freed once they are in the head; the request is borrowed
     // from the handler, so the reservation is kept until the answer.
     let added = store::add(state, tenant, total, prepared, None).await;
+    drop(slots);
     drop(converted);
     added?.durable(state, tenant).await?;
     drop(reservation);

@@ -44,14 +44,16 @@ pub async fn push(call: Call, request: PushRequest) -> Result<PushResponse, ApiE
         }
     }
     let reservation = state.inflight.reserve(total_size).await;
+    let mut slots: Vec<pprof::RewriteSlot> = raws.iter().map(|_| None).collect();
     let mut prepared = Vec::with_capacity(raws.len());
-    for (labels, raw) in &raws {
+    for ((labels, raw), slot) in raws.iter().zip(slots.iter_mut()) {
         // The view borrows its strings from `raw` until the segment writer has interned them.
         let profile = pprof::ProfileView::decode(raw).map_err(|e| invalid(e.to_string()))?;
         let series = store::prepare(
             state,
             &tenant,
             profile,
+            slot,
             labels,
             &limits,
             raw.len(),
@@ -62,6 +64,7 @@ pub async fn push(call: Call, request: PushRequest) -> Result<PushResponse, ApiE
     // Every profile of the request is valid: add them all to the head, then answer once they
     // are durable. The request's bytes are not kept while its writes wait for their segment.
     let added = store::add(state, &tenant, total_size, prepared, reservation).await;
+    drop(slots);
     drop(raws);
     drop(request);
     added?.durable(state, &tenant).await?;

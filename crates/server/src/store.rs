@@ -7,15 +7,17 @@
 use crate::AppState;
 use crate::error::{ApiError, Code};
 use crate::limits::Limits;
-use formats::pprof::{self, Prepared, ProfileView};
+use formats::pprof::{self, Prepared, ProfileView, RewriteSlot};
 use model::{Labels, TenantId};
 
 /// Validates, repairs and splits one profile (`prepare_view`, on the flat arrays of a decoded
 /// pprof or of a converter's profile); a refusal is counted by reason.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn prepare<'a>(
     state: &AppState,
     tenant: &TenantId,
     profile: ProfileView<'a>,
+    rewrites: &'a mut RewriteSlot,
     labels: &Labels,
     limits: &Limits,
     size: usize,
@@ -23,6 +25,7 @@ pub(crate) fn prepare<'a>(
 ) -> Result<Prepared<'a>, ApiError> {
     pprof::prepare_view(
         profile,
+        rewrites,
         labels,
         &limits.profile_limits(),
         &limits.label_limits(),

@@ -51,8 +51,10 @@ fn the_inflight_estimate_covers_every_real_profile() {
         let Ok(profile) = pprof::ProfileView::decode(&copy) else {
             continue;
         };
+        let mut rewrites = None;
         let prepared = match pprof::prepare_view(
             profile,
+            &mut rewrites,
             &labels,
             &limits,
             &LabelLimits::default(),
@@ -67,6 +69,7 @@ fn the_inflight_estimate_covers_every_real_profile() {
         };
         let peak = ALLOCATOR.peak_usage().saturating_sub(base);
         drop(prepared);
+        drop(rewrites);
         drop(copy);
         let ratio = peak as f64 / raw.len() as f64;
         eprintln!(

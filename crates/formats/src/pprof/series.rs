@@ -123,8 +123,8 @@ impl PreparedView<'_> {
     }
 }
 
-/// What [`prepare_view`] gives: the flat profile and its series, or, where a repair needed the
-/// owned form (Go profiles whose strings hold type parameters), owned series.
+/// A profile ready for the segment writer: what [`prepare_view`] gives (the flat profile and
+/// its series), or owned series (what callers that hold owned series hand the writer).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Prepared<'a> {
     View(Box<PreparedView<'a>>),
@@ -269,8 +269,10 @@ pub fn prepare_push(
     uncompressed_size: usize,
     now_nanos: i64,
 ) -> Result<Vec<SeriesProfile>, ValidationError> {
+    let mut rewrites = None;
     prepare_view(
         ProfileView::from_profile(&profile),
+        &mut rewrites,
         series_labels,
         profile_limits,
         label_limits,
@@ -286,9 +288,11 @@ pub fn prepare_push(
 ///
 /// All of it works on the view's flat arrays, so a profile is stored without a copy per
 /// sample. Go profiles whose strings hold type parameters go through the owned
-/// [`super::fix_go_profile`] and come back as owned series.
+/// [`super::fix_go_profile`]; the repaired profile is kept in `rewrites` and prepared as a view
+/// of it.
 pub fn prepare_view<'a>(
     mut profile: ProfileView<'a>,
+    rewrites: &'a mut RewriteSlot,
     series_labels: &Labels,
     profile_limits: &ProfileLimits,
     label_limits: &LabelLimits,
@@ -308,20 +312,24 @@ pub fn prepare_view<'a>(
     )?;
     if language_of(profile.strings.iter().copied(), &labels) == "go" {
         // `fix_go_profile`: the rare rewrite of type parameters (and the self-merge after it)
-        // is done on the owned form; the truncated-stack repair works on the view.
+        // is done on an owned copy kept in `rewrites`, whose view goes on from here; the
+        // truncated-stack repair works on the view.
         if has_go_type_parameters(&profile) {
             let mut owned = profile.to_profile();
+            drop(profile);
             super::go_fix::fix_go_profile(&mut owned);
-            let fixed = ProfileView::from_profile(&owned);
-            return split_and_check(fixed, &labels, label_limits)
-                .map(|prepared| Prepared::Series(prepared.into_series()));
-        }
-        if view_may_have_truncated_go_stacks(&profile) {
+            profile = ProfileView::from_profile(rewrites.insert(owned));
+        } else if view_may_have_truncated_go_stacks(&profile) {
             repair_view_stacks(&mut profile);
         }
     }
     split_and_check(profile, &labels, label_limits).map(|view| Prepared::View(Box::new(view)))
 }
+
+/// Where [`prepare_view`] keeps a profile it had to rewrite as an owned profile (a Go profile
+/// whose strings hold type parameters): the prepared view borrows from it, so it lives as long
+/// as the prepared profile. One per profile, `None` to start with.
+pub type RewriteSlot = Option<Profile>;
 
 /// Normalises, splits and validates each series' labels.
 fn split_and_check<'a>(
