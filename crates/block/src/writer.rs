@@ -243,14 +243,6 @@ impl BlockWriter {
                 }
             };
             let stacks = &stacks_by_service[at].1;
-            let all;
-            let members = match members {
-                Some(members) => members,
-                None => {
-                    all = (0..view.samples.len() as u32).collect::<Vec<_>>();
-                    &all[..]
-                }
-            };
             add_rows(dataset, &mut self.seen, view, stacks, members, &types);
             self.profiles += 1;
         }
@@ -438,35 +430,38 @@ fn sample_stacks(dataset: &mut DatasetBuilder, view: &ProfileView<'_>, stacks: &
     }
 }
 
-/// One row per sample type of one series: the values of its `members` (sample positions) by
-/// stack and span.
+/// One row per sample type of one series: the values of its `members` (sample positions;
+/// `None`: every sample) by stack and span.
 fn add_rows(
     dataset: &mut DatasetBuilder,
     seen: &mut rustc_hash::FxHashSet<(u32, u64)>,
     view: &ProfileView<'_>,
     stacks: &[Option<(u32, u64)>],
-    members: &[u32],
+    members: Option<&[u32]>,
     types: &[(ProfileType, Labels)],
 ) {
+    let (listed, all) = match members {
+        Some(listed) => (listed, 0..0),
+        None => (&[][..], 0..view.samples.len()),
+    };
+    let count = listed.len() + all.len();
     let member_stacks = || {
-        members.iter().filter_map(|&m| {
-            let m = m as usize;
-            Some((view.samples.get(m)?, (*stacks.get(m)?)?))
-        })
+        let positions = listed.iter().map(|&m| m as usize).chain(all.clone());
+        positions.filter_map(|m| Some((view.samples.get(m)?, (*stacks.get(m)?)?)))
     };
     // Samples are unique by stack and span after normalisation, unless two pprof locations
     // became one dataset location: check once, and merge only then.
     seen.clear();
-    seen.reserve(members.len());
+    seen.reserve(count);
     let unique = member_stacks().all(|(_, key)| seen.insert(key));
     for (index, (profile_type, labels)) in types.iter().enumerate() {
         let mut row = ProfileRow {
             series_id: dataset.series.id(labels),
             time_nanos: view.time_nanos,
             total: 0,
-            stack_ids: Vec::with_capacity(members.len()),
-            values: Vec::with_capacity(members.len()),
-            span_ids: Vec::with_capacity(members.len()),
+            stack_ids: Vec::with_capacity(count),
+            values: Vec::with_capacity(count),
+            span_ids: Vec::with_capacity(count),
         };
         if unique {
             for (sample, (stack, span)) in member_stacks() {

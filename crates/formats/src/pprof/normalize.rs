@@ -11,7 +11,7 @@
 
 use super::id_index::IdIndex;
 use super::proto::{Mapping, Sample};
-use super::view::{LabelView, ProfileView, SampleView};
+use super::view::{ProfileView, SampleView};
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -24,23 +24,29 @@ pub fn normalize(profile: &mut ProfileView<'_>) {
 }
 
 /// The hash of a sample's identity: its stack and its (key, value) label indices.
-fn identity_hash(locations: &[u64], labels: &[LabelView]) -> u64 {
+fn identity_hash(locations: &[u64], labels: impl Iterator<Item = (i64, i64)>) -> u64 {
     let mut hasher = FxBuildHasher.build_hasher();
     locations.hash(&mut hasher);
     for label in labels {
-        (label.key, label.str).hash(&mut hasher);
+        label.hash(&mut hasher);
     }
     hasher.finish()
 }
 
-/// As [`identity_hash`], for an owned sample (the Go repairs merge owned samples).
+/// [`identity_hash`] of a view's sample.
+fn view_sample_hash(profile: &ProfileView<'_>, sample: &SampleView) -> u64 {
+    identity_hash(
+        profile.sample_locations(sample),
+        profile.sample_labels(sample).iter().map(|l| (l.key, l.str)),
+    )
+}
+
+/// [`identity_hash`] of an owned sample (the Go repairs merge owned samples).
 pub(crate) fn sample_hash(sample: &Sample) -> u64 {
-    let mut hasher = FxBuildHasher.build_hasher();
-    sample.location_id.hash(&mut hasher);
-    for label in &sample.label {
-        (label.key, label.str).hash(&mut hasher);
-    }
-    hasher.finish()
+    identity_hash(
+        &sample.location_id,
+        sample.label.iter().map(|l| (l.key, l.str)),
+    )
 }
 
 /// Same stack and same (key, value) labels; labels are sorted before this is asked.
@@ -96,10 +102,7 @@ fn merge_valid_samples(profile: &mut ProfileView<'_>) {
             labels.sort_by_key(|l| (l.key, l.str));
         }
         sample.labels.1 = sample.labels.0 + kept as u32;
-        let hash = identity_hash(
-            profile.sample_locations(&sample),
-            profile.sample_labels(&sample),
-        );
+        let hash = view_sample_hash(profile, &sample);
         match index.find(hash, |&at| {
             same_identity(profile, &merged[at as usize], &sample)
         }) {
@@ -114,8 +117,7 @@ fn merge_valid_samples(profile: &mut ProfileView<'_>) {
             }
             None => {
                 index.insert_unique(hash, merged.len() as u32, |&at| {
-                    let s = &merged[at as usize];
-                    identity_hash(profile.sample_locations(s), profile.sample_labels(s))
+                    view_sample_hash(profile, &merged[at as usize])
                 });
                 merged.push(sample);
             }
