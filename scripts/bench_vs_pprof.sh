@@ -2,8 +2,7 @@
 # Merging N copies of a profile: Google's pprof (`pprof -proto`) beside `emberscope merge` and
 # `emberscope flamegraph`, measured in the same run: wall time and peak memory (GNU time).
 # Usage: scripts/bench_vs_pprof.sh [N] [FILE...]   (default 100 copies of heap and cpu.pprof)
-# Measures the binary we ship (scripts/release.sh); BIN=path measures another build, for
-# example BIN=target/release/emberscope for the default dynamic one.
+# Measures `cargo build --release`'s binary; BIN=path measures another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared="${EMBERSCOPE_SHARED:-$(cd .. && pwd)/shared}"
@@ -12,7 +11,8 @@ files=("$@")
 [ ${#files[@]} -gt 0 ] || files=("$shared/testdata/pprof/heap" "$shared/testdata/pprof/cpu.pprof")
 command -v pprof >/dev/null || sh "$shared/tools/pprof-oracle/install_pprof.sh"
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
-bin="${BIN:-$(scripts/release.sh)}"
+if [ -z "${BIN:-}" ]; then cargo build --release --quiet -p emberscope; fi
+bin="${BIN:-target/release/emberscope}"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 measure() { # prints "median_s best_s max_rss_kib": wall times of at least 5 runs (and at least a

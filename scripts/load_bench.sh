@@ -8,13 +8,14 @@
 #   (environment: CONCURRENCY = the loader's pushes in flight, default 512;
 #    SERVER_ARGS = extra `emberscope serve` flags, e.g. --distributor.max-inflight-mb=64;
 #    SERVER_CPUS / LOADER_CPUS = CPU lists for taskset, e.g. SERVER_CPUS=0 LOADER_CPUS=1 to
-#    give the server one core of its own)
+#    give the server one core of its own; BIN = a binary to measure instead of building
+#    target/release/emberscope)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-30}"; services="${2:-10}"; pods="${3:-10}"; interval="${4:-1s}"; rate="${5:-}"
 shared="${EMBERSCOPE_SHARED:-$(cd .. && pwd)/shared}"
-cargo build --release --quiet --bin emberscope
-bin=target/release/emberscope
+if [ -z "${BIN:-}" ]; then cargo build --release --quiet --bin emberscope; fi
+bin="${BIN:-target/release/emberscope}"
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # shellcheck disable=SC2086

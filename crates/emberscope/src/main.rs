@@ -180,18 +180,11 @@ fn run_file_command(command: FileCommand) -> Result<()> {
                     Ok(describe_types(profile, None))
                 },
             )?;
-            let mut parts = parts.into_iter();
-            let merged = match (parts.next(), parts.len()) {
-                // One thread's result is the merge already.
-                (Some(only), 0) => only.finish(),
-                (first, _) => {
-                    let mut merger = ProfileMerger::new(MergeOptions::default());
-                    for part in first.into_iter().chain(parts) {
-                        merger.merge(&part.finish()).context("cannot merge")?;
-                    }
-                    merger.finish()
-                }
-            };
+            let mut merger = ProfileMerger::new(MergeOptions::default());
+            for part in parts {
+                merger.merge(&part.finish()).context("cannot merge")?;
+            }
+            let merged = merger.finish();
             std::fs::write(&output, pprof::encode_gzip(&merged))
                 .with_context(|| format!("cannot write {}", output.display()))
         }
@@ -268,7 +261,7 @@ fn describe_types(profile: &ProfileView<'_>, index: Option<usize>) -> String {
 
 /// Compressed input (the first file's size times the number of files) below which the file
 /// tools use one thread.
-const PARALLEL_FROM_BYTES: u64 = 1 << 20;
+const PARALLEL_FROM_BYTES: u64 = 256 << 10;
 
 /// A file's index and what [`for_each_profile`]'s visitor said of it.
 type FileOutcome = (usize, Result<String>);
@@ -283,8 +276,10 @@ fn for_each_profile<A: Send>(
     new_accumulator: impl Fn() -> A + Sync,
     visit: impl Fn(&mut A, &Path, &ProfileView<'_>) -> Result<String> + Sync,
 ) -> Result<Vec<A>> {
-    // More threads only for more than about a millisecond of work: starting one (and waking a
-    // core for it) costs more than 100 small files take on one thread (BENCHMARKS.md).
+    // More threads only for more than a few milliseconds of work (decoding and merging take
+    // 15–25 ns per compressed byte): starting one, and waking a core for it, can cost a
+    // millisecond on a virtual machine (BENCHMARKS.md). The first file stands for the others,
+    // so that small inputs pay for one `stat`, not one per file.
     let estimate = files.first().map_or(0, |first| {
         std::fs::metadata(first)
             .map_or(u64::MAX, |m| m.len())

@@ -194,3 +194,29 @@ fn file_tools_parse_alone_as_in_the_whole_command_line() {
         format!("emberscope {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// Four copies of `heap` (1 MB of input) are decoded on several threads (one per core, the
+/// calling thread among them) and their parts merged: the merged file and the merged stacks
+/// must hold four times one copy's values.
+#[test]
+fn a_large_input_merges_on_several_threads_to_the_same_result() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let heap = testdata("pprof/heap");
+    let merged = dir.path().join("merged.pb.gz").display().to_string();
+    let out = run(&["merge", &heap, &heap, &heap, &heap, "-o", &merged]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let one = stdout(&run(&["collapse", &heap]));
+    let four = stdout(&run(&["collapse", &heap, &heap, &heap, &heap]));
+    let from_merged = stdout(&run(&["collapse", &merged]));
+    assert!(one.lines().count() > 100, "{one}");
+    let scaled: Vec<String> = one
+        .lines()
+        .map(|line| {
+            let (stack, value) = line.rsplit_once(' ').expect("`stack value` lines");
+            let value: i64 = value.parse().expect("a number");
+            format!("{stack} {}", value * 4)
+        })
+        .collect();
+    assert_eq!(four.lines().collect::<Vec<_>>(), scaled);
+    assert_eq!(from_merged, four);
+}

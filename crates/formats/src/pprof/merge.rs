@@ -40,12 +40,20 @@ struct MappingKey {
     flags: [bool; 4],
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct LocationKey {
+/// The hash of a location's identity: its output mapping id, address, lines (output function
+/// id, line, column) and folding.
+fn location_hash(
     mapping: u64,
     address: u64,
-    lines: Vec<(u64, i64, i64)>,
+    lines: impl Iterator<Item = (u64, i64, i64)>,
     is_folded: bool,
+) -> u64 {
+    let mut hasher = FxBuildHasher.build_hasher();
+    (mapping, address, is_folded).hash(&mut hasher);
+    for line in lines {
+        line.hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 /// What the merged profile keeps.
@@ -73,7 +81,10 @@ pub struct ProfileMerger {
     duration_nanos: i64,
     functions: FxHashMap<FunctionKey, u64>,
     mappings: FxHashMap<MappingKey, u64>,
-    locations: FxHashMap<LocationKey, u64>,
+    /// Output locations by identity; values are indices into `out.location`.
+    locations: HashTable<u32>,
+    /// A location's lines while it is looked up (reused: no allocation per location).
+    scratch_lines: Vec<(u64, i64, i64)>,
     /// Output samples by (location ids, labels); values are indices into `out.sample`.
     samples: HashTable<u32>,
     out: Profile,
@@ -467,31 +478,39 @@ impl ProfileMerger {
             Some(m) => self.mapping(profile, m, remap),
             None => 0,
         };
-        let source_lines = profile.location_lines(&location);
-        let mut lines = Vec::with_capacity(source_lines.len());
-        for line in source_lines {
+        let mut lines = std::mem::take(&mut self.scratch_lines);
+        lines.clear();
+        for line in profile.location_lines(&location) {
             let function = match functions.get(line.function_id) {
                 Some(f) => self.function(profile, f, remap),
                 None => 0,
             };
             lines.push((function, line.line, line.column));
         }
-        let key = LocationKey {
-            mapping,
-            address: location.address,
-            lines,
-            is_folded: location.is_folded,
+        let (address, is_folded) = (location.address, location.is_folded);
+        let hash = location_hash(mapping, address, lines.iter().copied(), is_folded);
+        let out = &mut self.out.location;
+        let same = |&index: &u32| {
+            let l = &out[index as usize];
+            l.mapping_id == mapping
+                && l.address == address
+                && l.is_folded == is_folded
+                && l.line.len() == lines.len()
+                && l.line
+                    .iter()
+                    .zip(&lines)
+                    .all(|(a, b)| (a.function_id, a.line, a.column) == *b)
         };
-        let next = self.out.location.len() as u64 + 1;
-        let id = match self.locations.get(&key) {
-            Some(&id) => id,
+        let id = match self.locations.find(hash, same) {
+            Some(&index) => out[index as usize].id,
             None => {
-                self.out.location.push(Location {
-                    id: next,
-                    mapping_id: key.mapping,
-                    address: key.address,
-                    line: key
-                        .lines
+                let index = out.len() as u32;
+                let id = u64::from(index) + 1;
+                out.push(Location {
+                    id,
+                    mapping_id: mapping,
+                    address,
+                    line: lines
                         .iter()
                         .map(|&(function_id, line, column)| Line {
                             function_id,
@@ -499,12 +518,18 @@ impl ProfileMerger {
                             column,
                         })
                         .collect(),
-                    is_folded: key.is_folded,
+                    is_folded,
                 });
-                self.locations.insert(key, next);
-                next
+                let out = &self.out.location;
+                self.locations.insert_unique(hash, index, |&i| {
+                    let l = &out[i as usize];
+                    let lines = l.line.iter().map(|l| (l.function_id, l.line, l.column));
+                    location_hash(l.mapping_id, l.address, lines, l.is_folded)
+                });
+                id
             }
         };
+        self.scratch_lines = lines;
         remap.locations.set(position, id);
         id
     }
