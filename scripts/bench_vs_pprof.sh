@@ -2,7 +2,8 @@
 # Merging N copies of a profile: Google's pprof (`pprof -proto`) beside `emberscope merge` and
 # `emberscope flamegraph`, measured in the same run: wall time and peak memory (GNU time).
 # Usage: scripts/bench_vs_pprof.sh [N] [FILE...]   (default 100 copies of heap and cpu.pprof)
-# Measures `cargo build --release`'s binary; BIN=path measures another build.
+# Measures `cargo build --release`'s binary; BIN=path (relative to the repository) measures
+# another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared="${EMBERSCOPE_SHARED:-$(cd .. && pwd)/shared}"
@@ -29,7 +30,7 @@ while len(times) < 5 or (sum(times) < 1.0 and len(times) < 50):
         sys.exit(done.stderr.decode(errors="replace"))
 print("%.5f %.5f" % (statistics.median(times), min(times)))
 PY
-  /usr/bin/time -f "%M" -o "$tmp/t" "$@" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
+  /usr/bin/time -f "%M" -o "$tmp/t" "$@" >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
   local k; read -r k < "$tmp/t"
   echo "$(cat "$tmp/times") $k"
 }

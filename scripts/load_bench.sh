@@ -9,7 +9,7 @@
 #    SERVER_ARGS = extra `emberscope serve` flags, e.g. --distributor.max-inflight-mb=64;
 #    SERVER_CPUS / LOADER_CPUS = CPU lists for taskset, e.g. SERVER_CPUS=0 LOADER_CPUS=1 to
 #    give the server one core of its own; BIN = a binary to measure instead of building
-#    target/release/emberscope)
+#    target/release/emberscope, relative to the repository)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-30}"; services="${2:-10}"; pods="${3:-10}"; interval="${4:-1s}"; rate="${5:-}"

@@ -102,7 +102,7 @@ enum FileCommand {
 
 /// The command line of the profile tools alone, parsed when the first argument names one:
 /// building the whole tree (the server's options above all) took about 0.25 ms of a merge of
-/// 100 small files that takes 2 in all (BENCHMARKS.md).
+/// 100 small files that takes about 4 in all (BENCHMARKS.md).
 #[derive(Debug, Parser)]
 #[command(
     name = "emberscope",
@@ -279,7 +279,8 @@ fn for_each_profile<A: Send>(
     // More threads only for more than a few milliseconds of work (decoding and merging take
     // 15–25 ns per compressed byte): starting one, and waking a core for it, can cost a
     // millisecond on a virtual machine (BENCHMARKS.md). The first file stands for the others,
-    // so that small inputs pay for one `stat`, not one per file.
+    // so that small inputs pay for one `stat`, not one per file: a small file followed by many
+    // large ones is decoded on one thread (slower, with the same result).
     let estimate = files.first().map_or(0, |first| {
         std::fs::metadata(first)
             .map_or(u64::MAX, |m| m.len())

@@ -196,8 +196,8 @@ fn file_tools_parse_alone_as_in_the_whole_command_line() {
 }
 
 /// Four copies of `heap` (1 MB of input) are decoded on several threads (one per core, the
-/// calling thread among them) and their parts merged: the merged file and the merged stacks
-/// must hold four times one copy's values.
+/// calling thread among them; one thread on a one-core machine) and their parts merged: the
+/// merged file and the merged stacks must hold four times one copy's values.
 #[test]
 fn a_large_input_merges_on_several_threads_to_the_same_result() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -60,8 +60,8 @@ pub fn decode_for_ingest(body: &[u8], limit: usize) -> Result<Profile, PprofErro
 /// it fresh pages in a short-lived command) costs half as long to set up.
 pub fn encode_gzip(profile: &Profile) -> Vec<u8> {
     let raw = profile.encode_to_vec();
-    // Level 1 cannot fail with libdeflate's own bound as room; level 0 (stored) is the
-    // fallback all the same, so that an error never becomes an empty file.
+    // Neither level can fail with libdeflate's own bound as room (an allocation failure aborts
+    // in `Compressor::new`); should level 1 fail all the same, the profile is stored.
     gzip(&raw, 1).or_else(|| gzip(&raw, 0)).unwrap_or_default()
 }
 
