@@ -352,11 +352,21 @@ fn for_each_profile<A: Send>(
     Ok(accumulators)
 }
 
+/// Room in the read buffer for small files (allocated once per thread, as the buffer is kept
+/// across files; it grows past this for larger files).
+const READ_CHUNK: usize = 64 << 10;
+
 /// Reads `path` into `body` and its decompressed bytes into `raw` (buffers reused across files).
 fn read_into(path: &Path, body: &mut Vec<u8>, raw: &mut Vec<u8>) -> Result<()> {
     body.clear();
+    // Read through `Take` rather than the `File` itself: std's `File::read_to_end` first asks
+    // the file's size and position (`statx` and `lseek`), two of its six system calls for a
+    // small file, where `body`, kept across files, usually has the room already. (Without that
+    // size, std reads from 8 KiB up, doubling: a 255 KB file takes 7 reads instead of 2, which
+    // costs little beside decoding it.)
+    body.reserve(READ_CHUNK);
     std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_to_end(&mut f, body))
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, u64::MAX), body))
         .with_context(|| format!("cannot read {}", path.display()))?;
     decompress_into(body, pprof::DEFAULT_MAX_DECOMPRESSED_BYTES, raw)
         .with_context(|| format!("{}: not a valid pprof profile", path.display()))
