@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use model::TenantId;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use tokio::sync::Mutex;
 use ulid::Ulid;
 
 const SCHEMA: &str = "
@@ -73,20 +74,18 @@ impl SqliteMetastore {
         })
     }
 
-    /// Runs `work` on a blocking thread with the connection.
+    /// Runs `work` on a blocking thread with the connection. The connection is taken before
+    /// the thread is: calls wait their turn as tasks, so that many concurrent queries hold one
+    /// blocking thread, not one each parked on a lock (tokio allows 512, shared with the
+    /// segment writer's flushes).
     async fn with<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T, MetastoreError> + Send + 'static,
     ) -> Result<T, MetastoreError> {
-        let connection = self.connection.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = connection
-                .lock()
-                .map_err(|_| MetastoreError::Task("a previous call panicked".to_owned()))?;
-            work(&mut guard)
-        })
-        .await
-        .map_err(|e| MetastoreError::Task(e.to_string()))?
+        let mut connection = self.connection.clone().lock_owned().await;
+        tokio::task::spawn_blocking(move || work(&mut connection))
+            .await
+            .map_err(|e| MetastoreError::Task(e.to_string()))?
     }
 }
 

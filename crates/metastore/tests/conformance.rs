@@ -314,6 +314,70 @@ async fn sqlite_survives_reopening() {
     );
 }
 
+/// Calls that wait for the SQLite connection wait as tasks, not on blocking threads: with the
+/// connection held up (another connection's write lock), many queued calls leave the blocking
+/// pool to the rest of the server (the segment writer's flushes use it).
+#[test]
+fn sqlite_calls_queue_without_holding_blocking_threads() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("metastore.db");
+    let store = SqliteMetastore::open(&path).expect("open");
+    let t = TenantId::new("queued").expect("valid");
+    let other = rusqlite::Connection::open(&path).expect("second connection");
+    runtime.block_on(async {
+        store
+            .add_block(&block(
+                Ulid::new(),
+                0,
+                None,
+                vec![dataset(&t, "s", 1, 2, &[CPU])],
+            ))
+            .await
+            .expect("add");
+        // Another connection takes the write lock: planning compaction (an immediate
+        // transaction) then waits out the busy timeout holding the store's connection.
+        other.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+        let limits = JobLimits {
+            min_blocks: 2,
+            max_blocks: 8,
+            max_bytes: 1 << 20,
+        };
+        let planner = {
+            let store = store.clone();
+            tokio::spawn(async move { store.plan_compaction(0, limits, 0).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let readers: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, t) = (store.clone(), t.clone());
+                tokio::spawn(async move { store.query_blocks(&query(&t, 0, 10)).await })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        // Other blocking work still gets a thread at once.
+        let unrelated = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            tokio::task::spawn_blocking(|| 42),
+        )
+        .await;
+        assert_eq!(
+            unrelated.expect("a blocking thread was free").expect("ran"),
+            42
+        );
+        other.execute_batch("ROLLBACK").expect("release the lock");
+        planner.await.expect("task").expect("planning goes through");
+        for reader in readers {
+            assert_eq!(reader.await.expect("task").expect("query").len(), 1);
+        }
+    });
+}
+
 #[tokio::test]
 async fn postgres_conforms() {
     let config = std::env::var("EMBERSCOPE_POSTGRES").unwrap_or_else(|_| {
