@@ -75,9 +75,11 @@ impl SqliteMetastore {
     }
 
     /// Runs `work` on a blocking thread with the connection. The connection is taken before
-    /// the thread is: calls wait their turn as tasks, so that many concurrent queries hold one
-    /// blocking thread, not one each parked on a lock (tokio allows 512, shared with the
-    /// segment writer's flushes).
+    /// the thread is: calls wait their turn as tasks, in order, so that many concurrent queries
+    /// hold one blocking thread, not one each parked on a lock (tokio allows 512, shared with
+    /// the rest of the server: segment and compaction encoding). A panic in `work` comes back
+    /// as `MetastoreError::Task`; an open `Transaction` rolls back as it is dropped, so later
+    /// calls go on normally.
     async fn with<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T, MetastoreError> + Send + 'static,

@@ -341,7 +341,8 @@ fn sqlite_calls_queue_without_holding_blocking_threads() {
             .await
             .expect("add");
         // Another connection takes the write lock: planning compaction (an immediate
-        // transaction) then waits out the busy timeout holding the store's connection.
+        // transaction) then waits in SQLite's busy handler (up to the store's 10 s busy
+        // timeout) while holding the store's connection.
         other.execute_batch("BEGIN IMMEDIATE").expect("write lock");
         let limits = JobLimits {
             min_blocks: 2,
@@ -360,6 +361,14 @@ fn sqlite_calls_queue_without_holding_blocking_threads() {
             })
             .collect();
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(
+            !planner.is_finished(),
+            "the planner waits for the write lock"
+        );
+        assert!(
+            readers.iter().all(|r| !r.is_finished()),
+            "the readers wait for the connection"
+        );
         // Other blocking work still gets a thread at once.
         let unrelated = tokio::time::timeout(
             std::time::Duration::from_secs(2),
