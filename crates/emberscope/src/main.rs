@@ -21,12 +21,12 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The program's name and one-line description, the same for both parsers below.
+const NAME: &str = "emberscope";
+const ABOUT: &str = "A continuous-profiling database";
+
 #[derive(Debug, Parser)]
-#[command(
-    name = "emberscope",
-    version,
-    about = "A continuous-profiling database"
-)]
+#[command(name = NAME, version, about = ABOUT)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -104,11 +104,7 @@ enum FileCommand {
 /// building the whole tree (the server's options above all) took about 0.25 ms of a merge of
 /// 100 small files that takes about 4 in all (BENCHMARKS.md).
 #[derive(Debug, Parser)]
-#[command(
-    name = "emberscope",
-    version,
-    about = "A continuous-profiling database"
-)]
+#[command(name = NAME, version, about = ABOUT)]
 struct FileCli {
     #[command(subcommand)]
     command: FileCommand,
