@@ -7,11 +7,10 @@
 # another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-shared="${EMBERSCOPE_SHARED:-$(cd .. && pwd)/shared}"
 n="${1:-100}"; shift || true
 files=("$@")
-[ ${#files[@]} -gt 0 ] || files=("$shared/testdata/pprof/heap" "$shared/testdata/pprof/cpu.pprof")
-command -v pprof >/dev/null || sh "$shared/tools/pprof-oracle/install_pprof.sh"
+[ ${#files[@]} -gt 0 ] || files=("testdata/pprof/heap" "testdata/pprof/cpu.pprof")
+command -v pprof >/dev/null || sh "scripts/pprof-oracle/install_pprof.sh"
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
 if [ -z "${BIN:-}" ]; then cargo build --release --quiet -p emberscope; fi
 bin="${BIN:-target/release/emberscope}"

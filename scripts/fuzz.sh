@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for a bounded time (default 60 s each), seeded from the real files of
-# ../shared/testdata. Uses cargo-fuzz (installed if missing) on the stable toolchain with
+# testdata/. Uses cargo-fuzz (installed if missing) on the stable toolchain with
 # RUSTC_BOOTSTRAP=1, since the sanitizer flags it passes are nightly-only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
-shared="${EMBERSCOPE_SHARED:-$(cd .. && pwd)/shared}"
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked --quiet
 fi
@@ -14,12 +13,12 @@ for target in $(cargo fuzz list); do
   corpus="fuzz/corpus/$target"
   mkdir -p "$corpus"
   case "$target" in
-    pprof_*) find "$shared/testdata/pprof" "$shared/testdata/clients" -type f \
+    pprof_*) find "testdata/pprof" "testdata/clients" -type f \
                ! -name '*.json' ! -name '*.txt' -exec cp -f {} "$corpus/" \; ;;
     block_*) cp -f crates/block/testdata/*.blk "$corpus/" ;;
-    text_*) cp -f "$shared"/testdata/speedscope/*.json "$corpus/" ;;
-    otlp_*) cp -f "$shared"/testdata/otlp/*.pb.bin "$corpus/" ;;
-    jfr_*) for f in "$shared"/testdata/jfr/*.jfr.gz; do
+    text_*) cp -f testdata/speedscope/*.json "$corpus/" ;;
+    otlp_*) cp -f testdata/otlp/*.pb.bin "$corpus/" ;;
+    jfr_*) for f in testdata/jfr/*.jfr.gz; do
              gunzip -c "$f" >"$corpus/$(basename "$f" .gz)"
            done ;;
   esac

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The server load benchmark (issue 4): a release `emberscope serve` on a fresh data folder, and
-# `emberscope loadgen` in a second process pushing the real profiles of ../shared/testdata/pprof
+# `emberscope loadgen` in a second process pushing the real profiles of testdata/pprof
 # over loopback. Prints the loader's report plus the server's CPU seconds, uncompressed MB per
 # CPU-second and peak RSS, read from /proc.
 #
@@ -13,7 +13,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-30}"; services="${2:-10}"; pods="${3:-10}"; interval="${4:-1s}"; rate="${5:-}"
-shared="${EMBERSCOPE_SHARED:-$(cd .. && pwd)/shared}"
 if [ -z "${BIN:-}" ]; then cargo build --release --quiet --bin emberscope; fi
 bin="${BIN:-target/release/emberscope}"
 data=$(mktemp -d)
@@ -28,7 +27,7 @@ ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 hz=$(getconf CLK_TCK)
 before=$(ticks)
 args=(loadgen --url "http://127.0.0.1:$port" --services "$services" --pods "$pods"
-      --interval "$interval" --duration "${seconds}s" --concurrency "${CONCURRENCY:-512}" --profiles "$shared/testdata/pprof")
+      --interval "$interval" --duration "${seconds}s" --concurrency "${CONCURRENCY:-512}" --profiles "testdata/pprof")
 [ -n "$rate" ] && args+=(--rate "$rate")
 report=$(${LOADER_CPUS:+taskset -c "$LOADER_CPUS"} "$bin" "${args[@]}")
 after=$(ticks)

@@ -3,7 +3,6 @@
 # check CI runs. Set-up steps are skipped when their result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export EMBERSCOPE_SHARED="${EMBERSCOPE_SHARED:-$(cd .. && pwd)/shared}"
 # One cold build: incremental state would only cost time and many GB of disk.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
@@ -23,7 +22,7 @@ if command -v rustup >/dev/null 2>&1; then
   rustup component add rustfmt clippy >/dev/null 2>&1 || true
 fi
 if ! command -v pprof >/dev/null 2>&1; then
-  sh "$EMBERSCOPE_SHARED/tools/pprof-oracle/install_pprof.sh"
+  sh scripts/pprof-oracle/install_pprof.sh
 fi
 
 step "set-up: Python tools from PyPI: a real S3 server (moto), the Pyroscope Python SDK, grpcio"

@@ -153,7 +153,7 @@ async fn run(stacks: usize, segments: usize, job_bytes: u64) {
     let mut report = compactor::CompactionReport::default();
     let mut jobs = 0;
     while let Some(job) = compactor
-        .compact_once(compactor::now_ms())
+        .compact_once(model::time::now_ms())
         .await
         .expect("compacted")
     {

@@ -1,5 +1,5 @@
 //! The server's push path on one core, without HTTP or storage: every profile of
-//! `../shared/testdata/pprof` that Push accepts (the mix `emberscope loadgen` replays) is
+//! `testdata/pprof` that Push accepts (the mix `emberscope loadgen` replays) is
 //! decompressed and decoded into a view (`ProfileView::decode`), validated and normalised on it
 //! (`prepare_view`), added to a segment (`BlockWriter::add_profile`) and, every 512 profiles, the
 //! segment is encoded (`BlockWriter::finish`).

@@ -4,8 +4,11 @@
 use formats::pprof::ProfileLimits;
 use metastore::SqliteMetastore;
 use model::Tree;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
+
+// The repository's `testdata/`: a path, and a file's bytes (a missing file panics with its path).
+pub use testkit::{read_testdata as read, testdata};
 
 /// Object storage on the local filesystem under `dir/objects` and a SQLite metastore in
 /// `dir/metastore.db`: the embedded defaults of `emberscope serve`.
@@ -17,14 +20,6 @@ pub fn local_storage(dir: &Path) -> (Arc<dyn storage::ObjectStore>, Arc<SqliteMe
     .expect("store");
     let metastore = Arc::new(SqliteMetastore::open(&dir.join("metastore.db")).expect("metastore"));
     (store, metastore)
-}
-
-/// `../shared/testdata/<relative>` (or under `$EMBERSCOPE_SHARED`).
-pub fn testdata(relative: &str) -> PathBuf {
-    let shared = std::env::var("EMBERSCOPE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    shared.join("testdata").join(relative)
 }
 
 /// Push validation's limits without the ingestion window (the test files are years old) and,
@@ -42,12 +37,6 @@ pub fn bench_limits(unbounded: bool) -> ProfileLimits {
         max_samples: if unbounded { 0 } else { defaults.max_samples },
         ..defaults
     }
-}
-
-/// The bytes of a test file; panics with its path when missing (benchmarks need the data).
-pub fn read(relative: &str) -> Vec<u8> {
-    let path = testdata(relative);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
 /// A tree of about `nodes` nodes with skewed values: a deterministic pseudo-random walk over a

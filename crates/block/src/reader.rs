@@ -6,6 +6,7 @@ use crate::profiles;
 use crate::series::SeriesIndex;
 use crate::symbols::Symbols;
 use bytes::Bytes;
+use model::label_names;
 use model::{Labels, MatchOp, Matcher, TenantId, Tree};
 use prost::Message;
 use rustc_hash::FxHashMap;
@@ -274,7 +275,7 @@ impl BlockReader {
             && query
                 .matchers
                 .iter()
-                .filter(|m| m.name == formats::pprof::SERVICE_NAME)
+                .filter(|m| m.name == label_names::SERVICE_NAME)
                 .all(|m| m.matches(Some(&info.service_name)))
     }
 
@@ -294,7 +295,7 @@ impl BlockReader {
                 && info.max_time_nanos >= start_nanos
                 && matchers
                     .iter()
-                    .filter(|m| m.name == formats::pprof::SERVICE_NAME)
+                    .filter(|m| m.name == label_names::SERVICE_NAME)
                     .all(|m| m.matches(Some(&info.service_name)));
             if !may_match {
                 continue;
@@ -315,7 +316,7 @@ impl BlockReader {
     /// (and, of those, profiles and symbols only when some series matches).
     pub async fn select(&self, query: &SelectQuery) -> Result<Vec<Selection>, BlockError> {
         let profile_type = Matcher::new(
-            "__profile_type__",
+            label_names::PROFILE_TYPE,
             MatchOp::Equal,
             query.profile_type.clone(),
         )

@@ -6,6 +6,7 @@ use crate::profiles::{self, ProfileRow};
 use crate::series::SeriesBuilder;
 use crate::symbols::SymbolsBuilder;
 use formats::pprof::{IdIndex, Prepared, PreparedView, ProfileView, SeriesProfile};
+use model::label_names;
 use model::{Labels, ProfileType, TenantId};
 use prost::Message;
 use rustc_hash::FxHashMap;
@@ -227,8 +228,8 @@ impl BlockWriter {
         let mut stacks_by_service: Vec<(&str, SampleStacks)> = Vec::new();
         for (labels, types, members) in series {
             let service = labels
-                .get("service_name")
-                .unwrap_or(formats::pprof::UNKNOWN_SERVICE);
+                .get(label_names::SERVICE_NAME)
+                .unwrap_or(label_names::UNKNOWN_SERVICE);
             let dataset = self
                 .datasets
                 .entry((tenant.clone(), service.to_owned()))
@@ -397,7 +398,7 @@ fn sample_stacks(dataset: &mut DatasetBuilder, view: &ProfileView<'_>, stacks: &
     let span_key = view
         .strings
         .iter()
-        .position(|s| *s == formats::pprof::SPAN_ID)
+        .position(|s| *s == label_names::SPAN_ID)
         .map(|p| p as i64);
     stacks.reserve(view.samples.len());
     let mut root_first = Vec::new();

@@ -10,16 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-fn shared() -> PathBuf {
-    std::env::var("EMBERSCOPE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
-fn read_testdata(relative: &str) -> Vec<u8> {
-    let path = shared().join("testdata").join(relative);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use testkit::read_testdata;
 
 /// The push path's limits with the ingestion window off: the test files are old.
 fn window_off() -> ProfileLimits {

@@ -319,7 +319,7 @@ impl Compactor {
             let mut ticker = tokio::time::interval(interval);
             loop {
                 ticker.tick().await;
-                let now = now_ms();
+                let now = model::time::now_ms();
                 if let Err(error) = self.compact_once(now).await {
                     warn!(%error, "compaction failed");
                 }
@@ -332,11 +332,4 @@ impl Compactor {
             }
         })
     }
-}
-
-/// Wall-clock milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

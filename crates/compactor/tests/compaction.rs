@@ -9,7 +9,6 @@ use metastore::{Metastore, SqliteMetastore};
 use model::{Labels, MatchOp, Matcher, TenantId, Tree, write_collapsed};
 use query::{ProfileQuery, Querier};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use storage::{ObjectStore, StorageConfig};
@@ -28,14 +27,8 @@ mod futures_lite {
     }
 }
 
-fn shared() -> PathBuf {
-    std::env::var("EMBERSCOPE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
 fn pushed(relative: &str, service: &str, time_nanos: i64) -> Vec<SeriesProfile> {
-    let body = std::fs::read(shared().join("testdata").join(relative)).expect("read");
+    let body = testkit::read_testdata(relative);
     let mut profile = pprof::decode(&body, pprof::DEFAULT_MAX_DECOMPRESSED_BYTES).expect("valid");
     profile.time_nanos = time_nanos;
     let limits = ProfileLimits {

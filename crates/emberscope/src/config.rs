@@ -450,7 +450,7 @@ where
 }
 
 fn duration(values: &BTreeMap<&'static str, String>, name: &str) -> Result<Duration> {
-    server::limits::parse_duration(values.get(name).map_or("", String::as_str))
+    model::parse_duration(values.get(name).map_or("", String::as_str))
         .map_err(|e| anyhow::anyhow!("{name}: {e}"))
 }
 

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use formats::pprof::{self, LabelLimits, ProfileLimits};
 use ingest::{SegmentWriter, SegmentWriterConfig};
 use metastore::SqliteMetastore;
+use model::label_names;
 use model::{Labels, TenantId};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -124,8 +125,8 @@ fn prepare<'a>(
 /// The labels of one crash-test write: its own series, named by `uid`.
 fn crash_labels(uid: &str) -> Labels {
     Labels::from_pairs([
-        ("__name__", "process_cpu"),
-        ("service_name", "crash"),
+        (label_names::METRIC_NAME, "process_cpu"),
+        (label_names::SERVICE_NAME, "crash"),
         ("uid", uid),
     ])
 }

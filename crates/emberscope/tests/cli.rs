@@ -1,20 +1,9 @@
 //! The command line, run as a real process: outputs on real files and every error path.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn shared() -> PathBuf {
-    std::env::var("EMBERSCOPE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
 fn testdata(relative: &str) -> String {
-    shared()
-        .join("testdata")
-        .join(relative)
-        .display()
-        .to_string()
+    testkit::testdata(relative).display().to_string()
 }
 
 fn run(args: &[&str]) -> Output {

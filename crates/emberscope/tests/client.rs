@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, shared, start};
+use common::{Server, start};
 use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
 use std::process::{Command, Output};
@@ -114,7 +114,7 @@ fn upload_then_query_back_the_same_stacks() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = start(dir.path(), &[]);
     let url = url(&server);
-    let testdata = shared().join("testdata");
+    let testdata = testkit::workspace_root().join("testdata");
     let cpu = testdata.join("pprof/cpu.pprof").display().to_string();
     let heap = testdata.join("pprof/heap.pb.gz").display().to_string();
     let speedscope = testdata
@@ -378,8 +378,7 @@ fn every_failure_has_a_message_and_exit_code_1() {
         stderr.contains("cannot read /no/such/file.pprof"),
         "{stderr}"
     );
-    let invalid = shared()
-        .join("testdata/pprof/invalid_utf8.pb.gz")
+    let invalid = testkit::testdata("pprof/invalid_utf8.pb.gz")
         .display()
         .to_string();
     let stderr = fails(&["upload", &invalid, "--format", "pprof", "--url", &url]);
@@ -441,10 +440,7 @@ fn every_failure_has_a_message_and_exit_code_1() {
         "{stderr}"
     );
     // The server refuses what a wrong --format makes of a file.
-    let cpu = shared()
-        .join("testdata/pprof/cpu.pprof")
-        .display()
-        .to_string();
+    let cpu = testkit::testdata("pprof/cpu.pprof").display().to_string();
     let stderr = fails(&["upload", &cpu, "--format", "folded", "--url", &url]);
     assert!(
         stderr.contains("cpu.pprof: upload refused: /ingest"),
@@ -492,7 +488,7 @@ fn loadgen_pushes_a_fleet_and_reports() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = start(dir.path(), &[]);
     let url = url(&server);
-    let profiles = shared().join("testdata/pprof").display().to_string();
+    let profiles = testkit::testdata("pprof").display().to_string();
     let report = ok(&[
         "loadgen",
         "--services",
@@ -530,14 +526,55 @@ fn loadgen_pushes_a_fleet_and_reports() {
 }
 
 #[test]
+fn loadgen_replays_its_built_in_profiles_by_default() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start(dir.path(), &[]);
+    let url = url(&server);
+    // Five pods, one push each: each pod starts on the next built-in profile.
+    let report = ok(&[
+        "loadgen",
+        "--services",
+        "1",
+        "--pods",
+        "5",
+        "--rate",
+        "50",
+        "--max-requests",
+        "5",
+        "--url",
+        &url,
+    ]);
+    assert!(report.contains(" 5 ok, 0 failed"), "{report}");
+    let sources = ok(&[
+        "query",
+        "label-values",
+        "--name",
+        "source",
+        "--from",
+        "now-1h",
+        "--url",
+        &url,
+    ]);
+    assert_eq!(
+        sources, "go-cpu\ngo-heap\njava-cpu\nnode-wall\npython-cpu\n",
+        "every built-in profile is accepted and pushed"
+    );
+    let types = ok(&["query", "profile-types", "--from", "now-1h", "--url", &url]);
+    for kind in [
+        "process_cpu:cpu:nanoseconds",
+        "memory:alloc_space:bytes",
+        "wall:",
+    ] {
+        assert!(types.contains(kind), "{kind} in {types}");
+    }
+}
+
+#[test]
 fn tenants_and_credentials_travel_with_every_command() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = start(dir.path(), &["--auth.multitenancy-enabled"]);
     let url = url(&server);
-    let cpu = shared()
-        .join("testdata/pprof/cpu.pprof")
-        .display()
-        .to_string();
+    let cpu = testkit::testdata("pprof/cpu.pprof").display().to_string();
     let stderr = fails(&["upload", &cpu, "--url", &url]);
     assert!(
         stderr.contains("401 (unauthenticated): no org id"),
@@ -600,8 +637,7 @@ fn upload_sends_jfr_recordings_to_the_jfr_endpoint() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = start(dir.path(), &[]);
     let url = url(&server);
-    let recording = shared()
-        .join("testdata/jfr/cortex-dev-01__kafka-0__cpu_lock_alloc__0.jfr.gz")
+    let recording = testkit::testdata("jfr/cortex-dev-01__kafka-0__cpu_lock_alloc__0.jfr.gz")
         .display()
         .to_string();
     let out = ok(&["upload", &recording, "--service", "cli-java", "--url", &url]);
@@ -632,10 +668,7 @@ fn upload_sends_jfr_recordings_to_the_jfr_endpoint() {
 #[test]
 fn credentials_and_connect_headers_are_on_the_wire() {
     let (url, requests) = recording_server(EMPTY_200);
-    let cpu = shared()
-        .join("testdata/pprof/cpu.pprof")
-        .display()
-        .to_string();
+    let cpu = testkit::testdata("pprof/cpu.pprof").display().to_string();
     ok(&[
         "upload",
         &cpu,
@@ -742,7 +775,7 @@ fn broken_and_silent_servers_are_errors() {
 #[test]
 fn loadgen_is_bounded_and_says_what_is_wrong() {
     let (url, requests) = recording_server(EMPTY_200);
-    let profiles = shared().join("testdata/pprof").display().to_string();
+    let profiles = testkit::testdata("pprof").display().to_string();
     // One pod due every ten minutes, for one second: one push, and done in about a second.
     let started = Instant::now();
     let report = ok(&[

@@ -15,10 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn cpu_file() -> PathBuf {
-    std::env::var("EMBERSCOPE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("testdata/pprof/cpu.pprof")
+    testkit::testdata("pprof/cpu.pprof")
 }
 
 const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";

@@ -5,83 +5,13 @@
 
 mod common;
 
-use common::{get_json, request, shared, start, start_with_env, url_encode};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_moto() -> Moto {
-    let binary = std::env::var("EMBERSCOPE_MOTO_SERVER").unwrap_or_else(|_| {
-        format!(
-            "{}/../../target/test-venv/bin/moto_server",
-            env!("CARGO_MANIFEST_DIR")
-        )
-    });
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let child = Command::new(&binary)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {binary} ({e}); scripts/test.sh installs moto"));
-    let moto = Moto { child, port };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("moto");
-    write!(
-        stream,
-        "PUT /emberscope HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .expect("create bucket");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("response");
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    moto
-}
-
-/// A connection string to a schema of its own in the test PostgreSQL.
-fn postgres_schema() -> String {
-    let base = std::env::var("EMBERSCOPE_POSTGRES").unwrap_or_else(|_| {
-        "host=127.0.0.1 port=5432 user=postgres password=emberscope dbname=emberscope_test"
-            .to_owned()
-    });
-    let schema = format!(
-        "run_{}_{}",
-        std::process::id(),
-        Instant::now().elapsed().as_nanos()
-    );
-    let status = Command::new("psql")
-        .arg(&base)
-        .args(["-qc", &format!("CREATE SCHEMA {schema}")])
-        .status()
-        .expect("psql (scripts/test.sh installs PostgreSQL)");
-    assert!(status.success(), "cannot create schema in {base}");
-    format!("{base} options='-csearch_path={schema}'")
-}
+use common::{get_json, request, start, start_with_env, url_encode};
+use std::process::Command;
 
 #[test]
 fn s3_and_postgres_from_a_config_file_and_the_environment() {
-    let moto = start_moto();
-    let postgres = postgres_schema();
+    let moto = testkit::emulator::start_moto_with_bucket("emberscope");
+    let postgres = testkit::postgres::fresh_schema();
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("emberscope.yaml");
     std::fs::write(
@@ -94,7 +24,7 @@ fn s3_and_postgres_from_a_config_file_and_the_environment() {
     )
     .expect("write config");
     let config_arg = config.display().to_string();
-    let cpu = std::fs::read(shared().join("testdata/pprof/cpu.pprof")).expect("pprof");
+    let cpu = std::fs::read(testkit::testdata("pprof/cpu.pprof")).expect("pprof");
     let query = url_encode("process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"remote\"}");
     let render = format!("/pyroscope/render?query={query}&from=946656000&until=now");
     {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{shared, start};
+use common::start;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -30,7 +30,7 @@ fn grpc_client_pushes_and_queries_over_h2c() {
     let output = Command::new(&python)
         .arg(&script)
         .arg(&server.address)
-        .arg(shared().join("testdata/pprof/cpu.pprof"))
+        .arg(testkit::testdata("pprof/cpu.pprof"))
         .arg(out.path())
         .output()
         .expect("run the gRPC client");

@@ -1,15 +1,14 @@
 //! Pyroscope's TestIngest and TestPush (`api.md` §8) against `emberscope serve`: every pprof of
-//! `../shared/testdata/pprof` through `/ingest` (multipart, with its `sample_type_config`) and
+//! `testdata/pprof` through `/ingest` (multipart, with its `sample_type_config`) and
 //! through Push, with the statuses Pyroscope answers; then, per stored profile type,
 //! `SelectMergeProfile` gives the stacks of the source file. Both sides are read by Google's
 //! pprof (the oracle), so the comparison does not rest on our own decoder.
 
 mod common;
 
-#[path = "../../formats/tests/common/mod.rs"]
-mod oracle;
+use testkit::oracle;
 
-use common::{Server, request, shared, start};
+use common::{Server, request, start};
 use prost::Message as _;
 use server::proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
 use server::proto::querier::v1::{
@@ -153,10 +152,7 @@ fn check_stacks(
         "{}: nothing stored",
         file.display()
     );
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64;
+    let now = model::time::now_ms();
     let mut checked = 0;
     for profile_type in &types.profile_types {
         let Some(column) = columns
@@ -205,7 +201,7 @@ fn every_test_pprof_through_ingest_and_push_reads_back_as_its_stacks() {
     let server = start(dir.path(), &["--auth.multitenancy-enabled"]);
     let mut compared = BTreeMap::new();
     for (index, (name, push_status, ingest_status)) in FILES.iter().enumerate() {
-        let path = shared().join("testdata/pprof").join(name);
+        let path = testkit::testdata("pprof").join(name);
         let bytes = std::fs::read(&path).expect("test file");
         let config_path = path.with_file_name(format!(
             "{}.st.json",

@@ -1,15 +1,14 @@
 //! Pyroscope's TestIngestJFR and TestCorruptedJFR422 (`api.md` §8) against `emberscope serve`:
-//! every recording of `../shared/testdata/jfr` is sent as the Java agent sends it (a multipart
+//! every recording of `testdata/jfr` is sent as the Java agent sends it (a multipart
 //! form with `jfr` and, where there is one, `labels`), and every expected `*.pb.gz` beside it is
 //! reproduced by `SelectMergeProfile` with the label set its hash names — both sides read by
 //! Google's pprof. Then recordings made here by the JDK itself, and broken recordings (422).
 
 mod common;
 
-#[path = "../../formats/tests/common/mod.rs"]
-mod oracle;
+use testkit::oracle;
 
-use common::{Server, post_bytes, shared, start};
+use common::{Server, post_bytes, start};
 use prost::Message as _;
 use server::proto::querier::v1::{
     ProfileTypesRequest, ProfileTypesResponse, SelectMergeProfileRequest,
@@ -50,13 +49,6 @@ fn ingest(server: &Server, service: &str, content_type: &str, body: &[u8]) -> (u
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64
-}
-
 fn profile_types(server: &Server) -> Vec<String> {
     let (status, body) = proto_call(
         server,
@@ -78,7 +70,7 @@ fn select_merge(server: &Server, profile_type: &str, selector: &str, out: &Path)
         profile_type_id: profile_type.to_owned(),
         label_selector: selector.to_owned(),
         start: 1000,
-        end: now_ms(),
+        end: model::time::now_ms(),
         ..Default::default()
     };
     let (status, merged) = proto_call(
@@ -122,16 +114,16 @@ fn selector_for(service: &str, hash: u64) -> String {
 }
 
 fn testdata(name: &str) -> PathBuf {
-    shared().join("testdata/jfr").join(name)
+    testkit::testdata("jfr").join(name)
 }
 
 #[test]
 fn every_recording_reproduces_pyroscopes_goldens() {
     let data = tempfile::tempdir().expect("tempdir");
     let server = start(data.path(), &["--auth.multitenancy-enabled"]);
-    let goldens = oracle::jfr_goldens();
+    let goldens = testkit::jfr_goldens();
     let mut recordings = Vec::new();
-    for entry in std::fs::read_dir(shared().join("testdata/jfr")).expect("list") {
+    for entry in std::fs::read_dir(testkit::testdata("jfr")).expect("list") {
         let path = entry.expect("entry").path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if let Some(recording) = name.strip_suffix(".jfr.gz") {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Server, get_json, request, shared, start, url_encode};
+use common::{Server, get_json, request, start, url_encode};
 use std::time::{Duration, Instant};
 
 fn ingest(server: &Server, tenant: &str, body: &[u8]) -> (u16, String) {
@@ -36,7 +36,7 @@ fn overrides_limit_one_tenant_and_reload_while_running() {
             "1s",
         ],
     );
-    let cpu = std::fs::read(shared().join("testdata/pprof/cpu.pprof")).expect("pprof");
+    let cpu = std::fs::read(testkit::testdata("pprof/cpu.pprof")).expect("pprof");
     assert!(
         cpu.len() < 2097,
         "the test needs a profile under the body limit"
@@ -159,7 +159,7 @@ fn ingest_requests_beyond_the_cap_wait_with_their_bodies_unread() {
     use std::io::{Read as _, Write as _};
     let data = tempfile::tempdir().expect("tempdir");
     let server = start(data.path(), &["--distributor.max-concurrent-requests", "1"]);
-    let body = std::fs::read(shared().join("testdata/pprof/cpu.pprof")).expect("cpu.pprof");
+    let body = std::fs::read(testkit::testdata("pprof/cpu.pprof")).expect("cpu.pprof");
     // The first push takes the only place and keeps it: half its body is still to come.
     let mut first = std::net::TcpStream::connect(&server.address).expect("connect");
     write!(

@@ -5,10 +5,9 @@
 
 mod common;
 
-#[path = "../../formats/tests/common/strprofile.rs"]
-mod strprofile;
+use testkit::strprofile;
 
-use common::{Server, shared, start};
+use common::{Server, start};
 use formats::otlp::ExportProfilesServiceRequest;
 use formats::otlp::proto::common::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use prost::Message as _;
@@ -16,7 +15,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn fixture(name: &str) -> ExportProfilesServiceRequest {
-    let bytes = std::fs::read(shared().join("testdata/otlp").join(name)).expect("fixture");
+    let bytes = std::fs::read(testkit::testdata("otlp").join(name)).expect("fixture");
     ExportProfilesServiceRequest::decode(bytes.as_slice()).expect("fixture decodes")
 }
 
@@ -56,10 +55,7 @@ fn post(server: &Server, path: &str, content_type: &str, body: &[u8]) -> (u16, S
 /// `SelectMergeProfile` of the CPU type for one run, in strprofile form with sorted samples.
 fn read_back(server: &Server, run: &str) -> serde_json::Value {
     use server::proto::querier::v1::SelectMergeProfileRequest;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64;
+    let now = model::time::now_ms();
     let request = SelectMergeProfileRequest {
         profile_type_id: "process_cpu:cpu:nanoseconds:cpu:nanoseconds".to_owned(),
         label_selector: format!("{{service_name=\"unknown_service\",test_run_no=\"{run}\"}}"),
@@ -80,7 +76,7 @@ fn read_back(server: &Server, run: &str) -> serde_json::Value {
 }
 
 fn golden() -> serde_json::Value {
-    let text = std::fs::read_to_string(shared().join("testdata/otlp/otel-ebpf-profile.out.json"))
+    let text = std::fs::read_to_string(testkit::testdata("otlp/otel-ebpf-profile.out.json"))
         .expect("golden");
     strprofile::sorted_samples(serde_json::from_str(&text).expect("JSON"))
 }

@@ -127,10 +127,7 @@ fn ok(server: &Server, method: &str, body: &serde_json::Value) -> serde_json::Va
 fn loaded() -> (tempfile::TempDir, Server, i64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = start(dir.path(), &[]);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64;
+    let now = model::time::now_ms();
     let t = (now / 1000 - 600) * 1000;
     let p2 = [
         ("__name__", "process_cpu"),

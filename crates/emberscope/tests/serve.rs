@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, request, shared, start, url_encode};
+use common::{Server, request, start, url_encode};
 use formats::pprof;
 use model::{FlameGraph, Labels};
 use std::io::{Read, Write};
@@ -13,14 +13,16 @@ use std::net::TcpStream;
 
 fn captured() -> (String, Vec<u8>) {
     let meta: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(shared().join("testdata/clients/pyroscope-nodejs-0.6.4_request_meta.json"))
-            .expect("meta"),
+        &std::fs::read(testkit::testdata(
+            "clients/pyroscope-nodejs-0.6.4_request_meta.json",
+        ))
+        .expect("meta"),
     )
     .expect("json");
     let query = meta["query"].as_str().expect("query").to_owned();
-    let body = std::fs::read(
-        shared().join("testdata/clients/pyroscope-nodejs-0.6.4_ingest_wall.pprof.gz"),
-    )
+    let body = std::fs::read(testkit::testdata(
+        "clients/pyroscope-nodejs-0.6.4_ingest_wall.pprof.gz",
+    ))
     .expect("body");
     (query, body)
 }
@@ -159,7 +161,7 @@ fn bad_requests_get_pyroscope_status_codes() {
     // profile (422), and a bomb nested inside cannot pass the size limit.
     let twice = {
         use std::io::Write as _;
-        let once = std::fs::read(shared().join("testdata/pprof/heap.pb.gz")).expect("file");
+        let once = std::fs::read(testkit::testdata("pprof/heap.pb.gz")).expect("file");
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         encoder.write_all(&once).expect("compress");
         encoder.finish().expect("compress")
@@ -168,7 +170,7 @@ fn bad_requests_get_pyroscope_status_codes() {
     assert_eq!(status, 422, "{text}");
     assert!(text.contains("failed to parse pprof"), "{text}");
     // Invalid UTF-8 in the string table: 422 on /ingest.
-    let invalid = std::fs::read(shared().join("testdata/pprof/invalid_utf8.pb.gz")).expect("file");
+    let invalid = std::fs::read(testkit::testdata("pprof/invalid_utf8.pb.gz")).expect("file");
     let (status, text) = request(&server, "POST", pprof_ingest, &[], &invalid);
     assert_eq!(status, 422, "{text}");
     assert!(text.contains("invalid utf8 string hex"), "{text}");
@@ -221,13 +223,15 @@ fn bad_requests_get_pyroscope_status_codes() {
 
 fn python_push() -> (serde_json::Value, Vec<u8>) {
     let meta: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(shared().join("testdata/clients/pyroscope-io-1.4.0_request_meta.json"))
-            .expect("meta"),
+        &std::fs::read(testkit::testdata(
+            "clients/pyroscope-io-1.4.0_request_meta.json",
+        ))
+        .expect("meta"),
     )
     .expect("json");
-    let body = std::fs::read(
-        shared().join("testdata/clients/pyroscope-io-1.4.0_push_connect_body.gz.bin"),
-    )
+    let body = std::fs::read(testkit::testdata(
+        "clients/pyroscope-io-1.4.0_push_connect_body.gz.bin",
+    ))
     .expect("body");
     (meta, body)
 }
@@ -292,8 +296,8 @@ fn captured_python_sdk_push_round_trips() {
 
     let labels = pushed_labels(&body);
     let service = labels.get("service_name").expect("service_name").to_owned();
-    let inner = std::fs::read(shared().join("testdata/clients/pyroscope-io-1.4.0_cpu.pprof"))
-        .expect("pprof");
+    let inner =
+        std::fs::read(testkit::testdata("clients/pyroscope-io-1.4.0_cpu.pprof")).expect("pprof");
     let profile = pprof::decode(&inner, 1 << 24).expect("valid");
     let types = pprof::profile_type_labels(&labels, &profile);
     assert!(!types.is_empty());
@@ -323,7 +327,7 @@ fn push_json_and_errors() {
     use base64::Engine as _;
     let dir = tempfile::tempdir().expect("temp dir");
     let server = start(dir.path(), &[]);
-    let cpu = std::fs::read(shared().join("testdata/pprof/cpu.pprof")).expect("pprof");
+    let cpu = std::fs::read(testkit::testdata("pprof/cpu.pprof")).expect("pprof");
     let json = serde_json::json!({"series": [{
         "labels": [{"name": "__name__", "value": "process_cpu"}, {"name": "service_name", "value": "json-app"}],
         "samples": [{"ID": "734FD599-6865-419E-9475-932762D8F469", "rawProfile": base64::engine::general_purpose::STANDARD.encode(&cpu)}]
@@ -364,8 +368,7 @@ fn push_json_and_errors() {
         (400, true),
         "{text}"
     );
-    let dotnet =
-        std::fs::read(shared().join("testdata/pprof/dotnet-pprof-3.pb.gz")).expect("pprof");
+    let dotnet = std::fs::read(testkit::testdata("pprof/dotnet-pprof-3.pb.gz")).expect("pprof");
     let broken = serde_json::json!({"series": [{"labels": [{"name": "__name__", "value": "process_cpu"}, {"name": "service_name", "value": "dotnet"}],
         "samples": [{"rawProfile": base64::engine::general_purpose::STANDARD.encode(&dotnet)}]}]})
     .to_string();
@@ -384,7 +387,7 @@ fn connect_querier_serves_profile_types_and_flame_graphs() {
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let server = start(dir.path(), &[]);
-    let cpu = std::fs::read(shared().join("testdata/pprof/cpu.pprof")).expect("pprof");
+    let cpu = std::fs::read(testkit::testdata("pprof/cpu.pprof")).expect("pprof");
     let json = serde_json::json!({"series": [{
         "labels": [{"name": "__name__", "value": "process_cpu"}, {"name": "service_name", "value": "q-app"}],
         "samples": [{"rawProfile": base64::engine::general_purpose::STANDARD.encode(&cpu)}]
@@ -429,10 +432,7 @@ fn connect_querier_serves_profile_types_and_flame_graphs() {
     let profile = pprof::decode(&cpu, 1 << 24).expect("valid");
     let tree = pprof::to_tree(&profile, 1);
     let expected = FlameGraph::from_tree(&tree, 8192);
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64;
+    let now_ms = model::time::now_ms();
     let select = serde_json::json!({
         "profileTypeID": "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
         "labelSelector": "{service_name=\"q-app\"}",
@@ -549,7 +549,7 @@ fn connect_label_apis_answer_from_the_series_indexes() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = start(dir.path(), &[]);
     let cpu = base64::engine::general_purpose::STANDARD
-        .encode(std::fs::read(shared().join("testdata/pprof/cpu.pprof")).expect("pprof"));
+        .encode(std::fs::read(testkit::testdata("pprof/cpu.pprof")).expect("pprof"));
     let as_json = [("Content-Type", "application/json")];
     for service in ["svc-1", "svc-2"] {
         let push = serde_json::json!({"series": [{
@@ -639,7 +639,7 @@ fn connect_select_merge_profile_returns_the_pprof() {
     use server::proto::querier::v1::SelectMergeProfileRequest;
     let dir = tempfile::tempdir().expect("temp dir");
     let server = start(dir.path(), &[]);
-    let cpu = std::fs::read(shared().join("testdata/pprof/cpu.pprof")).expect("pprof");
+    let cpu = std::fs::read(testkit::testdata("pprof/cpu.pprof")).expect("pprof");
     let push = serde_json::json!({"series": [{
         "labels": [{"name": "__name__", "value": "process_cpu"}, {"name": "service_name", "value": "pprof-app"}],
         "samples": [{"rawProfile": base64::engine::general_purpose::STANDARD.encode(&cpu)}]
@@ -659,10 +659,7 @@ fn connect_select_merge_profile_returns_the_pprof() {
             200
         );
     }
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64;
+    let now_ms = model::time::now_ms();
     let body = SelectMergeProfileRequest {
         profile_type_id: "process_cpu:cpu:nanoseconds:cpu:nanoseconds".to_owned(),
         label_selector: "{service_name=\"pprof-app\"}".to_owned(),

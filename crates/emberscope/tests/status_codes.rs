@@ -5,14 +5,14 @@
 
 mod common;
 
-use common::{Server, request, shared, start, url_encode};
+use common::{Server, request, start, url_encode};
 
 const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
 
 fn loaded() -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = start(dir.path(), &[]);
-    let cpu = std::fs::read(shared().join("testdata/pprof/cpu.pprof")).expect("pprof");
+    let cpu = std::fs::read(testkit::testdata("pprof/cpu.pprof")).expect("pprof");
     let (status, text) = request(&server, "POST", "/ingest?name=app&format=pprof", &[], &cpu);
     assert_eq!(status, 200, "{text}");
     (dir, server)
@@ -208,10 +208,7 @@ fn call(server: &Server, method: &str, content_type: &str, body: &str) -> (u16, 
 #[test]
 fn querier_methods_answer_pyroscopes_statuses() {
     let (_dir, server) = loaded();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64;
+    let now = model::time::now_ms();
     let start: i64 = 946_656_000_000;
     let select = |extra: &str| {
         format!(
@@ -467,7 +464,7 @@ fn hostile_input_gets_its_4xx_and_the_server_stays_up() {
             body.to_string().as_bytes(),
         )
     };
-    let cpu = std::fs::read(shared().join("testdata/pprof/cpu.pprof")).expect("pprof");
+    let cpu = std::fs::read(testkit::testdata("pprof/cpu.pprof")).expect("pprof");
     // A 10 MB label value.
     let (status, text) = push(
         serde_json::json!([

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, request, shared, start, url_encode};
+use common::{Server, request, start, url_encode};
 
 const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
 
@@ -32,7 +32,7 @@ fn every_read_api_keeps_tenants_apart() {
     use base64::Engine as _;
     let dir = tempfile::tempdir().expect("temp dir");
     let server = start(dir.path(), &["--auth.multitenancy-enabled"]);
-    let cpu = std::fs::read(shared().join("testdata/pprof/cpu.pprof")).expect("pprof");
+    let cpu = std::fs::read(testkit::testdata("pprof/cpu.pprof")).expect("pprof");
     // Tenant a writes through every ingest path.
     let push = serde_json::json!({"series": [{
         "labels": [{"name": "__name__", "value": "process_cpu"}, {"name": "service_name", "value": "secret-a"}],
@@ -57,8 +57,7 @@ fn every_read_api_keeps_tenants_apart() {
         &cpu,
     );
     assert_eq!(status, 200);
-    let otlp =
-        std::fs::read(shared().join("testdata/otlp/otel-ebpf-profile.pb.bin")).expect("otlp");
+    let otlp = std::fs::read(testkit::testdata("otlp/otel-ebpf-profile.pb.bin")).expect("otlp");
     let (status, _) = request(
         &server,
         "POST",

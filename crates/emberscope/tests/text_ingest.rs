@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, get_json, request, shared, start, url_encode};
+use common::{Server, get_json, request, start, url_encode};
 
 fn ingest(server: &Server, query: &str, content_type: Option<&str>, body: &[u8]) -> (u16, String) {
     let headers: Vec<(&str, &str)> = content_type
@@ -95,7 +95,7 @@ fn folded_lines_and_speedscope_bodies_become_series() {
     );
 
     // Speedscope: simple.speedscope.json → a;b 500, a;b;c 500, a;b;d 400 at 10 000 Hz.
-    let simple = std::fs::read(shared().join("testdata/speedscope/simple.speedscope.json"))
+    let simple = std::fs::read(testkit::testdata("speedscope/simple.speedscope.json"))
         .expect("speedscope file");
     let (status, text) = ingest(&server, "name=ss-app&format=speedscope", None, &simple);
     assert_eq!(status, 200, "{text}");
@@ -112,7 +112,7 @@ fn folded_lines_and_speedscope_bodies_become_series() {
     assert_eq!(values, serde_json::json!(["simple.txt"]));
 
     // Two profiles with a unit: `app.seconds` → wall type, one series per profile name.
-    let two = std::fs::read(shared().join("testdata/speedscope/two-sampled.speedscope.json"))
+    let two = std::fs::read(testkit::testdata("speedscope/two-sampled.speedscope.json"))
         .expect("speedscope file");
     let (status, text) = ingest(&server, "name=two-app&format=speedscope", None, &two);
     assert_eq!(status, 200, "{text}");

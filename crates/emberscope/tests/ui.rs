@@ -7,10 +7,9 @@
 
 mod common;
 
-#[path = "../../formats/tests/common/mod.rs"]
-mod oracle;
+use testkit::oracle;
 
-use common::{request, shared, start};
+use common::{request, start};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -36,7 +35,7 @@ fn root_shares(file: &std::path::Path, column: usize) -> BTreeMap<String, f64> {
 fn the_ui_draws_the_profile_in_a_real_browser() {
     let data = tempfile::tempdir().expect("tempdir");
     let server = start(data.path(), &[]);
-    let file = shared().join("testdata/pprof/cpu.pprof");
+    let file = testkit::testdata("pprof/cpu.pprof");
     let body = std::fs::read(&file).expect("cpu.pprof");
     let (status, text) = request(
         &server,
@@ -52,10 +51,7 @@ fn the_ui_draws_the_profile_in_a_real_browser() {
 
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/ui-screenshots");
     std::fs::create_dir_all(&shots).expect("screenshot folder");
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis();
+    let now_ms = model::time::now_ms();
     let url = format!(
         "http://{}/?service=ui-app&type={CPU}&from=1000&until={now_ms}",
         server.address
@@ -93,7 +89,7 @@ fn the_ui_draws_the_profile_in_a_real_browser() {
     );
     assert_eq!(status, 200, "{text}");
     let diff_query = format!("from=1000&until={}", now_ms + 60_000);
-    let jfr = shared().join("testdata/jfr/cortex-dev-01__kafka-0__cpu_lock_alloc__0.jfr.gz");
+    let jfr = testkit::testdata("jfr/cortex-dev-01__kafka-0__cpu_lock_alloc__0.jfr.gz");
     let output = Command::new("node")
         .env("IMPORT_FILE", &jfr)
         .env("DIFF_QUERY", &diff_query)

@@ -1,8 +1,6 @@
 //! The DOT graph of `/pyroscope/render?format=dot` against Google's pprof (`pprof -dot`): the
 //! same functions are drawn, with the same cumulative values.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::process::Command;
 
@@ -19,7 +17,7 @@ fn node_tooltips(dot: &str) -> Vec<String> {
 }
 
 fn oracle_dot(file: &std::path::Path, sample_index: &str, nodes: usize) -> String {
-    let output = Command::new(common::pprof_bin())
+    let output = Command::new(testkit::oracle::pprof_bin())
         .args([
             "-dot",
             "-symbolize=none",
@@ -56,7 +54,7 @@ fn dot_draws_the_functions_pprof_draws() {
         ("pprof/cpu.pprof", 1, "cpu", 100),
         ("pprof/heap.pb.gz", 3, "inuse_space", 20),
     ] {
-        let path = common::testdata(file);
+        let path = testkit::testdata(file);
         let ours = node_tooltips(&formats::dot::render(&single_column(&path, index), nodes));
         let theirs = node_tooltips(&oracle_dot(&path, name, nodes));
         assert!(!ours.is_empty(), "{file}: no nodes");

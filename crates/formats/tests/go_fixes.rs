@@ -9,8 +9,7 @@ use formats::pprof::{
 };
 use std::path::Path;
 
-mod common;
-use common::testdata;
+use testkit::testdata;
 
 fn decode_file(path: &Path) -> Profile {
     let body = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -2,14 +2,12 @@
 //! prost's decoder for every real test file (less the fields ingest never reads), and refuses
 //! what prost refuses.
 
-mod common;
-
 use formats::pprof::{decode, decode_for_ingest};
 
 #[test]
 fn ingest_decoder_equals_prost_on_every_test_file() {
     let mut compared = 0;
-    for path in common::pprof_files() {
+    for path in testkit::pprof_files() {
         let bytes = std::fs::read(&path).expect("read");
         match (decode(&bytes, 1 << 28), decode_for_ingest(&bytes, 1 << 28)) {
             (Ok(mut expected), Ok(fast)) => {

@@ -9,8 +9,7 @@ use prost::Message as _;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-mod common;
-use common::testdata;
+use testkit::testdata;
 
 /// The golden of no query labels (`xxhash64` of the empty label set).
 const NO_LABELS: &str = "17241709254077376921";
@@ -67,7 +66,7 @@ fn collapsed(profile: &Profile, index: usize) -> String {
 
 /// Golden files by recording: (profile type with '_', path), for the no-label goldens.
 fn goldens() -> BTreeMap<String, Vec<(String, PathBuf)>> {
-    common::jfr_goldens()
+    testkit::jfr_goldens()
         .into_iter()
         .map(|(recording, goldens)| {
             let no_labels = goldens

@@ -2,11 +2,6 @@
 //! goldens `Test*.json` (inputs rebuilt from the note), the eBPF profiler fixture and its
 //! `SelectMergeProfile` golden, the corrupted fixture, and protojson.
 
-mod common;
-#[path = "common/strprofile.rs"]
-mod strprofile;
-
-use common::testdata;
 use formats::otlp::proto::ExportProfilesServiceRequest;
 use formats::otlp::proto::common::{AnyValue, KeyValue, any_value};
 use formats::otlp::proto::profiles::{
@@ -21,7 +16,8 @@ use formats::pprof::{
 use model::{Labels, ProfileType};
 use prost::Message as _;
 use serde_json::{Value, json};
-use strprofile::{sorted_samples, string, strprofile};
+use testkit::strprofile::{sorted_samples, string, strprofile};
+use testkit::testdata;
 
 fn golden(name: &str) -> Value {
     let text = std::fs::read_to_string(testdata(&format!("otlp/{name}"))).expect("read golden");

@@ -2,8 +2,6 @@
 //! accepts, and small requests whose every index may point anywhere), and whatever it returns
 //! is a self-consistent pprof that the push pipeline accepts without panicking.
 
-mod common;
-
 use formats::otlp::proto::ExportProfilesServiceRequest;
 use formats::otlp::proto::common::{AnyValue, any_value};
 use formats::otlp::proto::profiles::{
@@ -311,7 +309,7 @@ proptest! {
 /// Mutations of the real fixture: every byte flipped somewhere must not panic either.
 #[test]
 fn mutated_fixture_never_panics() {
-    let path = common::testdata("otlp/otel-ebpf-profile.pb.bin");
+    let path = testkit::testdata("otlp/otel-ebpf-profile.pb.bin");
     let Ok(bytes) = std::fs::read(&path) else {
         panic!("cannot read {}", path.display());
     };

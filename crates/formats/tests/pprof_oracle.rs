@@ -1,11 +1,10 @@
 //! Our pprof decoding, frame naming, trees and merges against Google's pprof on every real
-//! profile of `../shared/testdata`.
+//! profile of `testdata/`.
 
-mod common;
-
-use common::*;
 use formats::pprof::{self, MergeOptions, ProfileMerger};
 use std::path::PathBuf;
+use testkit::oracle::*;
+use testkit::*;
 
 fn decode_file(path: &std::path::Path) -> pprof::Profile {
     let body = std::fs::read(path).expect("read test file");
@@ -143,7 +142,7 @@ fn merged_pprof_equals_pprof_proto_merge() {
         assert_eq!(ours, theirs, "merge of {files:?} differs from pprof -proto");
 
         let check = std::process::Command::new("python3")
-            .arg(shared_dir().join("tools/pprof-oracle/check_merge.py"))
+            .arg(script("pprof-oracle/check_merge.py"))
             .arg(&ours_path)
             .args(&files)
             .env("PPROF", pprof_bin())

@@ -1,11 +1,9 @@
 //! Round trips and merge properties of pprof on the real test profiles.
 
-mod common;
-
-use common::*;
 use formats::pprof::{self, MergeOptions, ProfileMerger};
 use model::{Tree, write_collapsed};
 use proptest::prelude::*;
+use testkit::*;
 
 fn decode(path: &std::path::Path) -> Option<pprof::Profile> {
     let body = std::fs::read(path).expect("read");

@@ -1,11 +1,9 @@
 //! Pyroscope's ingest semantics on the real test profiles: validation errors with their exact
 //! messages, the /ingest repairs, the split into series, and stacks preserved end to end.
 
-mod common;
-
-use common::*;
 use formats::pprof::{self, LabelLimits, ProfileLimits, prepare_push};
 use model::{Labels, Tree};
+use testkit::*;
 
 fn decode(relative: &str) -> pprof::Profile {
     let body = std::fs::read(testdata(relative)).expect("read test file");

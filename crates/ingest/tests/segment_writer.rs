@@ -7,19 +7,12 @@ use formats::pprof::{self, LabelLimits, ProfileLimits, SeriesProfile};
 use ingest::{IngestError, SegmentWriter, SegmentWriterConfig};
 use metastore::{BlockQuery, Metastore, SqliteMetastore};
 use model::{Labels, TenantId, Tree, write_collapsed};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use storage::{Fault, FaultyStore, ObjectStore, StorageConfig};
 
-fn shared() -> PathBuf {
-    std::env::var("EMBERSCOPE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
 fn cpu_series(service: &str) -> Vec<SeriesProfile> {
-    let body = std::fs::read(shared().join("testdata/pprof/cpu.pprof")).expect("read");
+    let body = testkit::read_testdata("pprof/cpu.pprof");
     let profile = pprof::decode(&body, 1 << 20).expect("valid");
     let limits = ProfileLimits {
         reject_older_than_nanos: 0,

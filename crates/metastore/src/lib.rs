@@ -6,9 +6,9 @@
 //! existing, replicated database for a cluster). It does not own the objects themselves (the
 //! `storage` crate) nor their format (`block`). A block is recorded only after its object is
 //! stored; replacing blocks (compaction, retention) is one atomic step that leaves tombstones,
-//! whose objects are deleted after a grace period.
-//!
-//! Still to come: the compaction job queue with leases.
+//! whose objects are deleted after a grace period. It also holds the compaction job queue:
+//! jobs are planned from the live blocks, leased by one worker at a time with an expiry (so a
+//! dead worker's job is leased again), and completed by the same atomic replacement.
 
 mod postgres;
 mod sqlite;
@@ -116,7 +116,3 @@ pub trait Metastore: Send + Sync + std::fmt::Debug {
     /// Forgets tombstones once their objects are deleted.
     async fn remove_tombstones(&self, ids: &[Ulid]) -> Result<(), MetastoreError>;
 }
-
-/// Names of the dataset-level labels the index answers.
-pub const SERVICE_NAME: &str = "service_name";
-pub const PROFILE_TYPE: &str = "__profile_type__";

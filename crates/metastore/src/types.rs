@@ -331,8 +331,8 @@ pub(crate) fn group_all(rows: Vec<DatasetRow>) -> Result<Vec<BlockMeta>, crate::
 /// Distinct sorted values of a dataset-level label over rows.
 pub(crate) fn label_values_of(rows: &[DatasetRow], name: &str) -> Vec<String> {
     let mut values: Vec<String> = match name {
-        crate::SERVICE_NAME => rows.iter().map(|r| r.service_name.clone()).collect(),
-        crate::PROFILE_TYPE => rows
+        model::label_names::SERVICE_NAME => rows.iter().map(|r| r.service_name.clone()).collect(),
+        model::label_names::PROFILE_TYPE => rows
             .iter()
             .flat_map(|r| split_types(&r.profile_types))
             .collect(),

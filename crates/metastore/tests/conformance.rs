@@ -389,10 +389,7 @@ fn sqlite_calls_queue_without_holding_blocking_threads() {
 
 #[tokio::test]
 async fn postgres_conforms() {
-    let config = std::env::var("EMBERSCOPE_POSTGRES").unwrap_or_else(|_| {
-        "host=127.0.0.1 port=5432 user=postgres password=emberscope dbname=emberscope_test"
-            .to_owned()
-    });
+    let config = testkit::postgres::url();
     let store = PostgresMetastore::connect(&config)
         .await
         .unwrap_or_else(|e| {

@@ -8,14 +8,19 @@
 //! Main types: [`Tree`] (a merged call tree keyed by function-name paths), [`FlameGraph`] and
 //! [`FlameGraphDiff`] (the level encodings of `api.md` §6.7), [`ProfileType`] (§6.2),
 //! [`Labels`] (sorted label sets, §6.3) and [`Interner`] (a string table).
+//!
+//! It is also the shared vocabulary of the other crates: the label names the system gives
+//! meaning to ([`label_names`]) and time ([`time`]: the clock, ranges, Go-style durations).
 
 mod collapsed;
 mod flamegraph;
 mod interner;
+pub mod label_names;
 mod labels;
 mod matchers;
 mod profile_type;
 mod tenant;
+pub mod time;
 mod tree;
 mod tree_bytes;
 mod truncate;
@@ -27,6 +32,7 @@ pub use labels::{LabelPair, Labels};
 pub use matchers::{MatchOp, Matcher, Selector, SelectorError, parse_selector};
 pub use profile_type::{ProfileType, ProfileTypeError};
 pub use tenant::{TenantId, TenantIdError};
+pub use time::{Clock, SystemClock, TimeRange, TimeRangeError, format_duration, parse_duration};
 pub use tree::{NodeId, Tree};
 pub use tree_bytes::{TreeBytesError, tree_from_bytes};
 pub use truncate::OTHER;

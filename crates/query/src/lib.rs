@@ -7,6 +7,7 @@
 
 use block::{BlockError, BlockReader, SelectQuery};
 use metastore::{BlockQuery, Metastore, MetastoreError};
+use model::label_names;
 use model::{MatchOp, Matcher, TenantId, Tree};
 use std::sync::Arc;
 use storage::ObjectStore;
@@ -137,7 +138,7 @@ impl Querier {
     ) -> Result<Vec<String>, QueryError> {
         Ok(self
             .metastore
-            .label_values(tenant, metastore::PROFILE_TYPE, start_ms, end_ms)
+            .label_values(tenant, label_names::PROFILE_TYPE, start_ms, end_ms)
             .await?)
     }
 
@@ -341,7 +342,7 @@ impl Querier {
         let service_names: Vec<String> = query
             .matchers
             .iter()
-            .filter(|m| m.name == "service_name" && m.op == MatchOp::Equal)
+            .filter(|m| m.name == label_names::SERVICE_NAME && m.op == MatchOp::Equal)
             .map(|m| m.value.clone())
             .collect();
         let plan = BlockQuery {

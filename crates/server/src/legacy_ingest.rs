@@ -17,6 +17,7 @@ use bytes::Bytes;
 use formats::pprof::{self, ProfileView};
 use formats::text::{TextFormat, TextInput};
 use model::Labels;
+use model::label_names;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,10 +41,6 @@ struct SampleTypeConfig {
     display_name: Option<String>,
 }
 
-fn now_ms() -> i64 {
-    compactor::now_ms()
-}
-
 pub async fn ingest(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -63,7 +60,7 @@ pub async fn ingest(
         ));
     }
     let name = labelset::parse(params.name.as_deref().unwrap_or(""))?;
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let from_ms = params
         .from
         .as_deref()
@@ -198,7 +195,11 @@ async fn ingest_text(
     now_ms: i64,
 ) -> Result<StatusCode, ApiError> {
     // Pyroscope drops text uploads labelled with a profile id, and answers 200.
-    if name.labels.iter().any(|(key, _)| key == "profile_id") {
+    if name
+        .labels
+        .iter()
+        .any(|(key, _)| key == label_names::PROFILE_ID)
+    {
         return Ok(StatusCode::OK);
     }
     let reservation = state.inflight.reserve(body.len()).await;
@@ -431,10 +432,10 @@ fn upload_labels(
             labels.set(key.clone(), value.clone());
         }
     }
-    labels.set("__name__", metric);
+    labels.set(label_names::METRIC_NAME, metric);
     labels.set("pyroscope_spy", spy);
-    if labels.get("service_name").is_none() {
-        labels.set("service_name", service);
+    if labels.get(label_names::SERVICE_NAME).is_none() {
+        labels.set(label_names::SERVICE_NAME, service);
     } else if app_name_too {
         labels.set("app_name", name.name.clone());
     }

@@ -228,6 +228,8 @@ pub(crate) struct AppState {
     pub inflight: inflight::InflightBudget,
     /// Ingest requests being handled (their bodies read); more wait before reading theirs.
     pub ingest_permits: Arc<tokio::sync::Semaphore>,
+    /// The wall clock: timestamps for pushes without one, query lookback, settings.
+    pub clock: Arc<dyn model::Clock>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -502,6 +504,7 @@ pub async fn run(
         ingest_permits: Arc::new(tokio::sync::Semaphore::new(
             config.max_concurrent_ingest.max(1),
         )),
+        clock: Arc::new(model::SystemClock),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

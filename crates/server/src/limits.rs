@@ -53,75 +53,7 @@ pub struct Limits {
 }
 
 fn as_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_duration(*d))
-}
-
-/// A duration in Go's short form (`1h30m0s` style, trimmed: `90m` → `1h30m`).
-pub fn format_duration(d: Duration) -> String {
-    let total = d.as_secs();
-    if total == 0 {
-        return if d.is_zero() {
-            "0s".to_owned()
-        } else {
-            format!("{}ms", d.as_millis())
-        };
-    }
-    let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 {
-        out.push_str(&format!("{s}s"));
-    }
-    out
-}
-
-/// A duration: Go's form (`1h30m`, `500ms`, `7d`), or a number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
-    }
-    if text.is_empty() {
-        return Err("empty duration".to_owned());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("{text:?}: a number needs a unit (d, h, m, s, ms)"))?;
-        let (number, tail) = rest.split_at(digits);
-        let number: f64 = number
-            .parse()
-            .map_err(|_| format!("{text:?}: bad number {number:?}"))?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let seconds = match unit {
-            "w" => 7.0 * 86400.0,
-            "d" => 86400.0,
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
-            other => return Err(format!("{text:?}: unknown unit {other:?}")),
-        };
-        let part = number * seconds;
-        if !part.is_finite() || !(0.0..=1e15).contains(&part) {
-            return Err(format!("{text:?}: out of range"));
-        }
-        total += Duration::from_secs_f64(part);
-        rest = tail;
-    }
-    Ok(total)
+    s.serialize_str(&model::format_duration(*d))
 }
 
 impl Default for Limits {
@@ -216,8 +148,8 @@ impl Limits {
                 Code::InvalidArgument,
                 format!(
                     "the query time range exceeds the limit (max_query_length, actual: {}, limit: {})",
-                    format_duration(length),
-                    format_duration(self.max_query_length)
+                    model::format_duration(length),
+                    model::format_duration(self.max_query_length)
                 ),
             ));
         }
@@ -270,7 +202,7 @@ impl<'de> Deserialize<'de> for DurationText {
         }
         match Raw::deserialize(d)? {
             Raw::Seconds(s) => Ok(DurationText(Duration::from_secs(s))),
-            Raw::Text(t) => parse_duration(&t)
+            Raw::Text(t) => model::parse_duration(&t)
                 .map(DurationText)
                 .map_err(serde::de::Error::custom),
         }
@@ -527,11 +459,7 @@ mod tests {
     }
 
     #[test]
-    fn durations_round_trip_and_bytes_read_like_go() {
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
-        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
-        assert!(parse_duration("3 furlongs").is_err());
+    fn bytes_read_like_go() {
         assert_eq!(human_bytes(4e6), "3.8 MiB");
         assert_eq!(human_bytes(512.0), "512 B");
     }

@@ -25,7 +25,7 @@ async fn export(
     tenant: &model::TenantId,
     request: &ExportProfilesServiceRequest,
 ) -> Result<(), ApiError> {
-    let now = compactor::now_ms().saturating_mul(1_000_000);
+    let now = state.clock.now_nanos();
     let reservation = state
         .inflight
         .reserve(prost::Message::encoded_len(request))

@@ -16,7 +16,7 @@ pub async fn push(call: Call, request: PushRequest) -> Result<PushResponse, ApiE
     }
     let limits = state.limits.get(&tenant);
     let body_limit = limits.body_limit_bytes();
-    let now_nanos = compactor::now_ms().saturating_mul(1_000_000);
+    let now_nanos = state.clock.now_nanos();
     let size_limit = match limits.max_profile_size_bytes {
         0 => usize::MAX,
         limit => limit,

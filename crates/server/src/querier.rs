@@ -18,6 +18,7 @@ use crate::proto::types::v1::{
     ProfileType as WireProfileType, Series, StackTraceSelector, TimeSeriesAggregationType,
 };
 use crate::rpc::{Call, invalid};
+use model::label_names;
 use model::{FlameGraph, FlameGraphDiff, ProfileType, Tree, parse_selector};
 use query::{Aggregation, ProfileQuery, SeriesQuery};
 use std::collections::BTreeSet;
@@ -75,6 +76,7 @@ pub(crate) fn profile_query(
     label_selector: &str,
     start: i64,
     end: i64,
+    now_ms: i64,
 ) -> Result<ProfileQuery, ApiError> {
     let profile_type: ProfileType = profile_type_id
         .parse()
@@ -91,7 +93,7 @@ pub(crate) fn profile_query(
     }
     // Past the tenant's lookback there is nothing to read: a range before any data.
     let (start, end) = limits
-        .query_range(start, end, compactor::now_ms())?
+        .query_range(start, end, now_ms)?
         .unwrap_or((NOTHING, NOTHING));
     Ok(ProfileQuery::new(
         tenant,
@@ -150,6 +152,7 @@ pub async fn select_merge_stacktraces(
         &request.label_selector,
         request.start,
         request.end,
+        call.state.clock.now_ms(),
     )?;
     // A call site keeps the stacks that pass through it (the UI re-queries a focused,
     // truncated subtree this way).
@@ -191,6 +194,7 @@ pub async fn select_merge_span_profile(
         &request.label_selector,
         request.start,
         request.end,
+        call.state.clock.now_ms(),
     )?;
     let max_nodes = call
         .state
@@ -222,6 +226,7 @@ pub async fn select_merge_profile(
         &request.label_selector,
         request.start,
         request.end,
+        call.state.clock.now_ms(),
     )?;
     let query = with_call_site(query, request.stack_trace_selector.as_ref());
     call.state
@@ -243,6 +248,7 @@ pub async fn select_series(
         &request.label_selector,
         request.start,
         request.end,
+        call.state.clock.now_ms(),
     )?;
     let query = with_call_site(query, request.stack_trace_selector.as_ref());
     if request.step == 0.0 || !request.step.is_finite() {
@@ -314,6 +320,7 @@ pub async fn diff(call: Call, request: DiffRequest) -> Result<DiffResponse, ApiE
         &left.label_selector,
         left.start,
         left.end,
+        call.state.clock.now_ms(),
     )?;
     let right_query = profile_query(
         &call.state.limits.get(&tenant),
@@ -322,6 +329,7 @@ pub async fn diff(call: Call, request: DiffRequest) -> Result<DiffResponse, ApiE
         &right.label_selector,
         right.start,
         right.end,
+        call.state.clock.now_ms(),
     )?;
     let max_nodes = call
         .state
@@ -413,7 +421,7 @@ pub async fn analyze_query(
     if let Some(profile_type) = &profile_type {
         matchers.push(
             model::Matcher::new(
-                "__profile_type__",
+                label_names::PROFILE_TYPE,
                 model::MatchOp::Equal,
                 profile_type.to_string(),
             )
@@ -580,15 +588,15 @@ mod tests {
         let limits = Limits::default();
         let message = |r: Result<ProfileQuery, ApiError>| r.err().map(|e| e.message);
         assert_eq!(
-            message(profile_query(&limits, tenant.clone(), cpu, "{}", 0, 5)),
+            message(profile_query(&limits, tenant.clone(), cpu, "{}", 0, 5, 10)),
             Some("missing time range in the query".to_owned())
         );
         assert_eq!(
-            message(profile_query(&limits, tenant.clone(), cpu, "{}", 6, 5)),
+            message(profile_query(&limits, tenant.clone(), cpu, "{}", 6, 5, 10)),
             Some("query start time is after end time".to_owned())
         );
-        assert!(profile_query(&limits, tenant.clone(), cpu, "", 1, 5).is_err());
-        assert!(profile_query(&limits, tenant.clone(), "cpu", "{}", 1, 5).is_err());
-        assert!(profile_query(&limits, tenant, cpu, "{}", 1, 5).is_ok());
+        assert!(profile_query(&limits, tenant.clone(), cpu, "", 1, 5, 10).is_err());
+        assert!(profile_query(&limits, tenant.clone(), "cpu", "{}", 1, 5, 10).is_err());
+        assert!(profile_query(&limits, tenant, cpu, "{}", 1, 5, 10).is_ok());
     }
 }

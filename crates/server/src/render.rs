@@ -12,6 +12,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use formats::flamebearer::{FlamebearerProfile, Timeline};
+use model::label_names;
 use model::{FlameGraph, FlameGraphDiff, ProfileType, parse_selector};
 use query::{Aggregation, ProfileQuery, SeriesQuery, TimeSeries};
 use std::collections::BTreeMap;
@@ -70,6 +71,7 @@ fn parse_query(
     query: Option<&str>,
     from: Option<&str>,
     until: Option<&str>,
+    now: i64,
 ) -> Result<(ProfileQuery, ProfileType), ApiError> {
     let query = query.unwrap_or("");
     if query.trim().is_empty() {
@@ -83,10 +85,17 @@ fn parse_query(
     let profile_type: ProfileType = name
         .parse()
         .map_err(|e: model::ProfileTypeError| invalid(format!("failed to parse \"query\": {e}")))?;
-    let now = compactor::now_ms();
     let from = from.map_or(now, |f| attime::parse_ms(f, now));
     let until = until.map_or(now, |u| attime::parse_ms(u, now));
-    let mut request = profile_query(limits, tenant, &profile_type.to_string(), "{}", from, until)?;
+    let mut request = profile_query(
+        limits,
+        tenant,
+        &profile_type.to_string(),
+        "{}",
+        from,
+        until,
+        now,
+    )?;
     request.matchers = selector.matchers;
     Ok((request, profile_type))
 }
@@ -181,6 +190,7 @@ pub async fn render(
         params.get("query"),
         params.get("from"),
         params.get("until"),
+        state.clock.now_ms(),
     )?;
     let max_nodes = params.max_nodes(&limits)?;
     if params.get("format") == Some("dot") {
@@ -266,6 +276,7 @@ pub async fn render_diff(
         params.get("leftQuery"),
         params.get("leftFrom"),
         params.get("leftUntil"),
+        state.clock.now_ms(),
     )?;
     let (right, right_type) = parse_query(
         &limits,
@@ -273,6 +284,7 @@ pub async fn render_diff(
         params.get("rightQuery"),
         params.get("rightFrom"),
         params.get("rightUntil"),
+        state.clock.now_ms(),
     )?;
     if left_type != right_type {
         return Err(invalid("profile types must match"));
@@ -301,7 +313,7 @@ pub async fn label_values(
         .get("label")
         .filter(|l| !l.is_empty())
         .ok_or_else(|| invalid("label parameter is required"))?;
-    let values: Vec<String> = if label == "__name__" {
+    let values: Vec<String> = if label == label_names::METRIC_NAME {
         state
             .querier
             .profile_types(&tenant, ALL_TIME.0, ALL_TIME.1)

@@ -86,7 +86,7 @@ pub async fn set_settings(
         return Err(invalid("setting name is required"));
     }
     if setting.modified_at <= 0 {
-        setting.modified_at = compactor::now_ms();
+        setting.modified_at = call.state.clock.now_ms();
     }
     // Read-modify-write of the tenant's document, one writer at a time in this process.
     let _guard = call.state.settings_lock.lock().await;

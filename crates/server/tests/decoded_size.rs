@@ -7,16 +7,9 @@
 use formats::pprof::{self, LabelLimits, ProfileLimits};
 use model::Labels;
 use peak_alloc::PeakAlloc;
-use std::path::PathBuf;
 
 #[global_allocator]
 static ALLOCATOR: PeakAlloc = PeakAlloc;
-
-fn shared() -> PathBuf {
-    std::env::var("EMBERSCOPE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
 
 #[test]
 fn the_inflight_estimate_covers_every_real_profile() {
@@ -28,7 +21,7 @@ fn the_inflight_estimate_covers_every_real_profile() {
     let labels = Labels::from_pairs([("__name__", "process_cpu"), ("service_name", "svc")]);
     let mut measured = 0;
     let mut worst = (0.0f64, String::new());
-    let dir = shared().join("testdata/pprof");
+    let dir = testkit::testdata("pprof");
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .expect("test data")
         .map(|e| e.expect("entry").path())

@@ -6,8 +6,7 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, path::Path};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use storage::{Fault, FaultyStore, StorageConfig};
@@ -162,89 +161,6 @@ async fn local_filesystem_conforms() {
     suite(store).await;
 }
 
-/// A test server (moto, Azurite) on a free loopback port, stopped on drop.
-struct Emulator {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `$EMBERSCOPE_MOTO_SERVER`, else the one `scripts/test.sh` installs, else `moto_server`.
-fn moto_binary() -> String {
-    if let Ok(path) = std::env::var("EMBERSCOPE_MOTO_SERVER") {
-        return path;
-    }
-    let installed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/test-venv/bin/moto_server");
-    if installed.exists() {
-        return installed.display().to_string();
-    }
-    "moto_server".to_owned()
-}
-
-/// Starts `program` with `args(port)` on a free loopback port and waits until it listens;
-/// `name` and `installed_by` go into the messages when it does not.
-fn start_emulator(
-    program: &str,
-    args: impl FnOnce(&str) -> Vec<String>,
-    name: &str,
-    installed_by: &str,
-) -> Emulator {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let child = Command::new(program)
-        .args(args(&port.to_string()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start {name} {program:?} ({e}); scripts/test.sh installs it ({installed_by})")
-        });
-    let emulator = Emulator { child, port };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{name} did not start on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    emulator
-}
-
-fn start_moto() -> Emulator {
-    start_emulator(
-        &moto_binary(),
-        |port| ["-H", "127.0.0.1", "-p", port].map(String::from).to_vec(),
-        "the S3 test server",
-        "pip moto[server]",
-    )
-}
-
-/// Creates a bucket with a plain (unsigned) request: moto does not check signatures.
-fn create_bucket(port: u16, bucket: &str) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to moto");
-    write!(
-        stream,
-        "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("response");
-    assert!(
-        response.starts_with("HTTP/1.1 200"),
-        "create bucket: {response}"
-    );
-}
-
 fn s3_config(port: u16, bucket: &str) -> StorageConfig {
     StorageConfig::S3 {
         bucket: bucket.to_owned(),
@@ -258,44 +174,11 @@ fn s3_config(port: u16, bucket: &str) -> StorageConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_conforms() {
-    let moto = start_moto();
-    create_bucket(moto.port, "emberscope-test");
+    let moto = testkit::emulator::start_moto_with_bucket("emberscope-test");
     let store = s3_config(moto.port, "emberscope-test")
         .open()
         .expect("open");
     suite(store).await;
-}
-
-/// `$EMBERSCOPE_AZURITE`, else the one `scripts/test.sh` installs (`npm ci` in
-/// `tests/azurite`).
-fn azurite_binary() -> String {
-    std::env::var("EMBERSCOPE_AZURITE").unwrap_or_else(|_| {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/azurite/node_modules/.bin/azurite-blob")
-            .display()
-            .to_string()
-    })
-}
-
-fn start_azurite() -> Emulator {
-    start_emulator(
-        &azurite_binary(),
-        |port| {
-            [
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                port,
-                "--inMemoryPersistence",
-                "--skipApiVersionCheck",
-                "--silent",
-            ]
-            .map(String::from)
-            .to_vec()
-        },
-        "Azurite",
-        "npm ci in crates/storage/tests/azurite",
-    )
 }
 
 /// Azurite's well-known development account and key (public, in Azure's documentation).
@@ -336,7 +219,7 @@ fn create_container(port: u16, container: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azure_conforms() {
-    let azurite = start_azurite();
+    let azurite = testkit::emulator::start_azurite();
     create_container(azurite.port, "emberscope-test");
     let store = StorageConfig::Azure {
         account: AZURITE_ACCOUNT.to_owned(),

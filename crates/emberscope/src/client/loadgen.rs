@@ -1,5 +1,5 @@
 //! `emberscope loadgen`: a fleet of `services × pods` pushing real profiles (a folder of pprof
-//! files, by default `../shared/testdata/pprof`) every `interval` through the Push API, with
+//! files, by default five built into the binary) every `interval` through the Push API, with
 //! varied labels and timestamps jittered by whole seconds, for a bounded time and number of
 //! requests. Bodies are uncompressed pprof (each source encoded about once a second). Reports
 //! throughput (profiles/s, uncompressed MB/s), acknowledge latency percentiles and errors.
@@ -7,10 +7,11 @@
 use super::{Client, ClientArgs};
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use model::label_names;
 use prost::Message as _;
 use server::proto::push::v1::{PushRequest, PushResponse, RawProfileSeries, RawSample};
 use server::proto::types::v1::LabelPair;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,10 +24,10 @@ pub struct LoadgenArgs {
     #[arg(long, default_value_t = 10)]
     pub pods: usize,
     /// How often each pod pushes a profile.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = model::parse_duration)]
     pub interval: Duration,
     /// How long to run.
-    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    #[arg(long, default_value = "1m", value_parser = model::parse_duration)]
     pub duration: Duration,
     /// Pushes per second over the whole fleet (default: the fleet's natural rate, services ×
     /// pods / interval); above it the pods push more often than --interval.
@@ -38,15 +39,12 @@ pub struct LoadgenArgs {
     /// Pushes in flight at most.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// Folder of pprof files to replay (raw or gzip).
+    /// Folder of pprof files to replay (raw or gzip); default: the profiles built into the
+    /// binary (Go CPU and heap, Python CPU, Node.js wall, Java CPU).
     #[arg(long)]
     pub profiles: Option<PathBuf>,
     #[command(flatten)]
     pub client: ClientArgs,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    server::limits::parse_duration(text)
 }
 
 /// One replayable profile: decoded once, re-encoded with a fresh time per push.
@@ -56,21 +54,51 @@ struct Source {
     metric: String,
 }
 
-fn load_sources(folder: &PathBuf) -> Result<Vec<Source>> {
+/// The default mix, carried in the binary: profiles this project recorded of its own programs
+/// with real profilers (Go's runtime/pprof, the Pyroscope Python and Node.js SDKs, the JDK's
+/// Flight Recorder), `crates/emberscope/profiles/*.pb.gz` listed by `build.rs`; that folder's
+/// README says how they were made.
+const BUILTIN: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/builtin_profiles.rs"));
+
+/// A file's name and contents.
+type NamedBytes = (String, Vec<u8>);
+
+/// Every file of `folder` as (file name, bytes), sorted by name; unreadable files count as
+/// skipped.
+fn read_folder(folder: &Path) -> Result<(Vec<NamedBytes>, usize)> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(folder)
         .with_context(|| format!("cannot list {}", folder.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file())
         .collect();
     entries.sort();
-    let mut sources = Vec::new();
+    let mut files = Vec::new();
     let mut skipped = 0usize;
     for path in entries {
         let Ok(bytes) = std::fs::read(&path) else {
             skipped += 1;
             continue;
         };
-        let Ok(raw) = formats::compression::decompress(&bytes, 64 << 20) else {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        files.push((name, bytes));
+    }
+    Ok((files, skipped))
+}
+
+/// The replayable profiles among `files` (those Push would accept); `origin` names where they
+/// came from in messages.
+fn load_sources<N: AsRef<str>, B: AsRef<[u8]>>(
+    files: &[(N, B)],
+    mut skipped: usize,
+    origin: &str,
+) -> Result<Vec<Source>> {
+    let mut sources = Vec::new();
+    for (name, bytes) in files {
+        let bytes = bytes.as_ref();
+        let Ok(raw) = formats::compression::decompress(bytes, 64 << 20) else {
             skipped += 1;
             continue;
         };
@@ -88,8 +116,10 @@ fn load_sources(folder: &PathBuf) -> Result<Vec<Source>> {
             reject_newer_than_nanos: 0,
             ..Default::default()
         };
-        let labels =
-            model::Labels::from_pairs([("__name__", "process_cpu"), ("service_name", "check")]);
+        let labels = model::Labels::from_pairs([
+            (label_names::METRIC_NAME, "process_cpu"),
+            (label_names::SERVICE_NAME, "check"),
+        ]);
         if formats::pprof::prepare_push(
             profile.clone(),
             &labels,
@@ -116,25 +146,18 @@ fn load_sources(folder: &PathBuf) -> Result<Vec<Source>> {
             "process_cpu"
         };
         sources.push(Source {
-            name: path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            name: name.as_ref().to_owned(),
             profile,
             metric: metric.to_owned(),
         });
     }
     if sources.is_empty() {
-        bail!(
-            "no pprof files in {} that the server would accept",
-            folder.display()
-        );
+        bail!("no pprof files in {origin} that the server would accept");
     }
     if skipped > 0 {
         eprintln!(
-            "loadgen: replaying {} files of {}; {skipped} skipped (not pprof, empty, or refused by Push's validation)",
+            "loadgen: replaying {} files of {origin}; {skipped} skipped (not pprof, empty, or refused by Push's validation)",
             sources.len(),
-            folder.display()
         );
     }
     Ok(sources)
@@ -211,11 +234,13 @@ pub async fn run(args: LoadgenArgs) -> Result<()> {
     if args.interval.is_zero() {
         bail!("--interval must be positive");
     }
-    let folder = args.profiles.clone().unwrap_or_else(|| {
-        let shared = std::env::var("EMBERSCOPE_SHARED").unwrap_or_else(|_| "../shared".to_owned());
-        PathBuf::from(shared).join("testdata/pprof")
+    let sources = Arc::new(match &args.profiles {
+        Some(folder) => {
+            let (files, skipped) = read_folder(folder)?;
+            load_sources(&files, skipped, &folder.display().to_string())?
+        }
+        None => load_sources(BUILTIN, 0, "the built-in profiles")?,
     });
-    let sources = Arc::new(load_sources(&folder)?);
     let client = Client::new(&args.client)?;
     let fleet = args.services * args.pods;
     let natural = fleet as f64 / args.interval.as_secs_f64();
@@ -254,7 +279,7 @@ pub async fn run(args: LoadgenArgs) -> Result<()> {
         let (service, pod) = (member / args.pods, member % args.pods);
         let source_index = (member + sent / fleet) % sources.len();
         // Timestamps jittered by up to ±2 whole seconds around now.
-        let second = compactor::now_ms() / 1000 + (jitter.next() % JITTER_SLOTS) as i64 - 2;
+        let second = model::time::now_ms() / 1000 + (jitter.next() % JITTER_SLOTS) as i64 - 2;
         let slot = source_index * JITTER_SLOTS as usize
             + (second.rem_euclid(JITTER_SLOTS as i64)) as usize;
         let permit = Arc::clone(&permits)
@@ -274,8 +299,8 @@ pub async fn run(args: LoadgenArgs) -> Result<()> {
             let request = PushRequest {
                 series: vec![RawProfileSeries {
                     labels: [
-                        ("__name__", source.metric.clone()),
-                        ("service_name", format!("loadgen-{service}")),
+                        (label_names::METRIC_NAME, source.metric.clone()),
+                        (label_names::SERVICE_NAME, format!("loadgen-{service}")),
                         ("pod", format!("loadgen-{service}-{pod}")),
                         ("source", source.name.clone()),
                     ]

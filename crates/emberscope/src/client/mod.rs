@@ -32,12 +32,8 @@ pub struct ClientArgs {
     #[arg(long, env = "EMBERSCOPE_TOKEN")]
     pub token: Option<String>,
     /// Give up on a request after this long.
-    #[arg(long, default_value = "30s", value_parser = parse_timeout)]
+    #[arg(long, default_value = "30s", value_parser = model::parse_duration)]
     pub timeout: Duration,
-}
-
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    server::limits::parse_duration(text)
 }
 
 /// A connection to one server.

@@ -6,6 +6,7 @@ use super::timearg;
 use super::{Client, ClientArgs};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use model::label_names;
 use model::{MatchOp, ProfileType, Tree, parse_selector};
 use server::proto::querier::v1::{
     ProfileTypesRequest, ProfileTypesResponse, SelectMergeProfileRequest, SelectSeriesRequest,
@@ -103,7 +104,7 @@ struct Resolved {
 }
 
 fn resolve(common: &Common) -> Result<Resolved> {
-    let now = compactor::now_ms();
+    let now = model::time::now_ms();
     let start = timearg::parse_ms(&common.from, now).context("--from")?;
     let end = timearg::parse_ms(&common.to, now).context("--to")?;
     if start > end {
@@ -438,7 +439,7 @@ pub async fn run(command: QueryCommand) -> Result<()> {
                     .call(
                         "/querier.v1.QuerierService/LabelValues",
                         &LabelValuesRequest {
-                            name: "__profile_type__".to_owned(),
+                            name: label_names::PROFILE_TYPE.to_owned(),
                             matchers: vec![resolved.label_matcher.clone()],
                             start: resolved.start,
                             end: resolved.end,

@@ -4,6 +4,7 @@
 use super::{Client, ClientArgs};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
+use model::label_names;
 use server::proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
 use server::proto::types::v1::LabelPair;
 use std::io::IsTerminal as _;
@@ -64,7 +65,7 @@ fn parse_labels(labels: &[String]) -> Result<Vec<(String, String)>> {
             if name.is_empty() {
                 bail!("--label {l:?}: the name is empty");
             }
-            if name == "service_name" || name == "__name__" {
+            if name == label_names::SERVICE_NAME || name == label_names::METRIC_NAME {
                 bail!("--label {l:?}: {name} comes from --service and the file, not --label");
             }
             Ok((name.to_owned(), value.to_owned()))
@@ -126,10 +127,10 @@ async fn upload_one(
                 .with_context(|| format!("{} is not a valid pprof", path.display()))?;
             let mut pairs = vec![
                 (
-                    "__name__".to_owned(),
+                    label_names::METRIC_NAME.to_owned(),
                     formats::pprof::upload_profile_name(&profile),
                 ),
-                ("service_name".to_owned(), args.service.clone()),
+                (label_names::SERVICE_NAME.to_owned(), args.service.clone()),
             ];
             pairs.extend(labels.iter().cloned());
             let request = PushRequest {
@@ -237,11 +238,7 @@ mod tests {
 
     #[test]
     fn formats_are_told_from_the_bytes() {
-        let shared = std::env::var("EMBERSCOPE_SHARED").map_or_else(
-            |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-            PathBuf::from,
-        );
-        let read = |p: &str| std::fs::read(shared.join("testdata").join(p)).expect("test file");
+        let read = testkit::read_testdata;
         assert_eq!(detect(&read("pprof/cpu.pprof")), Format::Pprof);
         assert_eq!(detect(&read("pprof/heap")), Format::Pprof);
         assert_eq!(

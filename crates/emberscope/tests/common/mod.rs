@@ -1,17 +1,11 @@
-//! Helpers shared by the tests that run `emberscope serve` as a process: where the shared test
-//! data is, starting the server on a free port, and plain HTTP/1.1 requests to it.
+//! Helpers shared by the tests that run `emberscope serve` as a process: starting the server
+//! on a free port, and plain HTTP/1.1 requests to it.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-
-pub fn shared() -> PathBuf {
-    std::env::var("EMBERSCOPE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
 
 pub struct Server {
     child: Child,
@@ -26,7 +20,7 @@ impl Drop for Server {
 }
 
 /// Starts `emberscope serve` on a free loopback port with `data` as its folder, accepting old
-/// profile timestamps (the shared test files are years old).
+/// profile timestamps (the test files are years old).
 pub fn start(data: &Path, extra: &[&str]) -> Server {
     start_with_env(data, extra, &[])
 }

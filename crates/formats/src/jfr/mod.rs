@@ -39,6 +39,7 @@ use builder::{Correlation, ResolvedFrame, SeriesBuilder, SeriesKind};
 use chunk::ChunkStream;
 use labels::ContextLabels;
 use metadata::{ClassDef, Metadata};
+use model::label_names;
 use pools::Pools;
 use reader::Chunk;
 use rustc_hash::FxHashMap;
@@ -372,7 +373,7 @@ fn context_labels(labels: &ContextLabels, correlation: Correlation) -> Vec<(Stri
     let mut out = labels.get(correlation.context_id).to_vec();
     if correlation.span_id != 0 {
         out.push((
-            "profile_id".to_owned(),
+            label_names::PROFILE_ID.to_owned(),
             format!("{:016x}", correlation.span_id as u64),
         ));
     }

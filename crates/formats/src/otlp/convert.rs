@@ -7,6 +7,7 @@ use super::profile::{Budget, convert_profile};
 use super::proto::ExportProfilesServiceRequest;
 use super::proto::common::KeyValue;
 use crate::pprof::Profile;
+use model::label_names;
 use prost::Message as _;
 use rustc_hash::FxHashSet;
 
@@ -16,7 +17,6 @@ pub const OUTPUT_WORDS_BASE: usize = 16 << 20;
 /// Output allowed on top of the base per byte of the request's protobuf encoding, in words.
 pub const OUTPUT_WORDS_PER_INPUT_BYTE: usize = 16;
 
-const UNKNOWN_SERVICE: &str = "unknown_service";
 const EXECUTABLE_NAME_ATTRIBUTE: &str = "process.executable.name";
 
 /// One converted pprof and the labels of the series it is pushed to.
@@ -105,7 +105,7 @@ pub(super) fn convert_within(
 /// The first non-empty string `service.name`; else `unknown_service`, with `:<name>` for every
 /// non-empty string `process.executable.name` (note §4 step 3).
 fn resource_service_name(attributes: &[KeyValue]) -> String {
-    let mut fallback = UNKNOWN_SERVICE.to_owned();
+    let mut fallback = label_names::UNKNOWN_SERVICE.to_owned();
     for attribute in attributes {
         let Some(value) = string_value(attribute.value.as_ref()).filter(|v| !v.is_empty()) else {
             continue;
@@ -130,12 +130,12 @@ fn series_labels(
     service: &str,
 ) -> Vec<(String, String)> {
     let mut labels = vec![
-        ("__delta__".to_owned(), "false".to_owned()),
+        (label_names::DELTA.to_owned(), "false".to_owned()),
         ("__otel__".to_owned(), "true".to_owned()),
-        ("__name__".to_owned(), name.to_owned()),
+        (label_names::METRIC_NAME.to_owned(), name.to_owned()),
     ];
     let mut added: FxHashSet<&str> = FxHashSet::default();
-    added.insert("__name__");
+    added.insert(label_names::METRIC_NAME);
     for attribute in resource_attributes.iter().chain(scope_attributes) {
         let Some(value) = string_value(attribute.value.as_ref()).filter(|v| !v.is_empty()) else {
             continue;
@@ -144,6 +144,6 @@ fn series_labels(
             labels.push((attribute.key.clone(), value.to_owned()));
         }
     }
-    labels.push(("service_name".to_owned(), service.to_owned()));
+    labels.push((label_names::SERVICE_NAME.to_owned(), service.to_owned()));
     labels
 }

@@ -8,6 +8,7 @@ use super::lookup::{
 };
 use super::proto::profiles as otlp;
 use crate::pprof::proto as pprof;
+use model::label_names;
 use rustc_hash::FxHashMap;
 use std::cell::Cell;
 
@@ -354,7 +355,7 @@ impl<'d, 'b> Builder<'d, 'b> {
             return Ok(label);
         }
         let label = pprof::Label {
-            key: self.intern("span_id")?,
+            key: self.intern(label_names::SPAN_ID)?,
             str: self.intern(&hex(&link.span_id))?,
             ..Default::default()
         };

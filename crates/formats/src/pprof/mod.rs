@@ -36,10 +36,9 @@ pub use merge::{MergeError, MergeOptions, ProfileMerger, ViewIndex, set_select_m
 pub use normalize::normalize;
 pub use proto::Profile;
 pub use series::{
-    LabelLimits, Prepared, PreparedView, RewriteSlot, SERVICE_NAME, SPAN_ID, SeriesProfile,
-    SeriesSamples, UNKNOWN_SERVICE, prepare_push, prepare_view, profile_language,
-    profile_type_labels, request_labels, split_by_sample_labels, upload_profile_name,
-    validate_labels,
+    LabelLimits, Prepared, PreparedView, RewriteSlot, SeriesProfile, SeriesSamples, prepare_push,
+    prepare_view, profile_language, profile_type_labels, request_labels, split_by_sample_labels,
+    upload_profile_name, validate_labels,
 };
 pub use to_tree::{add_to_tree, to_tree, to_trees};
 pub use validate::{ProfileLimits, Reason, ValidationError, labels_string, validate_profile};

@@ -10,13 +10,9 @@ use super::proto::Profile;
 use super::validate::{ProfileLimits, Reason, ValidationError, labels_string, validate_profile};
 use super::view::ProfileView;
 use super::{MergeOptions, ProfileMerger, ViewIndex, normalize};
+use model::label_names;
 use model::{LabelPair, Labels, ProfileType};
 use rustc_hash::FxHashMap;
-
-pub const SERVICE_NAME: &str = "service_name";
-pub const UNKNOWN_SERVICE: &str = "unknown_service";
-pub const SPAN_ID: &str = "span_id";
-pub const PROFILE_ID: &str = "profile_id";
 
 /// Limits on a series' labels, with Pyroscope's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +69,7 @@ impl PreparedView<'_> {
         self.profile
             .strings
             .iter()
-            .position(|s| *s == SPAN_ID)
+            .position(|s| *s == label_names::SPAN_ID)
             .map(|p| p as i64)
     }
 
@@ -237,9 +233,12 @@ pub fn request_labels(pairs: &[LabelPair]) -> Result<Labels, ValidationError> {
     let mut pairs = pairs.to_vec();
     if !pairs
         .iter()
-        .any(|p| p.name == SERVICE_NAME && !p.value.is_empty())
+        .any(|p| p.name == label_names::SERVICE_NAME && !p.value.is_empty())
     {
-        pairs.push(LabelPair::new(SERVICE_NAME, UNKNOWN_SERVICE));
+        pairs.push(LabelPair::new(
+            label_names::SERVICE_NAME,
+            label_names::UNKNOWN_SERVICE,
+        ));
     }
     pairs.sort_by(|a, b| a.name.cmp(&b.name));
     if let Some(pair) = pairs.windows(2).find(|w| w[0].name == w[1].name) {
@@ -300,8 +299,11 @@ pub fn prepare_view<'a>(
     now_nanos: i64,
 ) -> Result<Prepared<'a>, ValidationError> {
     let mut labels = series_labels.clone();
-    if labels.get(SERVICE_NAME).is_none_or(str::is_empty) {
-        labels.set(SERVICE_NAME, UNKNOWN_SERVICE);
+    if labels
+        .get(label_names::SERVICE_NAME)
+        .is_none_or(str::is_empty)
+    {
+        labels.set(label_names::SERVICE_NAME, label_names::UNKNOWN_SERVICE);
     }
     validate_profile(
         &mut profile,
@@ -359,11 +361,11 @@ pub fn split_by_sample_labels<'a>(
     mut profile: ProfileView<'a>,
     series_labels: &Labels,
 ) -> PreparedView<'a> {
-    rename_label_key(&mut profile, PROFILE_ID, SPAN_ID);
+    rename_label_key(&mut profile, label_names::PROFILE_ID, label_names::SPAN_ID);
     let span_key = profile
         .strings
         .iter()
-        .position(|s| *s == SPAN_ID)
+        .position(|s| *s == label_names::SPAN_ID)
         .map(|k| k as i64);
     let is_span = |key: i64| Some(key) == span_key;
     let has_group_labels = profile.samples.iter().any(|s| {
@@ -477,7 +479,10 @@ pub fn validate_labels(labels: &mut Labels, limits: &LabelLimits) -> Result<(), 
             ),
         ));
     }
-    if labels.get("__name__").is_none_or(str::is_empty) {
+    if labels
+        .get(label_names::METRIC_NAME)
+        .is_none_or(str::is_empty)
+    {
         return Err(invalid(
             Reason::InvalidLabels,
             format!(
@@ -486,7 +491,10 @@ pub fn validate_labels(labels: &mut Labels, limits: &LabelLimits) -> Result<(), 
             ),
         ));
     }
-    if labels.get(SERVICE_NAME).is_none_or(str::is_empty) {
+    if labels
+        .get(label_names::SERVICE_NAME)
+        .is_none_or(str::is_empty)
+    {
         return Err(invalid(
             Reason::MissingLabels,
             format!(
@@ -578,22 +586,28 @@ fn type_labels<'s>(
     sample_types: impl Iterator<Item = (&'s str, &'s str)>,
 ) -> Vec<(ProfileType, Labels)> {
     let mut base = series_labels.clone();
-    for consumed in ["__delta__", "__otel__", "__order__"] {
+    for consumed in [label_names::DELTA, "__otel__", "__order__"] {
         base.remove(consumed);
     }
-    if let Some(service) = base.get(SERVICE_NAME).filter(|s| !s.is_empty()) {
+    if let Some(service) = base
+        .get(label_names::SERVICE_NAME)
+        .filter(|s| !s.is_empty())
+    {
         let service = service.to_owned();
         base.set("__service_name__", service);
     }
     let (period_type, period_unit) = match period {
         Some((t, u)) => {
-            base.set("__period_type__", t);
-            base.set("__period_unit__", u);
+            base.set(label_names::PERIOD_TYPE, t);
+            base.set(label_names::PERIOD_UNIT, u);
             (t.to_owned(), u.to_owned())
         }
         None => (String::new(), String::new()),
     };
-    let name = base.get("__name__").unwrap_or_default().to_owned();
+    let name = base
+        .get(label_names::METRIC_NAME)
+        .unwrap_or_default()
+        .to_owned();
     sample_types
         .map(|(sample_type, sample_unit)| {
             let profile_type = ProfileType {
@@ -604,9 +618,9 @@ fn type_labels<'s>(
                 period_unit: period_unit.clone(),
             };
             let mut labels = base.clone();
-            labels.set("__type__", profile_type.sample_type.clone());
-            labels.set("__unit__", profile_type.sample_unit.clone());
-            labels.set("__profile_type__", profile_type.to_string());
+            labels.set(label_names::SAMPLE_TYPE, profile_type.sample_type.clone());
+            labels.set(label_names::SAMPLE_UNIT, profile_type.sample_unit.clone());
+            labels.set(label_names::PROFILE_TYPE, profile_type.to_string());
             (profile_type, labels)
         })
         .collect()

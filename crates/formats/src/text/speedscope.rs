@@ -377,13 +377,8 @@ fn parse_sampled(
 mod tests {
     use super::*;
 
-    fn shared_file(name: &str) -> Vec<u8> {
-        let dir = std::env::var("EMBERSCOPE_SHARED").map_or_else(
-            |_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-            std::path::PathBuf::from,
-        );
-        let path = dir.join("testdata/speedscope").join(name);
-        std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    fn testdata_file(name: &str) -> Vec<u8> {
+        testkit::read_testdata(&format!("speedscope/{name}"))
     }
 
     fn read(body: &[u8]) -> Result<Vec<(String, String, u32)>, TextError> {
@@ -399,13 +394,13 @@ mod tests {
 
     #[test]
     fn pyroscope_expected_results() {
-        let simple = read(&shared_file("simple.speedscope.json")).expect("simple");
+        let simple = read(&testdata_file("simple.speedscope.json")).expect("simple");
         assert_eq!(
             simple,
             [("simple.txt".to_owned(), EXPECTED.to_owned(), 10_000)]
         );
 
-        let two = read(&shared_file("two-sampled.speedscope.json")).expect("two");
+        let two = read(&testdata_file("two-sampled.speedscope.json")).expect("two");
         assert_eq!(
             two,
             [
@@ -414,7 +409,7 @@ mod tests {
             ]
         );
 
-        let bytes = read(&shared_file("two-sampled-bytes.speedscope.json")).expect("bytes");
+        let bytes = read(&testdata_file("two-sampled-bytes.speedscope.json")).expect("bytes");
         let weights = "a;b 5\na;b;c 5\na;b;d 4\n".to_owned();
         assert_eq!(
             bytes,
@@ -424,7 +419,7 @@ mod tests {
             ]
         );
 
-        let duplicates = read(&shared_file("duplicates.speedscope.json")).expect("duplicates");
+        let duplicates = read(&testdata_file("duplicates.speedscope.json")).expect("duplicates");
         assert_eq!(
             duplicates,
             [(

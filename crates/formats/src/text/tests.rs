@@ -8,15 +8,6 @@ use model::Labels;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
-fn shared_file(relative: &str) -> Vec<u8> {
-    let dir = std::env::var("EMBERSCOPE_SHARED").map_or_else(
-        |_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-        std::path::PathBuf::from,
-    );
-    let path = dir.join("testdata").join(relative);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
-
 /// The profile's stacks as sorted `a;b value` lines, read from the pprof alone.
 fn collapsed(profile: &Profile) -> String {
     let name_of = |location_id: u64| -> &str {
@@ -137,7 +128,7 @@ fn suffixes_and_sample_rates() {
 #[test]
 fn speedscope_files_give_pyroscope_profile_types() {
     let read = |name: &str, app: &str| {
-        let body = shared_file(&format!("speedscope/{name}"));
+        let body = testkit::read_testdata(&format!("speedscope/{name}"));
         let mut input = TextInput::new(TextFormat::Speedscope, &body, app);
         input.start_time_nanos = 7;
         convert(input).expect(name)

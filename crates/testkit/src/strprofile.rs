@@ -1,6 +1,5 @@
 //! Pyroscope's "strprofile" compact JSON of a pprof (`docs/research/otlp_ingest.md` §6), the
 //! form of the OTLP goldens, for tests of the converter and of the server.
-#![allow(dead_code)]
 
 use formats::pprof;
 use serde_json::{Value, json};
