@@ -122,12 +122,12 @@ async fn run(stacks: usize, segments: usize, job_bytes: u64) {
             .expect("valid");
         let mut writer = BlockWriter::new();
         for one in &series {
-            writer.add(&tenant, one);
+            writer.add(&tenant, one, [1; 16]);
         }
         let encoded = writer.finish().expect("encoded");
         let id = Ulid::new();
         segment_bytes += encoded.bytes.len() as u64;
-        let meta = encoded.meta(id, 0, 0, None);
+        let meta = ingest::block_meta(&encoded, id, 0, 0, None);
         store
             .put(&storage::paths::segment(0, id), encoded.bytes.into())
             .await

@@ -142,7 +142,11 @@ fn push_path(bencher: Bencher) {
                 let raw = decompress(input);
                 let view = ProfileView::decode(&raw).expect("valid");
                 let mut rewrites = None;
-                writer.add_profile(&tenant, &prepare(input, view, &mut rewrites));
+                writer.add_profile(
+                    &tenant,
+                    &prepare(input, view, &mut rewrites),
+                    *uuid::Uuid::new_v4().as_bytes(),
+                );
                 if writer.profiles() as usize >= PER_SEGMENT {
                     let full = std::mem::take(&mut writer);
                     encoded += full.finish().expect("encoded").bytes.len();
@@ -212,7 +216,7 @@ fn add_and_encode(bencher: Bencher) {
             let mut writer = BlockWriter::new();
             let mut encoded = 0usize;
             for profile in &prepared {
-                writer.add_profile(&tenant, profile);
+                writer.add_profile(&tenant, profile, *uuid::Uuid::new_v4().as_bytes());
                 if writer.profiles() as usize >= PER_SEGMENT {
                     let full = std::mem::take(&mut writer);
                     encoded += full.finish().expect("encoded").bytes.len();

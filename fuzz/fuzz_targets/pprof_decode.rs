@@ -67,7 +67,7 @@ fuzz_target!(|data: &[u8]| {
                 1,
             );
             if let Ok(prepared) = prepared {
-                writer.add_profile(&tenant, &prepared);
+                writer.add_profile(&tenant, &prepared, [7; 16]);
             }
         }
         let _ = writer.finish();

@@ -2,8 +2,9 @@
 
 use crate::BlockError;
 
-/// The newest format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The newest format version this build writes and reads. Version 2 added pre-aggregated
+/// rollups and a profile id column to the profiles table; version 1 blocks stay readable.
+pub const FORMAT_VERSION: u16 = 2;
 pub(crate) const MAGIC: &[u8; 6] = b"EMBSCP";
 pub(crate) const TRAILER_LEN: usize = 16;
 
@@ -41,6 +42,20 @@ pub struct DatasetInfo {
     /// Number of profiles (rows) in the dataset.
     #[prost(uint64, tag = "9")]
     pub profile_count: u64,
+    /// Pre-aggregated tables, finest resolution first (version 2; none in segments).
+    #[prost(message, repeated, tag = "10")]
+    pub rollups: Vec<RollupSection>,
+}
+
+/// A dataset's rollup table at one resolution: per (series, time bucket) the summed value of
+/// every stack, the number of profiles and their total.
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct RollupSection {
+    /// Bucket width; buckets are aligned to multiples of it since the Unix epoch.
+    #[prost(int64, tag = "1")]
+    pub resolution_ms: i64,
+    #[prost(message, optional, tag = "2")]
+    pub section: Option<Section>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -58,8 +73,8 @@ pub(crate) fn trailer(footer_len: u32, footer_crc: u32) -> [u8; TRAILER_LEN] {
     out
 }
 
-/// (footer length, footer CRC32) from the last 16 bytes of an object.
-pub(crate) fn parse_trailer(bytes: &[u8]) -> Result<(u32, u32), BlockError> {
+/// (footer length, footer CRC32, format version) from the last 16 bytes of an object.
+pub(crate) fn parse_trailer(bytes: &[u8]) -> Result<(u32, u32, u16), BlockError> {
     let Some(start) = bytes.len().checked_sub(TRAILER_LEN) else {
         return Err(BlockError::NotABlock("shorter than its trailer".to_owned()));
     };
@@ -75,7 +90,7 @@ pub(crate) fn parse_trailer(bytes: &[u8]) -> Result<(u32, u32), BlockError> {
     }
     let length = u32::from_le_bytes([t[0], t[1], t[2], t[3]]);
     let crc = u32::from_le_bytes([t[4], t[5], t[6], t[7]]);
-    Ok((length, crc))
+    Ok((length, crc, version))
 }
 
 pub(crate) fn checksum(bytes: &[u8]) -> u32 {

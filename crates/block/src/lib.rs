@@ -6,27 +6,36 @@
 //! ```
 //! A dataset holds the profiles of one (tenant, `service_name`): its **series index** (label
 //! sets, with postings per label pair), its **profiles table** in Parquet (series id, time,
-//! total, and the (stack id, value, span id) lists of each profile; sorted by series then
-//! time), and its **symbols** (strings, mappings, functions, locations, and stacks as a trie
-//! where a stack id is its leaf node). The footer lists the datasets with the byte range and
-//! CRC32 of each section. Readers fetch the trailer and footer, then only the sections of the
-//! datasets a query can match.
+//! total, the (stack id, value, span id) lists and the id of each profile; sorted by hour,
+//! series and time, in row groups whose statistics let readers skip them), its **rollups**
+//! (compacted blocks: the same stack values summed per series and hour, and per series and
+//! day, in Parquet) and its **symbols** (strings, mappings, functions, locations, and stacks as
+//! a trie where a stack id is its leaf node). The footer lists the datasets with the byte range
+//! and CRC32 of each section. Readers fetch the trailer and footer, then only the sections, and
+//! of a table only the column chunks, they need. Version 1 blocks (no rollups, no profile ids,
+//! rows sorted by series then time) stay readable.
 //!
-//! Owns: [`BlockWriter`], [`BlockReader`], the format version. Does not own where objects live
-//! (`storage`) or which exist (`metastore`).
+//! Owns: [`BlockWriter`], [`BlockReader`], the format and its version. Does not own where
+//! objects live (`storage`), which exist (`metastore`), or what a query does with what it
+//! reads (`query`).
 
 mod footer;
-mod profiles;
 mod reader;
 mod series;
 mod symbols;
+mod table;
 mod writer;
 
-pub use footer::{DatasetInfo, FORMAT_VERSION, Section};
-pub use reader::{BlockReader, DatasetContents, ProfilePoint, SelectQuery, Selection};
+pub use footer::{DatasetInfo, FORMAT_VERSION, RollupSection, Section};
+pub use reader::{BlockReader, DatasetContents, FetchedDataset, TableKind};
 pub use series::SeriesIndex;
 pub use symbols::Symbols;
-pub use writer::{BlockWriter, DatasetSummary, EncodedBlock, span_id};
+pub use table::{
+    Chunks, Columns, ProfileId, ProfileRow, ROW_GROUP_ROWS, RowBatch, RowGroupInfo, TableMeta,
+};
+pub use writer::{
+    BlockWriter, DatasetSummary, EncodedBlock, ROLLUP_RESOLUTIONS_MS, span_id, span_id_string,
+};
 
 /// Why a block could not be written or read.
 #[derive(Debug, thiserror::Error)]

@@ -1,15 +1,16 @@
-//! Reading a block: the footer first, then only the sections a query needs.
+//! Reading a block: the footer first, then only the sections, and of a table only the column
+//! chunks, a reader asks for. Fetching is async (object storage); decoding is plain functions
+//! (`SeriesIndex::decode_section`, `Symbols::decode_section`, `TableMeta::decode`,
+//! `TableMeta::decode_rows`) so a caller can run it off the async runtime.
 
 use crate::BlockError;
 use crate::footer::{DatasetInfo, Footer, Section, TRAILER_LEN, checksum, parse_trailer};
-use crate::profiles;
 use crate::series::SeriesIndex;
 use crate::symbols::Symbols;
+use crate::table::{Chunks, Columns, ProfileRow, TableMeta};
 use bytes::Bytes;
-use model::label_names;
-use model::{Labels, MatchOp, Matcher, TenantId, Tree};
 use prost::Message;
-use rustc_hash::FxHashMap;
+use std::ops::Range;
 use std::sync::Arc;
 use storage::object_store::ObjectStore;
 use storage::{ObjectStoreExt, Path};
@@ -18,7 +19,11 @@ use storage::{ObjectStoreExt, Path};
 /// allocation).
 const MAX_SECTION_BYTES: usize = 1 << 30;
 
-fn decompress(bytes: &[u8], dataset: usize, section: &'static str) -> Result<Vec<u8>, BlockError> {
+pub(crate) fn decompress(
+    bytes: &[u8],
+    dataset: usize,
+    section: &'static str,
+) -> Result<Vec<u8>, BlockError> {
     let mut out = Vec::new();
     formats::compression::decompress_into(bytes, MAX_SECTION_BYTES, &mut out).map_err(|e| {
         BlockError::Corrupt {
@@ -30,7 +35,7 @@ fn decompress(bytes: &[u8], dataset: usize, section: &'static str) -> Result<Vec
     Ok(out)
 }
 
-/// How much of an object's tail is fetched first, hoping the footer fits in it.
+/// How much of an object's (or a table's) tail is fetched first, hoping its footer fits in it.
 const TAIL_FETCH: u64 = 64 * 1024;
 
 #[derive(Debug, Clone)]
@@ -40,18 +45,43 @@ enum Source {
 }
 
 impl Source {
-    async fn range(&self, range: std::ops::Range<u64>) -> Result<Bytes, BlockError> {
+    async fn range(&self, range: Range<u64>) -> Result<Bytes, BlockError> {
         match self {
             Source::Store(store, path) => Ok(store.get_range(path, range).await?),
-            Source::Bytes(bytes) => {
-                let (start, end) = (range.start as usize, range.end as usize);
-                bytes
-                    .get(start..end)
-                    .map(|_| bytes.slice(start..end))
-                    .ok_or_else(|| {
-                        BlockError::NotABlock(format!("range {start}..{end} past the end"))
-                    })
-            }
+            Source::Bytes(bytes) => slice(bytes, range),
+        }
+    }
+
+    async fn ranges(&self, ranges: &[Range<u64>]) -> Result<Vec<Bytes>, BlockError> {
+        match self {
+            Source::Store(store, path) => Ok(store.get_ranges(path, ranges).await?),
+            Source::Bytes(bytes) => ranges.iter().map(|r| slice(bytes, r.clone())).collect(),
+        }
+    }
+}
+
+fn slice(bytes: &Bytes, range: Range<u64>) -> Result<Bytes, BlockError> {
+    let (start, end) = (range.start as usize, range.end as usize);
+    bytes
+        .get(start..end)
+        .map(|_| bytes.slice(start..end))
+        .ok_or_else(|| BlockError::NotABlock(format!("range {start}..{end} past the end")))
+}
+
+/// One table of a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TableKind {
+    /// The profiles, one row each.
+    Profiles,
+    /// The rollup at this resolution (ms).
+    Rollup(i64),
+}
+
+impl TableKind {
+    fn name(self) -> &'static str {
+        match self {
+            TableKind::Profiles => "profiles",
+            TableKind::Rollup(_) => "rollup",
         }
     }
 }
@@ -61,76 +91,8 @@ impl Source {
 pub struct BlockReader {
     source: Source,
     size: u64,
+    version: u16,
     datasets: Vec<DatasetInfo>,
-}
-
-/// Which profiles to read from a block.
-#[derive(Debug, Clone)]
-pub struct SelectQuery {
-    pub tenant: TenantId,
-    /// Profile type id (`process_cpu:cpu:nanoseconds:cpu:nanoseconds`).
-    pub profile_type: String,
-    /// Label matchers on the series (including `service_name`).
-    pub matchers: Vec<Matcher>,
-    pub start_nanos: i64,
-    pub end_nanos: i64,
-    /// Only samples carrying one of these span ids (`SelectMergeSpanProfile`); `None`: all.
-    pub span_ids: Option<Vec<u64>>,
-    /// Only stacks whose frames, root first, start with these names; empty: all.
-    pub call_site: Vec<String>,
-}
-
-impl SelectQuery {
-    /// Every profile of `profile_type` matching `matchers` in the range, unfiltered.
-    pub fn new(
-        tenant: TenantId,
-        profile_type: String,
-        matchers: Vec<Matcher>,
-        start_nanos: i64,
-        end_nanos: i64,
-    ) -> SelectQuery {
-        SelectQuery {
-            tenant,
-            profile_type,
-            matchers,
-            start_nanos,
-            end_nanos,
-            span_ids: None,
-            call_site: Vec::new(),
-        }
-    }
-}
-
-/// One selected profile's place on the time axis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProfilePoint {
-    /// Index into [`Selection::series`].
-    pub series: usize,
-    pub time_nanos: i64,
-    /// Sum of the profile's selected samples.
-    pub value: i64,
-}
-
-/// What one dataset contributed to a query: its symbols and the summed value per stack.
-#[derive(Debug, Clone)]
-pub struct Selection {
-    pub service_name: String,
-    /// The matching series that hold profiles in range, with how many profiles each.
-    pub series: Vec<(Labels, usize)>,
-    pub symbols: Symbols,
-    /// (stack id, summed value), by stack id.
-    pub samples: Vec<(u32, i64)>,
-    /// Profiles (rows) read.
-    pub profiles: usize,
-    /// Every selected profile with its value, for time series.
-    pub points: Vec<ProfilePoint>,
-}
-
-impl Selection {
-    /// Adds this selection's stacks, named by their frames, into `tree`.
-    pub fn add_to_tree(&self, tree: &mut Tree) {
-        self.symbols.add_to_tree(&self.samples, tree);
-    }
 }
 
 /// Everything one dataset holds, for compaction.
@@ -139,7 +101,7 @@ pub struct DatasetContents {
     pub info: DatasetInfo,
     pub series: SeriesIndex,
     pub symbols: Symbols,
-    pub(crate) rows: Vec<profiles::ProfileRow>,
+    pub(crate) rows: Vec<ProfileRow>,
 }
 
 impl DatasetContents {
@@ -147,34 +109,40 @@ impl DatasetContents {
     pub fn profiles(&self) -> usize {
         self.rows.len()
     }
+
+    /// The profiles, as stored.
+    pub fn rows(&self) -> &[ProfileRow] {
+        &self.rows
+    }
+
+    /// The same dataset (series and symbols) holding `rows` instead: what a data generator
+    /// hands to [`crate::BlockWriter::add_dataset`] to write many variants of a few profiles
+    /// through the compaction path. Rows must name this dataset's series and stacks.
+    pub fn with_rows(&self, rows: Vec<ProfileRow>) -> DatasetContents {
+        DatasetContents {
+            info: self.info.clone(),
+            series: self.series.clone(),
+            symbols: self.symbols.clone(),
+            rows,
+        }
+    }
 }
 
 impl BlockReader {
-    /// Reads dataset `index` whole.
-    pub async fn read_dataset(&self, index: usize) -> Result<DatasetContents, BlockError> {
-        let info = self
-            .datasets
-            .get(index)
-            .cloned()
-            .ok_or_else(|| BlockError::NotABlock(format!("no dataset {index}")))?;
-        let series_bytes = self.section(index, "series", info.series).await?;
-        let series = SeriesIndex::decode(&decompress(&series_bytes, index, "series")?, index)?;
-        let all: Vec<u32> = (0..series.len() as u32).collect();
-        let profile_bytes = self.section(index, "profiles", info.profiles).await?;
-        let rows = profiles::read(profile_bytes, &all, i64::MIN, i64::MAX, index)?;
-        let symbol_bytes = self.section(index, "symbols", info.symbols).await?;
-        let symbols = Symbols::decode(&decompress(&symbol_bytes, index, "symbols")?, index)?;
-        Ok(DatasetContents {
-            info,
-            series,
-            symbols,
-            rows,
-        })
-    }
-
-    /// Opens the block at `path`: one ranged read of its tail (two if the footer is large).
+    /// Opens the block at `path`: asks its size, then one ranged read of its tail (two if the
+    /// footer is large).
     pub async fn open(store: Arc<dyn ObjectStore>, path: Path) -> Result<BlockReader, BlockError> {
         let size = store.head(&path).await?.size;
+        Self::open_sized(store, path, size).await
+    }
+
+    /// Opens the block at `path` whose size is known (the metastore records it): one ranged
+    /// read of its tail (two if the footer is large).
+    pub async fn open_sized(
+        store: Arc<dyn ObjectStore>,
+        path: Path,
+        size: u64,
+    ) -> Result<BlockReader, BlockError> {
         Self::with_source(Source::Store(store, path), size).await
     }
 
@@ -190,7 +158,7 @@ impl BlockReader {
         }
         let tail_start = size.saturating_sub(TAIL_FETCH);
         let tail = source.range(tail_start..size).await?;
-        let (footer_len, footer_crc) = parse_trailer(&tail)?;
+        let (footer_len, footer_crc, version) = parse_trailer(&tail)?;
         let footer_start = size
             .checked_sub(TRAILER_LEN as u64 + u64::from(footer_len))
             .ok_or_else(|| BlockError::NotABlock("footer longer than the object".to_owned()))?;
@@ -206,18 +174,18 @@ impl BlockReader {
             return Err(BlockError::NotABlock("footer checksum mismatch".to_owned()));
         }
         let footer = Footer::decode(footer_bytes)?;
+        let in_range = |s: &Section| {
+            s.offset
+                .checked_add(s.length)
+                .is_some_and(|end| end <= footer_start)
+        };
         for (index, dataset) in footer.datasets.iter().enumerate() {
             for (name, section) in [
                 ("series", dataset.series),
                 ("profiles", dataset.profiles),
                 ("symbols", dataset.symbols),
             ] {
-                let ok = section.is_some_and(|s| {
-                    s.offset
-                        .checked_add(s.length)
-                        .is_some_and(|end| end <= footer_start)
-                });
-                if !ok {
+                if !section.as_ref().is_some_and(in_range) {
                     return Err(BlockError::Corrupt {
                         dataset: index,
                         section: name,
@@ -225,10 +193,22 @@ impl BlockReader {
                     });
                 }
             }
+            if !dataset
+                .rollups
+                .iter()
+                .all(|r| r.resolution_ms > 0 && r.section.as_ref().is_some_and(in_range))
+            {
+                return Err(BlockError::Corrupt {
+                    dataset: index,
+                    section: "rollup",
+                    reason: "missing, out of the object's range or of no resolution".to_owned(),
+                });
+            }
         }
         Ok(BlockReader {
             source,
             size,
+            version,
             datasets: footer.datasets,
         })
     }
@@ -237,18 +217,62 @@ impl BlockReader {
         self.size
     }
 
+    /// About how many bytes the open reader holds in memory (its footer).
+    pub fn memory_size(&self) -> usize {
+        self.datasets
+            .iter()
+            .map(|d| {
+                256 + d.tenant.len()
+                    + d.service_name.len()
+                    + d.profile_types.iter().map(|t| t.len() + 24).sum::<usize>()
+                    + d.rollups.len() * 32
+            })
+            .sum::<usize>()
+            + 128
+    }
+
+    /// The format version the block was written in.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
     pub fn datasets(&self) -> &[DatasetInfo] {
         &self.datasets
     }
 
+    fn info(&self, dataset: usize) -> Result<&DatasetInfo, BlockError> {
+        self.datasets
+            .get(dataset)
+            .ok_or_else(|| BlockError::NotABlock(format!("no dataset {dataset}")))
+    }
+
+    /// The section of one of `dataset`'s tables.
+    pub fn table_section(&self, dataset: usize, table: TableKind) -> Result<Section, BlockError> {
+        let info = self.info(dataset)?;
+        let section = match table {
+            TableKind::Profiles => info.profiles,
+            TableKind::Rollup(resolution) => info
+                .rollups
+                .iter()
+                .find(|r| r.resolution_ms == resolution)
+                .and_then(|r| r.section),
+        };
+        section.ok_or_else(|| BlockError::Corrupt {
+            dataset,
+            section: table.name(),
+            reason: "missing".to_owned(),
+        })
+    }
+
+    /// A whole section, checked against its checksum.
     async fn section(
         &self,
-        index: usize,
+        dataset: usize,
         name: &'static str,
         section: Option<Section>,
     ) -> Result<Bytes, BlockError> {
         let corrupt = |reason: &str| BlockError::Corrupt {
-            dataset: index,
+            dataset,
             section: name,
             reason: reason.to_owned(),
         };
@@ -263,148 +287,134 @@ impl BlockReader {
         Ok(bytes)
     }
 
-    /// Whether dataset `info` can hold what `query` asks for, from the footer alone.
-    fn may_match(info: &DatasetInfo, query: &SelectQuery) -> bool {
-        info.tenant == query.tenant.as_str()
-            && info.min_time_nanos <= query.end_nanos
-            && info.max_time_nanos >= query.start_nanos
-            && info
-                .profile_types
-                .binary_search(&query.profile_type)
-                .is_ok()
-            && query
-                .matchers
-                .iter()
-                .filter(|m| m.name == label_names::SERVICE_NAME)
-                .all(|m| m.matches(Some(&info.service_name)))
+    /// `dataset`'s series index section, to decode with [`SeriesIndex::decode_section`].
+    pub async fn fetch_series_index(&self, dataset: usize) -> Result<Bytes, BlockError> {
+        let section = self.info(dataset)?.series;
+        self.section(dataset, "series", section).await
     }
 
-    /// The label sets of `tenant`'s series that all `matchers` accept, in datasets overlapping
-    /// `[start_nanos, end_nanos]`; reads only footers and series indexes.
-    pub async fn series(
+    /// `dataset`'s symbols section, to decode with [`Symbols::decode_section`].
+    pub async fn fetch_symbols(&self, dataset: usize) -> Result<Bytes, BlockError> {
+        let section = self.info(dataset)?.symbols;
+        self.section(dataset, "symbols", section).await
+    }
+
+    /// The tail of one of `dataset`'s tables, holding its Parquet footer whole, to decode with
+    /// [`TableMeta::decode`].
+    pub async fn fetch_table_footer(
         &self,
-        tenant: &TenantId,
-        matchers: &[Matcher],
-        start_nanos: i64,
-        end_nanos: i64,
-    ) -> Result<Vec<Labels>, BlockError> {
-        let mut out = Vec::new();
-        for (index, info) in self.datasets.iter().enumerate() {
-            let may_match = info.tenant == tenant.as_str()
-                && info.min_time_nanos <= end_nanos
-                && info.max_time_nanos >= start_nanos
-                && matchers
-                    .iter()
-                    .filter(|m| m.name == label_names::SERVICE_NAME)
-                    .all(|m| m.matches(Some(&info.service_name)));
-            if !may_match {
-                continue;
-            }
-            let bytes = self.section(index, "series", info.series).await?;
-            let series_index = SeriesIndex::decode(&decompress(&bytes, index, "series")?, index)?;
-            out.extend(
-                series_index
-                    .select(matchers)
-                    .into_iter()
-                    .filter_map(|id| series_index.labels(id).cloned()),
-            );
+        dataset: usize,
+        table: TableKind,
+    ) -> Result<Bytes, BlockError> {
+        let section = self.table_section(dataset, table)?;
+        let end = section.offset + section.length;
+        let start = end.saturating_sub(TAIL_FETCH).max(section.offset);
+        let tail = self.source.range(start..end).await?;
+        let needed = TableMeta::footer_len(&tail)
+            .map(|len| len as u64 + 8)
+            .ok_or_else(|| BlockError::Corrupt {
+                dataset,
+                section: table.name(),
+                reason: "no Parquet footer".to_owned(),
+            })?;
+        if needed <= tail.len() as u64 || needed > section.length {
+            return Ok(tail);
         }
-        Ok(out)
+        self.source.range(end - needed..end).await
     }
 
-    /// Reads what `query` selects, dataset by dataset, fetching only datasets that may match
-    /// (and, of those, profiles and symbols only when some series matches).
-    pub async fn select(&self, query: &SelectQuery) -> Result<Vec<Selection>, BlockError> {
-        let profile_type = Matcher::new(
-            label_names::PROFILE_TYPE,
-            MatchOp::Equal,
-            query.profile_type.clone(),
-        )
-        .map_err(|e| BlockError::NotABlock(e.to_string()))?;
-        let mut matchers = query.matchers.clone();
-        matchers.push(profile_type);
-        let mut out = Vec::new();
-        for (index, info) in self.datasets.iter().enumerate() {
-            if !Self::may_match(info, query) {
-                continue;
-            }
-            let index_bytes = self.section(index, "series", info.series).await?;
-            let series_index =
-                SeriesIndex::decode(&decompress(&index_bytes, index, "series")?, index)?;
-            let series = series_index.select(&matchers);
-            if series.is_empty() {
-                continue;
-            }
-            let profile_bytes = self.section(index, "profiles", info.profiles).await?;
-            let rows = profiles::read(
-                profile_bytes,
-                &series,
-                query.start_nanos,
-                query.end_nanos,
-                index,
-            )?;
-            if rows.is_empty() {
-                continue;
-            }
-            let symbol_bytes = self.section(index, "symbols", info.symbols).await?;
-            let symbols = Symbols::decode(&decompress(&symbol_bytes, index, "symbols")?, index)?;
-            let under_call_site =
-                (!query.call_site.is_empty()).then(|| symbols.stacks_under(&query.call_site));
-            let spans: Option<rustc_hash::FxHashSet<u64>> =
-                query.span_ids.as_ref().map(|s| s.iter().copied().collect());
-            let filtered = under_call_site.is_some() || spans.is_some();
-            let mut sums: FxHashMap<u32, i64> = FxHashMap::default();
-            let mut series_slots: FxHashMap<u32, usize> = FxHashMap::default();
-            let mut selected_series: Vec<(Labels, usize)> = Vec::new();
-            let mut points = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let mut value = 0i64;
-                for (i, (&stack, &sample)) in row.stack_ids.iter().zip(&row.values).enumerate() {
-                    if let Some(spans) = &spans
-                        && !row.span_ids.get(i).is_some_and(|span| spans.contains(span))
-                    {
-                        continue;
-                    }
-                    if let Some(under) = &under_call_site
-                        && !under.get(stack as usize).copied().unwrap_or(false)
-                    {
-                        continue;
-                    }
-                    let slot = sums.entry(stack).or_insert(0);
-                    *slot = slot.wrapping_add(sample);
-                    value = value.wrapping_add(sample);
-                }
-                if filtered && value == 0 {
-                    continue;
-                }
-                let Some(labels) = series_index.labels(row.series_id) else {
-                    continue;
-                };
-                let slot = *series_slots.entry(row.series_id).or_insert_with(|| {
-                    selected_series.push((labels.clone(), 0));
-                    selected_series.len() - 1
-                });
-                selected_series[slot].1 += 1;
-                points.push(ProfilePoint {
-                    series: slot,
-                    time_nanos: row.time_nanos,
-                    value,
+    /// The bytes of `ranges` (within one of `dataset`'s tables), for
+    /// [`TableMeta::decode_rows`].
+    pub async fn fetch_chunks(
+        &self,
+        dataset: usize,
+        table: TableKind,
+        ranges: &[Range<u64>],
+    ) -> Result<Chunks, BlockError> {
+        let section = self.table_section(dataset, table)?;
+        let mut absolute = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            if range.end > section.length || range.start > range.end {
+                return Err(BlockError::Corrupt {
+                    dataset,
+                    section: table.name(),
+                    reason: format!("column chunk {range:?} out of the table"),
                 });
             }
-            if points.is_empty() {
-                continue;
-            }
-            let mut samples: Vec<(u32, i64)> = sums.into_iter().filter(|&(_, v)| v != 0).collect();
-            samples.sort_unstable();
-            out.push(Selection {
-                service_name: info.service_name.clone(),
-                series: selected_series,
-                symbols,
-                samples,
-                profiles: points.len(),
-                points,
-            });
+            absolute.push(section.offset + range.start..section.offset + range.end);
         }
-        Ok(out)
+        let parts = self.source.ranges(&absolute).await?;
+        Ok(Chunks::new(ranges, parts, section.length))
+    }
+
+    /// Reads dataset `index` whole (every profile with every column; not the rollups): fetches,
+    /// then decodes on the calling thread. An async caller that must keep CPU work off its
+    /// runtime fetches with [`BlockReader::fetch_dataset`] and decodes elsewhere.
+    pub async fn read_dataset(&self, index: usize) -> Result<DatasetContents, BlockError> {
+        self.fetch_dataset(index).await?.decode()
+    }
+
+    /// The sections of dataset `index` a whole read needs (series index, profiles, symbols),
+    /// each checked against its checksum; [`FetchedDataset::decode`] makes them its contents.
+    pub async fn fetch_dataset(&self, index: usize) -> Result<FetchedDataset, BlockError> {
+        let info = self.info(index)?.clone();
+        let series = self.fetch_series_index(index).await?;
+        let profiles = self.section(index, "profiles", info.profiles).await?;
+        let symbols = self.fetch_symbols(index).await?;
+        Ok(FetchedDataset {
+            index,
+            info,
+            series,
+            profiles,
+            symbols,
+        })
+    }
+}
+
+/// A dataset's sections as fetched, not yet decoded.
+#[derive(Debug, Clone)]
+pub struct FetchedDataset {
+    index: usize,
+    info: DatasetInfo,
+    series: Bytes,
+    profiles: Bytes,
+    symbols: Bytes,
+}
+
+impl FetchedDataset {
+    /// Decodes every profile (every column) and the dataset's series and symbols: CPU work.
+    pub fn decode(self) -> Result<DatasetContents, BlockError> {
+        let index = self.index;
+        let series = SeriesIndex::decode_section(&self.series, index)?;
+        let meta = TableMeta::decode(&self.profiles, false, index)?;
+        let all_groups: Vec<usize> = (0..meta.row_groups().len()).collect();
+        let columns = Columns {
+            stacks: true,
+            spans: true,
+            profile_ids: true,
+        };
+        let whole = 0..self.profiles.len() as u64;
+        let chunks = Chunks::new(std::slice::from_ref(&whole), vec![self.profiles], whole.end);
+        let mut rows = Vec::with_capacity(self.info.profile_count as usize);
+        for batch in meta.decode_rows(chunks, &all_groups, columns, index)? {
+            for row in 0..batch.len() {
+                rows.push(ProfileRow {
+                    series_id: batch.series_id(row),
+                    time_nanos: batch.time_nanos(row),
+                    total: batch.total(row),
+                    stack_ids: batch.stacks(row).to_vec(),
+                    values: batch.values(row).to_vec(),
+                    span_ids: batch.spans(row).to_vec(),
+                    profile_id: batch.profile_id(row).unwrap_or_default(),
+                });
+            }
+        }
+        let symbols = Symbols::decode_section(&self.symbols, index)?;
+        Ok(DatasetContents {
+            info: self.info,
+            series,
+            symbols,
+            rows,
+        })
     }
 }

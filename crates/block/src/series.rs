@@ -97,6 +97,15 @@ pub struct SeriesIndex {
 }
 
 impl SeriesIndex {
+    /// Decodes a series index section as fetched (zstd-compressed); `dataset` names it in
+    /// errors.
+    pub fn decode_section(bytes: &[u8], dataset: usize) -> Result<SeriesIndex, BlockError> {
+        Self::decode(
+            &crate::reader::decompress(bytes, dataset, "series")?,
+            dataset,
+        )
+    }
+
     pub(crate) fn decode(bytes: &[u8], dataset: usize) -> Result<SeriesIndex, BlockError> {
         use prost::Message;
         let proto = SeriesProto::decode(bytes)?;
@@ -141,6 +150,26 @@ impl SeriesIndex {
 
     pub fn len(&self) -> usize {
         self.series.len()
+    }
+
+    /// About how many bytes it holds in memory (for caches bounded in bytes).
+    pub fn memory_size(&self) -> usize {
+        let labels: usize = self
+            .series
+            .iter()
+            .map(|l| {
+                24 + l
+                    .iter()
+                    .map(|p| p.name.len() + p.value.len() + 48)
+                    .sum::<usize>()
+            })
+            .sum();
+        let postings: usize = self
+            .postings
+            .iter()
+            .map(|((n, v), ids)| n.len() + v.len() + 72 + ids.len() * 4)
+            .sum();
+        labels + postings
     }
 
     pub fn is_empty(&self) -> bool {

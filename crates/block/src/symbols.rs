@@ -378,6 +378,14 @@ pub struct Symbols {
 }
 
 impl Symbols {
+    /// Decodes a symbols section as fetched (zstd-compressed); `dataset` names it in errors.
+    pub fn decode_section(bytes: &[u8], dataset: usize) -> Result<Symbols, BlockError> {
+        Self::decode(
+            &crate::reader::decompress(bytes, dataset, "symbols")?,
+            dataset,
+        )
+    }
+
     pub(crate) fn decode(bytes: &[u8], dataset: usize) -> Result<Symbols, BlockError> {
         use prost::Message;
         let proto = SymbolsProto::decode(bytes)?;
@@ -422,6 +430,19 @@ impl Symbols {
             }
         }
         Ok(Symbols { proto })
+    }
+
+    /// About how many bytes it holds in memory (for caches bounded in bytes).
+    pub fn memory_size(&self) -> usize {
+        let p = &self.proto;
+        p.strings.iter().map(|s| s.len() + 24).sum::<usize>()
+            + p.mappings.len() * size_of::<MappingProto>()
+            + p.functions.len() * size_of::<FunctionProto>()
+            + p.locations
+                .iter()
+                .map(|l| size_of::<LocationProto>() + l.line_functions.len() * 12)
+                .sum::<usize>()
+            + p.stack_parents.len() * 8
     }
 
     /// Number of stack nodes, root included.

@@ -1,10 +1,11 @@
 //! Writing a block: profiles in, one object's bytes out.
 
 use crate::BlockError;
+use crate::footer::RollupSection;
 use crate::footer::{DatasetInfo, Footer, Section, checksum, trailer};
-use crate::profiles::{self, ProfileRow};
 use crate::series::SeriesBuilder;
 use crate::symbols::SymbolsBuilder;
+use crate::table::{self, ProfileId, ProfileRow, RollupRow};
 use formats::pprof::{IdIndex, Prepared, PreparedView, ProfileView, SeriesProfile};
 use model::label_names;
 use model::{Labels, ProfileType, TenantId};
@@ -25,7 +26,13 @@ pub struct BlockWriter {
     /// The (stack, span) keys of the profile being added, kept between profiles so that its
     /// table is not reallocated for each one.
     seen: rustc_hash::FxHashSet<(u32, u64)>,
+    /// Rollup resolutions written with each dataset (compacted blocks; none for segments).
+    rollups: &'static [i64],
 }
+
+/// The rollups of compacted blocks: per (series, hour) and per (series, day), so a query over
+/// days reads a few rows per series and day instead of every profile.
+pub const ROLLUP_RESOLUTIONS_MS: [i64; 2] = [3_600_000, 86_400_000];
 
 /// zstd level of segments: the ingest path's cost, kept low.
 const SEGMENT_ZSTD_LEVEL: i32 = 1;
@@ -40,6 +47,7 @@ impl Default for BlockWriter {
             drop_duplicates: false,
             zstd_level: SEGMENT_ZSTD_LEVEL,
             seen: rustc_hash::FxHashSet::default(),
+            rollups: &[],
         }
     }
 }
@@ -100,43 +108,6 @@ fn compress(
         .map_err(|e| BlockError::NotABlock(format!("zstd: {e}")))
 }
 
-impl EncodedBlock {
-    /// What the metastore records of this block once it is stored under `id`.
-    pub fn meta(
-        &self,
-        id: ulid::Ulid,
-        shard: u32,
-        level: u32,
-        tenant: Option<TenantId>,
-    ) -> metastore::BlockMeta {
-        let datasets: Vec<metastore::DatasetMeta> = self
-            .datasets
-            .iter()
-            .map(|d| metastore::DatasetMeta {
-                tenant: d.tenant.clone(),
-                service_name: d.service_name.clone(),
-                min_time_ms: d.min_time_nanos.div_euclid(1_000_000),
-                // Rounded up, so that the range covers the last profile.
-                max_time_ms: d.max_time_nanos.div_euclid(1_000_000)
-                    + i64::from(d.max_time_nanos.rem_euclid(1_000_000) != 0),
-                profile_types: d.profile_types.clone(),
-                offset: d.offset,
-                length: d.length,
-            })
-            .collect();
-        metastore::BlockMeta {
-            id,
-            shard,
-            level,
-            tenant,
-            min_time_ms: datasets.iter().map(|d| d.min_time_ms).min().unwrap_or(0),
-            max_time_ms: datasets.iter().map(|d| d.max_time_ms).max().unwrap_or(0),
-            size: self.bytes.len() as u64,
-            datasets,
-        }
-    }
-}
-
 /// A pprof `span_id` label value (16 hex digits) as Pyroscope reads it: the 8 decoded bytes
 /// as a little-endian integer; anything else is no span (0).
 pub fn span_id(value: &str) -> u64 {
@@ -153,17 +124,28 @@ pub fn span_id(value: &str) -> u64 {
     u64::from_le_bytes(bytes)
 }
 
+/// A span id as Pyroscope writes it: the 8 bytes of [`span_id`]'s integer, little-endian, as 16
+/// hex digits.
+pub fn span_id_string(id: u64) -> String {
+    id.to_le_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 impl BlockWriter {
     pub fn new() -> Self {
         Self::default()
     }
 
     /// A writer for compaction: exact duplicate profiles (same series, time and samples, as
-    /// replicated or retried writes leave in different segments) are kept once.
+    /// replicated or retried writes leave in different segments) are kept once, and every
+    /// dataset gets its rollups ([`ROLLUP_RESOLUTIONS_MS`]).
     pub fn for_compaction() -> Self {
         BlockWriter {
             drop_duplicates: true,
             zstd_level: BLOCK_ZSTD_LEVEL,
+            rollups: &ROLLUP_RESOLUTIONS_MS,
             ..Self::default()
         }
     }
@@ -177,23 +159,26 @@ impl BlockWriter {
         self.datasets.is_empty()
     }
 
-    /// Adds one series profile of `tenant` (one row per sample type with data).
-    pub fn add(&mut self, tenant: &TenantId, series: &SeriesProfile) {
+    /// Adds one series profile of `tenant` (one row per sample type with data) under the id of
+    /// the pushed profile it came from.
+    pub fn add(&mut self, tenant: &TenantId, series: &SeriesProfile, id: ProfileId) {
         let view = ProfileView::from_profile(&series.profile);
         self.add_view(
             tenant,
             &view,
             [(&series.labels, series.profile_types(), None)],
+            id,
         );
     }
 
-    /// Adds every series of one prepared profile of `tenant`, whichever form it has.
-    pub fn add_profile(&mut self, tenant: &TenantId, profile: &Prepared<'_>) {
+    /// Adds every series of one prepared profile of `tenant`, whichever form it has; every
+    /// row of it carries `id` (one id per pushed profile, as Pyroscope gives one).
+    pub fn add_profile(&mut self, tenant: &TenantId, profile: &Prepared<'_>, id: ProfileId) {
         match profile {
-            Prepared::View(view) => self.add_prepared(tenant, view),
+            Prepared::View(view) => self.add_prepared(tenant, view, id),
             Prepared::Series(series) => {
                 for one in series {
-                    self.add(tenant, one);
+                    self.add(tenant, one, id);
                 }
             }
         }
@@ -201,7 +186,7 @@ impl BlockWriter {
 
     /// Adds every series of one prepared profile of `tenant`, read from its flat arrays: its
     /// locations are interned and its stacks found once for all its series.
-    pub fn add_prepared(&mut self, tenant: &TenantId, prepared: &PreparedView<'_>) {
+    pub fn add_prepared(&mut self, tenant: &TenantId, prepared: &PreparedView<'_>, id: ProfileId) {
         self.add_view(
             tenant,
             &prepared.profile,
@@ -212,6 +197,7 @@ impl BlockWriter {
                     series.samples.as_deref(),
                 )
             }),
+            id,
         );
     }
 
@@ -222,6 +208,7 @@ impl BlockWriter {
         tenant: &TenantId,
         view: &ProfileView<'_>,
         series: impl IntoIterator<Item = (&'s Labels, Vec<(ProfileType, Labels)>, Option<&'s [u32]>)>,
+        id: ProfileId,
     ) {
         // The stack and span of each sample, in the dataset of each service met (one, for what
         // `prepare_view` makes: every series of a profile has the request's service).
@@ -244,7 +231,7 @@ impl BlockWriter {
                 }
             };
             let stacks = &stacks_by_service[at].1;
-            add_rows(dataset, &mut self.seen, view, stacks, members, &types);
+            add_rows(dataset, &mut self.seen, view, stacks, members, &types, id);
             self.profiles += 1;
         }
     }
@@ -313,25 +300,22 @@ impl BlockWriter {
                 row.series_id = remap[row.series_id as usize];
             }
             if self.drop_duplicates {
+                // The same profile twice (a retried or replicated write) is one; its id does
+                // not take part, since a retry may carry another.
                 rows.sort_by(|a, b| {
-                    (
-                        a.series_id,
-                        a.time_nanos,
-                        &a.stack_ids,
-                        &a.values,
-                        &a.span_ids,
-                    )
-                        .cmp(&(
-                            b.series_id,
-                            b.time_nanos,
-                            &b.stack_ids,
-                            &b.values,
-                            &b.span_ids,
-                        ))
+                    (a.sort_key(), &a.stack_ids, &a.values, &a.span_ids).cmp(&(
+                        b.sort_key(),
+                        &b.stack_ids,
+                        &b.values,
+                        &b.span_ids,
+                    ))
                 });
-                rows.dedup();
+                rows.dedup_by(|a, b| {
+                    (a.sort_key(), &a.stack_ids, &a.values, &a.span_ids)
+                        == (b.sort_key(), &b.stack_ids, &b.values, &b.span_ids)
+                });
             } else {
-                rows.sort_by_key(|r| (r.series_id, r.time_nanos));
+                rows.sort_by_key(ProfileRow::sort_key);
             }
             let section = |data: &[u8], bytes: &mut Vec<u8>| {
                 let s = Section {
@@ -346,7 +330,14 @@ impl BlockWriter {
                 &compress(&mut compressor, &series_proto.encode_to_vec())?,
                 &mut bytes,
             );
-            let profiles = section(&profiles::write(&rows, level)?, &mut bytes);
+            let profiles = section(&table::write_profiles(&rows, level)?, &mut bytes);
+            let mut rollups = Vec::new();
+            for (resolution_ms, rollup) in rollups_of(&rows, self.rollups) {
+                rollups.push(RollupSection {
+                    resolution_ms,
+                    section: Some(section(&table::write_rollup(&rollup, level)?, &mut bytes)),
+                });
+            }
             let symbols = section(
                 &compress(&mut compressor, &dataset.symbols.finish().encode_to_vec())?,
                 &mut bytes,
@@ -372,6 +363,7 @@ impl BlockWriter {
                 profiles: Some(profiles),
                 symbols: Some(symbols),
                 profile_count: rows.len() as u64,
+                rollups,
             });
         }
         let encoded = footer.encode_to_vec();
@@ -384,6 +376,115 @@ impl BlockWriter {
             datasets: summaries,
         })
     }
+}
+
+/// The rollups of a dataset's profiles at each of `resolutions` (ascending), each coarser one
+/// summed from the finer; a resolution is left out when it would not hold fewer than half the
+/// rows of the one below it (nothing to gain).
+fn rollups_of(rows: &[ProfileRow], resolutions: &[i64]) -> Vec<(i64, Vec<RollupRow>)> {
+    let mut out: Vec<(i64, Vec<RollupRow>)> = Vec::new();
+    if resolutions.is_empty() {
+        return out;
+    }
+    let mut profiles: Vec<&ProfileRow> = rows.iter().collect();
+    profiles.sort_by_key(|row| (row.series_id, row.time_nanos));
+    for &resolution_ms in resolutions {
+        let width = resolution_ms.saturating_mul(1_000_000);
+        let (rolled, below) = match out.last() {
+            None => (roll_up(&profiles, width), profiles.len()),
+            Some((_, finer)) => (roll_up(finer, width), finer.len()),
+        };
+        if rolled.len() * 2 <= below {
+            out.push((resolution_ms, rolled));
+        }
+    }
+    out
+}
+
+/// What a rollup sums: a profile, or a finer rollup's bucket.
+trait Summable {
+    fn series_id(&self) -> u32;
+    fn time_nanos(&self) -> i64;
+    fn profiles(&self) -> u64;
+    fn total(&self) -> i64;
+    fn stacks(&self) -> (&[u32], &[i64]);
+}
+
+impl Summable for &ProfileRow {
+    fn series_id(&self) -> u32 {
+        self.series_id
+    }
+    fn time_nanos(&self) -> i64 {
+        self.time_nanos
+    }
+    fn profiles(&self) -> u64 {
+        1
+    }
+    fn total(&self) -> i64 {
+        self.total
+    }
+    fn stacks(&self) -> (&[u32], &[i64]) {
+        (&self.stack_ids, &self.values)
+    }
+}
+
+impl Summable for RollupRow {
+    fn series_id(&self) -> u32 {
+        self.series_id
+    }
+    fn time_nanos(&self) -> i64 {
+        self.bucket_nanos
+    }
+    fn profiles(&self) -> u64 {
+        self.profiles
+    }
+    fn total(&self) -> i64 {
+        self.total
+    }
+    fn stacks(&self) -> (&[u32], &[i64]) {
+        (&self.stack_ids, &self.values)
+    }
+}
+
+/// Sums parts (sorted by series, time) into buckets of `width` nanoseconds aligned to the
+/// epoch; each bucket's stacks ascending.
+fn roll_up<T: Summable>(parts: &[T], width: i64) -> Vec<RollupRow> {
+    let bucket_of = |t: i64| t.div_euclid(width).saturating_mul(width);
+    let mut out: Vec<RollupRow> = Vec::new();
+    let mut sums: FxHashMap<u32, i64> = FxHashMap::default();
+    let mut start = 0;
+    while start < parts.len() {
+        let series = parts[start].series_id();
+        let bucket = bucket_of(parts[start].time_nanos());
+        let (mut profiles, mut total) = (0u64, 0i64);
+        sums.clear();
+        let mut end = start;
+        while let Some(part) = parts
+            .get(end)
+            .filter(|p| p.series_id() == series && bucket_of(p.time_nanos()) == bucket)
+        {
+            profiles += part.profiles();
+            total = total.wrapping_add(part.total());
+            let (stacks, values) = part.stacks();
+            for (&stack, &value) in stacks.iter().zip(values) {
+                let slot = sums.entry(stack).or_insert(0);
+                *slot = slot.wrapping_add(value);
+            }
+            end += 1;
+        }
+        let mut stacks: Vec<(u32, i64)> = sums.iter().map(|(&s, &v)| (s, v)).collect();
+        stacks.sort_unstable();
+        out.push(RollupRow {
+            series_id: series,
+            bucket_nanos: bucket,
+            profiles,
+            total,
+            stack_ids: stacks.iter().map(|s| s.0).collect(),
+            values: stacks.iter().map(|s| s.1).collect(),
+        });
+        start = end;
+    }
+    out
 }
 
 /// Each sample's (stack id, span id) in one dataset, by sample position; `None` where a
@@ -440,6 +541,7 @@ fn add_rows(
     stacks: &[Option<(u32, u64)>],
     members: Option<&[u32]>,
     types: &[(ProfileType, Labels)],
+    profile_id: ProfileId,
 ) {
     let (listed, all) = match members {
         Some(listed) => (listed, 0..0),
@@ -463,6 +565,7 @@ fn add_rows(
             stack_ids: Vec::with_capacity(count),
             values: Vec::with_capacity(count),
             span_ids: Vec::with_capacity(count),
+            profile_id,
         };
         if unique {
             for (sample, (stack, span)) in member_stacks() {
@@ -513,7 +616,7 @@ fn add_rows(
 
 #[cfg(test)]
 mod tests {
-    use super::span_id;
+    use super::{span_id, span_id_string};
 
     #[test]
     fn span_ids_read_as_pyroscope_reads_them() {
@@ -521,5 +624,8 @@ mod tests {
         assert_eq!(span_id("00000000000000ff"), 0xff << 56);
         assert_eq!(span_id("xyz"), 0);
         assert_eq!(span_id("zz00000000000000"), 0);
+        for text in ["0100000000000000", "00000000000000ff", "0123456789abcdef"] {
+            assert_eq!(span_id_string(span_id(text)), text);
+        }
     }
 }

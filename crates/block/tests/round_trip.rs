@@ -1,8 +1,9 @@
 //! Blocks round-trip the real test profiles: what the push path makes of each file, written to
-//! a block and read back by profile type, has the same stacks; a committed golden block of
-//! format version 1 stays readable.
+//! a block and read back whole (`read_dataset`) by profile type, has the same stacks; a
+//! committed golden block of format version 1 stays readable. (Reading only part of a block is
+//! the query engine's, and tested there.)
 
-use block::{BlockReader, BlockWriter, SelectQuery};
+use block::{BlockError, BlockReader, BlockWriter};
 use bytes::Bytes;
 use formats::pprof::{self, LabelLimits, ProfileLimits, SeriesProfile};
 use model::{Labels, MatchOp, Matcher, TenantId, Tree, write_collapsed};
@@ -55,6 +56,60 @@ fn expected(series: &[SeriesProfile]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// What a test reads back.
+struct SelectQuery {
+    tenant: TenantId,
+    profile_type: String,
+    matchers: Vec<Matcher>,
+    start_nanos: i64,
+    end_nanos: i64,
+    span_ids: Option<Vec<u64>>,
+}
+
+/// Every dataset read whole, keeping the rows of `query`'s tenant, profile type, matching
+/// series, time range and spans, as one tree (`None`: nothing matched).
+async fn select(reader: &BlockReader, query: &SelectQuery) -> Result<Option<Tree>, BlockError> {
+    let mut matchers = query.matchers.clone();
+    matchers.push(
+        Matcher::new(
+            "__profile_type__",
+            MatchOp::Equal,
+            query.profile_type.clone(),
+        )
+        .expect("valid"),
+    );
+    let mut tree = Tree::new();
+    let mut found = false;
+    for (index, info) in reader.datasets().iter().enumerate() {
+        if info.tenant != query.tenant.as_str() {
+            continue;
+        }
+        let dataset = reader.read_dataset(index).await?;
+        let series = dataset.series.select(&matchers);
+        let mut sums: BTreeMap<u32, i64> = BTreeMap::new();
+        for row in dataset.rows() {
+            if series.binary_search(&row.series_id).is_err()
+                || row.time_nanos < query.start_nanos
+                || row.time_nanos > query.end_nanos
+            {
+                continue;
+            }
+            for (i, (&stack, &value)) in row.stack_ids.iter().zip(&row.values).enumerate() {
+                if let Some(spans) = &query.span_ids
+                    && !spans.contains(&row.span_ids[i])
+                {
+                    continue;
+                }
+                found = true;
+                *sums.entry(stack).or_default() += value;
+            }
+        }
+        let samples: Vec<(u32, i64)> = sums.into_iter().collect();
+        dataset.symbols.add_to_tree(&samples, &mut tree);
+    }
+    Ok(found.then_some(tree))
+}
+
 async fn read_back(
     reader: &BlockReader,
     tenant: &TenantId,
@@ -68,12 +123,11 @@ async fn read_back(
         start_nanos: i64::MIN,
         end_nanos: i64::MAX,
         span_ids: None,
-        call_site: Vec::new(),
     };
-    let mut tree = Tree::new();
-    for selection in reader.select(&query).await.expect("select") {
-        selection.add_to_tree(&mut tree);
-    }
+    let tree = select(reader, &query)
+        .await
+        .expect("select")
+        .unwrap_or_default();
     write_collapsed(&tree)
 }
 
@@ -103,13 +157,13 @@ async fn real_profiles_round_trip_through_a_block() {
         let service = format!("svc-{i}");
         let series = pushed(file, &service);
         for one in &series {
-            writer.add(&tenant, one);
+            writer.add(&tenant, one, [1; 16]);
         }
         wanted.push((service, expected(&series)));
     }
     // Another tenant's data in the same object must never leak into tenant-a's answers.
     for one in &pushed("pprof/cpu.pprof", "svc-0") {
-        writer.add(&other, one);
+        writer.add(&other, one, [2; 16]);
     }
     let encoded = writer.finish().expect("encode");
     assert_eq!(encoded.datasets.len(), FILES.len() + 1);
@@ -154,7 +208,7 @@ async fn label_matchers_select_series() {
     let series = pushed("pprof/go.cpu.labels.pprof", "api");
     assert!(series.len() > 1);
     for one in &series {
-        writer.add(&tenant, one);
+        writer.add(&tenant, one, [1; 16]);
     }
     let encoded = writer.finish().expect("encode");
     let reader = BlockReader::from_bytes(Bytes::from(encoded.bytes))
@@ -175,13 +229,11 @@ async fn label_matchers_select_series() {
         start_nanos: i64::MIN,
         end_nanos: i64::MAX,
         span_ids: None,
-        call_site: Vec::new(),
     };
-    let selections = reader.select(&query).await.expect("select");
-    let mut tree = Tree::new();
-    for s in &selections {
-        s.add_to_tree(&mut tree);
-    }
+    let tree = select(&reader, &query)
+        .await
+        .expect("select")
+        .expect("found");
     let index = target
         .profile_types()
         .iter()
@@ -197,7 +249,7 @@ async fn label_matchers_select_series() {
         start_nanos: -10,
         ..query
     };
-    assert!(reader.select(&before).await.expect("select").is_empty());
+    assert!(select(&reader, &before).await.expect("select").is_none());
 }
 
 #[tokio::test]
@@ -205,7 +257,7 @@ async fn corrupt_blocks_are_errors() {
     let tenant = TenantId::new("t").expect("valid");
     let mut writer = BlockWriter::new();
     for one in &pushed("pprof/cpu.pprof", "api") {
-        writer.add(&tenant, one);
+        writer.add(&tenant, one, [1; 16]);
     }
     let good = writer.finish().expect("encode").bytes;
     let mut bad_magic = good.clone();
@@ -237,9 +289,8 @@ async fn corrupt_blocks_are_errors() {
         start_nanos: i64::MIN,
         end_nanos: i64::MAX,
         span_ids: None,
-        call_site: Vec::new(),
     };
-    assert!(reader.select(&query).await.is_err());
+    assert!(select(&reader, &query).await.is_err());
     assert!(
         BlockReader::from_bytes(Bytes::from_static(b"short"))
             .await
@@ -254,8 +305,9 @@ async fn corrupt_blocks_are_errors() {
     }
 }
 
-/// The committed block of format version 1 (written once from cpu.pprof and heap for tenant
-/// `golden`) must stay readable with the same stacks, whatever later versions change.
+/// The committed block of format version 1 (written once, by that version, from cpu.pprof and
+/// heap for tenant `golden`; this build cannot write it again) must stay readable with the
+/// same stacks, whatever later versions change.
 #[tokio::test]
 async fn golden_block_v1_stays_readable() {
     let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/golden-v1.blk");
@@ -264,19 +316,11 @@ async fn golden_block_v1_stays_readable() {
         ("pprof/cpu.pprof", "cpu-service"),
         ("pprof/heap", "heap-service"),
     ];
-    if std::env::var("EMBERSCOPE_WRITE_GOLDEN").is_ok() {
-        let mut writer = BlockWriter::new();
-        for (file, service) in sources {
-            for one in &pushed(file, service) {
-                writer.add(&tenant, one);
-            }
-        }
-        std::fs::write(&golden, writer.finish().expect("encode").bytes).expect("write golden");
-    }
     let bytes = std::fs::read(&golden).expect("committed golden block");
     let reader = BlockReader::from_bytes(Bytes::from(bytes))
         .await
         .expect("open golden block");
+    assert_eq!(reader.version(), 1);
     let mut compared = 0;
     for (file, service) in sources {
         for (profile_type, collapsed) in expected(&pushed(file, service)) {
@@ -289,6 +333,89 @@ async fn golden_block_v1_stays_readable() {
         }
     }
     assert_eq!(compared, 6);
+}
+
+/// The committed block of format version 2 (a compacted block: cpu.pprof pushed by three pods
+/// every minute for two hours, with its hour rollup) must stay readable: the same stacks from
+/// its profiles, and rollups that sum to them.
+#[tokio::test]
+async fn golden_block_v2_stays_readable() {
+    use block::{Columns, TableKind, TableMeta};
+    let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/golden-v2.blk");
+    let tenant = TenantId::new("golden").expect("valid");
+    let series = pushed("pprof/cpu.pprof", "cpu-service");
+    let hour_ns = 3_600_000_000_000i64;
+    let start = 1_700_002_800_000_000_000i64; // an hour boundary
+    let mut copies = Vec::new();
+    for minute in 0..120 {
+        for pod in ["a", "b", "c"] {
+            for one in &series {
+                let mut copy = one.clone();
+                copy.labels.set("pod", pod);
+                copy.profile.time_nanos = start + minute * 60_000_000_000;
+                copies.push(copy);
+            }
+        }
+    }
+    if std::env::var("EMBERSCOPE_WRITE_GOLDEN").is_ok() {
+        let mut writer = BlockWriter::for_compaction();
+        for (n, one) in copies.iter().enumerate() {
+            let mut id = [0xee; 16];
+            id[..8].copy_from_slice(&(n as u64).to_le_bytes());
+            writer.add(&tenant, one, id);
+        }
+        std::fs::write(&golden, writer.finish().expect("encode").bytes).expect("write golden");
+    }
+    let bytes = std::fs::read(&golden).expect("committed golden block");
+    let reader = BlockReader::from_bytes(Bytes::from(bytes))
+        .await
+        .expect("open golden block");
+    assert_eq!(reader.version(), 2);
+    for (profile_type, collapsed) in expected(&copies) {
+        assert_eq!(
+            read_back(&reader, &tenant, "cpu-service", &profile_type).await,
+            collapsed,
+            "{profile_type}"
+        );
+    }
+    // The hour rollup: 3 pods × 2 hours × 2 sample types rows, each standing for 60 profiles,
+    // whose values sum to the profiles' own.
+    let info = &reader.datasets()[0];
+    assert_eq!(info.rollups.len(), 1, "{info:?}");
+    assert_eq!(info.rollups[0].resolution_ms, 3_600_000);
+    let table = TableKind::Rollup(3_600_000);
+    let meta = TableMeta::decode(
+        &reader.fetch_table_footer(0, table).await.expect("footer"),
+        true,
+        0,
+    )
+    .expect("rollup footer");
+    let columns = Columns {
+        stacks: true,
+        ..Columns::default()
+    };
+    let groups: Vec<usize> = (0..meta.row_groups().len()).collect();
+    let ranges = meta.chunk_ranges(&groups, columns);
+    let chunks = reader
+        .fetch_chunks(0, table, &ranges)
+        .await
+        .expect("chunks");
+    let batches = meta.decode_rows(chunks, &groups, columns, 0).expect("rows");
+    let rows: usize = batches.iter().map(|b| b.len()).sum();
+    assert_eq!(rows, 3 * 2 * 2);
+    let contents = reader.read_dataset(0).await.expect("dataset");
+    let raw_total: i64 = contents.rows().iter().map(|r| r.total).sum();
+    let mut rolled_total = 0;
+    for batch in &batches {
+        for row in 0..batch.len() {
+            assert_eq!(batch.profiles(row), 60);
+            assert_eq!(batch.time_nanos(row).rem_euclid(hour_ns), 0);
+            assert_eq!(batch.values(row).iter().sum::<i64>(), batch.total(row));
+            rolled_total += batch.total(row);
+        }
+    }
+    assert_eq!(rolled_total, raw_total);
+    assert!(contents.rows().iter().all(|r| r.profile_id != [0; 16]));
 }
 
 /// Collapsed stacks of one series (every label matched) and profile type, optionally only the
@@ -310,12 +437,11 @@ async fn select_series(
         start_nanos: i64::MIN,
         end_nanos: i64::MAX,
         span_ids,
-        call_site: Vec::new(),
     };
-    let mut tree = Tree::new();
-    for selection in reader.select(&query).await.expect("select") {
-        selection.add_to_tree(&mut tree);
-    }
+    let tree = select(reader, &query)
+        .await
+        .expect("select")
+        .unwrap_or_default();
     write_collapsed(&tree)
 }
 
@@ -354,11 +480,11 @@ async fn prepared_views_store_what_owned_series_store() {
         )
         .expect("valid profile");
         let mut by_view = BlockWriter::new();
-        by_view.add_profile(&tenant, &prepared);
+        by_view.add_profile(&tenant, &prepared, [1; 16]);
         let series = pushed(file, "svc");
         let mut by_series = BlockWriter::new();
         for one in &series {
-            by_series.add(&tenant, one);
+            by_series.add(&tenant, one, [1; 16]);
         }
         assert_eq!(by_view.profiles(), by_series.profiles(), "{file}");
         let (by_view, by_series) = (reader_of(by_view).await, reader_of(by_series).await);
@@ -457,7 +583,7 @@ async fn spans_and_sample_labels_survive_the_view_path() {
     assert_eq!(view.series.len(), 2);
     let tenant = TenantId::new("t").expect("valid");
     let mut writer = BlockWriter::new();
-    writer.add_profile(&tenant, &prepared);
+    writer.add_profile(&tenant, &prepared, [1; 16]);
     let reader = reader_of(writer).await;
     let cpu = "process_cpu:cpu:nanoseconds::";
     let mut a = labels.clone();

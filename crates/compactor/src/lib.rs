@@ -186,28 +186,26 @@ impl Compactor {
                 })?;
             report.bytes_in += reader.size();
             for index in 0..reader.datasets().len() {
-                let contents =
-                    reader
-                        .read_dataset(index)
-                        .await
-                        .map_err(|source| CompactError::Block {
-                            block: meta.id,
-                            source,
-                        })?;
-                report.profiles_in += contents.profiles() as u64;
-                let tenant =
-                    TenantId::new(&contents.info.tenant).map_err(|e| CompactError::Block {
-                        block: meta.id,
-                        source: BlockError::NotABlock(e.to_string()),
-                    })?;
-                writers
-                    .entry(tenant)
-                    .or_insert_with(BlockWriter::for_compaction)
-                    .add_dataset(&contents)
-                    .map_err(|source| CompactError::Block {
-                        block: meta.id,
-                        source,
-                    })?;
+                let block = meta.id;
+                let failed = move |source| CompactError::Block { block, source };
+                let fetched = reader.fetch_dataset(index).await.map_err(failed)?;
+                let tenant = TenantId::new(&reader.datasets()[index].tenant)
+                    .map_err(|e| failed(BlockError::NotABlock(e.to_string())))?;
+                let writer = writers
+                    .remove(&tenant)
+                    .unwrap_or_else(BlockWriter::for_compaction);
+                // Decoding the dataset and re-interning it are CPU work: off the runtime.
+                let (writer, profiles) = tokio::task::spawn_blocking(move || {
+                    let contents = fetched.decode()?;
+                    let mut writer = writer;
+                    writer.add_dataset(&contents)?;
+                    Ok::<_, BlockError>((writer, contents.profiles()))
+                })
+                .await
+                .map_err(|e| CompactError::Encode(e.to_string()))?
+                .map_err(failed)?;
+                report.profiles_in += profiles as u64;
+                writers.insert(tenant, writer);
             }
         }
         let mut new_blocks = Vec::new();
@@ -217,7 +215,28 @@ impl Compactor {
                 .map_err(|e| CompactError::Encode(e.to_string()))?
                 .map_err(|e| CompactError::Encode(e.to_string()))?;
             let id = Ulid::new();
-            let meta = encoded.meta(id, 0, job.level + 1, Some(tenant.clone()));
+            let meta = BlockMeta::new(
+                id,
+                0,
+                job.level + 1,
+                Some(tenant.clone()),
+                encoded.bytes.len() as u64,
+                encoded
+                    .datasets
+                    .iter()
+                    .map(|d| {
+                        metastore::DatasetMeta::from_nanos(
+                            d.tenant.clone(),
+                            d.service_name.clone(),
+                            d.min_time_nanos,
+                            d.max_time_nanos,
+                            d.profile_types.clone(),
+                            d.offset,
+                            d.length,
+                        )
+                    })
+                    .collect(),
+            );
             report.profiles_out += encoded.datasets.iter().map(|d| d.profiles).sum::<u64>();
             report.bytes_out += encoded.bytes.len() as u64;
             let options = PutOptions {

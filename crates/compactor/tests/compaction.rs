@@ -7,7 +7,7 @@ use futures_lite::collect_keys;
 use ingest::{SegmentWriter, SegmentWriterConfig};
 use metastore::{Metastore, SqliteMetastore};
 use model::{Labels, MatchOp, Matcher, TenantId, Tree, write_collapsed};
-use query::{ProfileQuery, Querier};
+use query::{Querier, QueryLimits, Selection};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,15 +116,22 @@ fn eager() -> CompactorConfig {
 }
 
 async fn read(env: &Env, tenant: &TenantId, service: &str, profile_type: &str) -> String {
-    let querier = Querier::new(Arc::clone(&env.store), env.metastore.clone());
-    let query = ProfileQuery::new(
+    let querier = Querier::new(
+        Arc::clone(&env.store),
+        env.metastore.clone(),
+        Default::default(),
+    );
+    let selection = Selection::new(
         tenant.clone(),
         profile_type.to_owned(),
         vec![Matcher::new("service_name", MatchOp::Equal, service).expect("valid")],
-        0,
-        i64::MAX / 2_000_000,
+        model::TimeRange::new(0, i64::MAX / 2_000_000).expect("ordered"),
     );
-    write_collapsed(&querier.select_tree(&query).await.expect("query").0)
+    let (tree, _) = querier
+        .select_tree(&selection, &QueryLimits::default())
+        .await
+        .expect("query");
+    write_collapsed(&tree)
 }
 
 const FILES: &[(&str, &str)] = &[

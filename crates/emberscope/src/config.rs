@@ -231,6 +231,31 @@ pub const OPTIONS: &[Opt] = &[
         "Most flame graph nodes a query may ask for",
     ),
     opt(
+        "querier.max-query-parallelism",
+        "0",
+        "Read tasks of one query running at once (0: two per core)",
+    ),
+    opt(
+        "querier.query-timeout",
+        "2m",
+        "How long a query may run before it is answered 504 (0: no limit)",
+    ),
+    opt(
+        "querier.max-query-nodes",
+        "8000000",
+        "Distinct stacks one query may merge, its memory bound (answered 400 past it; 0: no limit)",
+    ),
+    opt(
+        "query.cache-size-mb",
+        "128",
+        "Memory for block footers, series indexes, symbols and table metadata read by queries, MiB",
+    ),
+    opt(
+        "query.results-cache-size-mb",
+        "64",
+        "Memory for the partial results of queries' reads of blocks (blocks never change), MiB",
+    ),
+    opt(
         "runtime-config.file",
         "",
         "Per-tenant overrides (YAML `overrides: {tenant: {limit: value}}`), re-read while running",
@@ -532,6 +557,9 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
         max_query_lookback: duration(values, "querier.max-query-lookback")?,
         max_flamegraph_nodes_default: parse(values, "querier.max-flamegraph-nodes-default")?,
         max_flamegraph_nodes_max: parse(values, "querier.max-flamegraph-nodes-max")?,
+        max_query_parallelism: parse(values, "querier.max-query-parallelism")?,
+        query_timeout: duration(values, "querier.query-timeout")?,
+        max_query_nodes: parse(values, "querier.max-query-nodes")?,
         compactor_blocks_retention_period: duration(values, "compactor.blocks-retention-period")?,
     };
     let config = ServerConfig {
@@ -554,6 +582,12 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
         },
         compaction_interval: duration(values, "compactor.interval")?.max(Duration::from_secs(1)),
         limits,
+        querier: query::QuerierConfig {
+            cache_bytes: parse::<usize>(values, "query.cache-size-mb")?.saturating_mul(1 << 20),
+            results_cache_bytes: parse::<usize>(values, "query.results-cache-size-mb")?
+                .saturating_mul(1 << 20),
+            ..defaults.querier
+        },
         overrides_file: text(values, "runtime-config.file").map(PathBuf::from),
         overrides_reload: duration(values, "runtime-config.reload-period")?,
         max_inflight_bytes: parse::<usize>(values, "distributor.max-inflight-mb")?

@@ -3,7 +3,7 @@
 //! exactly once with the same stacks, every unacknowledged one is there whole or not at all,
 //! and every recorded segment reads back.
 
-use block::{BlockReader, SelectQuery};
+use block::BlockReader;
 use formats::pprof::{self, LabelLimits, ProfileLimits};
 use metastore::{BlockQuery, Metastore, SqliteMetastore};
 use model::{Labels, TenantId, Tree, write_collapsed};
@@ -118,21 +118,26 @@ async fn acknowledged_profiles_survive_sigkill_exactly_once() {
         )
         .await
         .expect("every recorded segment is whole");
-        let query = SelectQuery {
-            tenant: tenant.clone(),
-            profile_type: CPU.to_owned(),
-            matchers: Vec::new(),
-            start_nanos: i64::MIN,
-            end_nanos: i64::MAX,
-            span_ids: None,
-            call_site: Vec::new(),
-        };
-        for selection in reader.select(&query).await.expect("select") {
-            selection.add_to_tree(&mut tree);
-            for (labels, profiles) in &selection.series {
-                let uid = labels.get("uid").expect("uid label").to_owned();
-                *counts.entry(uid).or_insert(0) += profiles;
+        // Every dataset read whole: each stored profile of the CPU type counted by its uid.
+        for index in 0..reader.datasets().len() {
+            let dataset = reader.read_dataset(index).await.expect("readable");
+            if dataset.info.tenant != tenant.as_str() {
+                continue;
             }
+            let mut sums: BTreeMap<u32, i64> = BTreeMap::new();
+            for row in dataset.rows() {
+                let labels = dataset.series.labels(row.series_id).expect("series");
+                if labels.get("__profile_type__") != Some(CPU) {
+                    continue;
+                }
+                let uid = labels.get("uid").expect("uid label").to_owned();
+                *counts.entry(uid).or_insert(0) += 1;
+                for (&stack, &value) in row.stack_ids.iter().zip(&row.values) {
+                    *sums.entry(stack).or_default() += value;
+                }
+            }
+            let samples: Vec<(u32, i64)> = sums.into_iter().collect();
+            dataset.symbols.add_to_tree(&samples, &mut tree);
         }
     }
     for uid in &acked {

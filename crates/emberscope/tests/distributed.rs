@@ -58,6 +58,20 @@ fn s3_and_postgres_from_a_config_file_and_the_environment() {
     // The first process stored as tenant "anonymous": ask for it by name.
     let again = get_json(&server, &render, &[("X-Scope-OrgID", "anonymous")]);
     assert_eq!(again["flamebearer"]["numTicks"], 470_000_000);
+    // The object store goes away: a query that must read it answers 503, in seconds.
+    drop(moto);
+    let other = url_encode("process_cpu:samples:count:cpu:nanoseconds{service_name=\"remote\"}");
+    let started = std::time::Instant::now();
+    let (status, text) = request(
+        &server,
+        "GET",
+        &format!("/pyroscope/render?query={other}&from=946656000&until=now"),
+        &[("X-Scope-OrgID", "anonymous")],
+        b"",
+    );
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("object storage is unavailable"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
 
 #[test]

@@ -580,3 +580,160 @@ fn metrics_count_requests_ingest_and_flushes() {
         .expect("count");
     assert!(flushes >= 1, "{text}");
 }
+
+#[test]
+fn exemplars_heatmaps_and_profile_ids() {
+    let (_dir, server, t) = loaded();
+    let series = ok(
+        &server,
+        "SelectSeries",
+        &serde_json::json!({
+            "profileTypeID": CPU, "labelSelector": "{service_name=\"b\"}",
+            "start": t - 1000, "end": t + 60_000, "step": 1, "groupBy": ["pod"],
+            "exemplarType": "EXEMPLAR_TYPE_INDIVIDUAL",
+        }),
+    );
+    // p2 has a profile at t and at t + 1 s, each of 4: each point's exemplar is that profile.
+    let p2 = &series["series"][0];
+    assert_eq!(p2["labels"][0]["value"], "p2");
+    let mut ids = Vec::new();
+    for point in p2["points"].as_array().expect("points") {
+        let exemplar = &point["exemplars"][0];
+        assert_eq!(exemplar["value"], "4", "{point}");
+        assert_eq!(exemplar["timestamp"], point["timestamp"]);
+        let labels = exemplar["labels"].as_array().expect("labels");
+        assert!(labels.iter().all(|l| l["name"] != "pod"), "{exemplar}");
+        assert!(
+            labels
+                .iter()
+                .any(|l| l["name"] == "service_name" && l["value"] == "b")
+        );
+        let id = exemplar["profileId"].as_str().expect("id").to_owned();
+        assert_eq!(id.len(), 36, "a UUID: {id}");
+        ids.push(id);
+    }
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1], "every pushed profile has its own id");
+    // The profile behind an exemplar opens alone, as a flame graph and as a pprof.
+    let one = ok(
+        &server,
+        "SelectMergeStacktraces",
+        &serde_json::json!({
+            "profileTypeID": CPU, "labelSelector": "{service_name=\"b\"}",
+            "start": t - 1000, "end": t + 60_000, "profileIdSelector": [ids[1]],
+        }),
+    );
+    assert_eq!(one["flamegraph"]["total"], "4", "{one}");
+    let profile = ok(
+        &server,
+        "SelectMergeProfile",
+        &serde_json::json!({
+            "profileTypeID": CPU, "labelSelector": "{}",
+            "start": t - 1000, "end": t + 60_000, "profileIdSelector": [ids[0]],
+        }),
+    );
+    let values: i64 = profile["sample"]
+        .as_array()
+        .expect("samples")
+        .iter()
+        .map(|s| {
+            s["value"][0]
+                .as_str()
+                .expect("int64")
+                .parse::<i64>()
+                .expect("value")
+        })
+        .sum();
+    assert_eq!(values, 4);
+    let (status, error) = call(
+        &server,
+        "SelectMergeStacktraces",
+        &serde_json::json!({
+            "profileTypeID": CPU, "labelSelector": "{}", "start": t, "end": t + 1,
+            "profileIdSelector": ["abc"],
+        }),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(error["message"], "invalid UUID length: 3");
+
+    // The heatmap of individual profiles: three profiles, 20 value buckets.
+    let heatmap = ok(
+        &server,
+        "SelectHeatmap",
+        &serde_json::json!({
+            "profileTypeID": CPU, "labelSelector": "{service_name=\"b\"}",
+            "start": t - 1000, "end": t + 60_000, "step": 60,
+            "queryType": "HEATMAP_QUERY_TYPE_INDIVIDUAL",
+            "exemplarType": "EXEMPLAR_TYPE_INDIVIDUAL",
+        }),
+    );
+    let slots = heatmap["series"][0]["slots"].as_array().expect("slots");
+    let counts: i64 = slots
+        .iter()
+        .flat_map(|s| s["counts"].as_array().expect("counts").clone())
+        .map(|c| c.as_i64().expect("count"))
+        .sum();
+    assert_eq!(counts, 3, "{heatmap}");
+    assert_eq!(slots[0]["yMin"].as_array().map(Vec::len), Some(20));
+    assert!(
+        !slots[0]["exemplars"]
+            .as_array()
+            .expect("exemplars")
+            .is_empty()
+    );
+    // Spans: only p2's samples carry one, 1 in each of its two profiles.
+    let spans = ok(
+        &server,
+        "SelectHeatmap",
+        &serde_json::json!({
+            "profileTypeID": CPU, "labelSelector": "{service_name=\"b\"}",
+            "start": t - 1000, "end": t + 60_000, "step": 60,
+            "queryType": "HEATMAP_QUERY_TYPE_SPAN", "exemplarType": "EXEMPLAR_TYPE_SPAN",
+        }),
+    );
+    let slot = &spans["series"][0]["slots"][0];
+    assert_eq!(slot["counts"][19], 2, "{spans}");
+    assert_eq!(slot["exemplars"][0]["spanId"], SPAN);
+    for (body, message) in [
+        (
+            serde_json::json!({"step": 0, "queryType": "HEATMAP_QUERY_TYPE_INDIVIDUAL"}),
+            "step must be >= 1ms, got 0.000000",
+        ),
+        (
+            serde_json::json!({"step": 1}),
+            "valid heatmap query type must be specified",
+        ),
+        (
+            serde_json::json!({"step": 1, "queryType": "HEATMAP_QUERY_TYPE_SPAN",
+                "exemplarType": "EXEMPLAR_TYPE_INDIVIDUAL"}),
+            "individual exemplars only available for individual query type",
+        ),
+    ] {
+        let mut request = serde_json::json!({
+            "profileTypeID": CPU, "labelSelector": "{}", "start": t, "end": t + 1000,
+        });
+        for (k, v) in body.as_object().expect("object") {
+            request[k] = v.clone();
+        }
+        let (status, error) = call(&server, "SelectHeatmap", &request);
+        assert_eq!((status, error["message"].as_str()), (400, Some(message)));
+    }
+
+    // AnalyzeQuery reports the plan: the profiles table, its row groups, rows and bytes.
+    let analysis = ok(
+        &server,
+        "AnalyzeQuery",
+        &serde_json::json!({"start": t - 1000, "end": t + 60_000,
+            "query": format!("{CPU}{{service_name=\"b\"}}")}),
+    );
+    let scope = &analysis["queryScopes"][0];
+    assert_eq!(scope["componentType"], "Profiles", "{analysis}");
+    assert!(
+        scope["componentCount"].as_str().is_some_and(|c| c != "0"),
+        "{analysis}"
+    );
+    assert!(
+        scope["profileBytes"].as_str().is_some_and(|b| b != "0"),
+        "{analysis}"
+    );
+}

@@ -11,4 +11,5 @@ mod segment_writer;
 
 pub use segment_writer::{
     FLUSH_BUCKETS, FlushStats, IngestError, PendingWrite, SegmentWriter, SegmentWriterConfig,
+    block_meta,
 };

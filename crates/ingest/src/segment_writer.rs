@@ -217,7 +217,9 @@ impl SegmentWriter {
 
     /// Adds the series of one pushed profile to the head, waiting for room when two heads'
     /// worth is waiting for storage; the profile is freed when this returns. `size` is what
-    /// the write counts against the head's size limit.
+    /// the write counts against the head's size limit. The profile gets a new random id
+    /// (a UUID v4, as Pyroscope's distributor gives every pushed profile), which all its series
+    /// and sample types share: the id exemplars and `profile_id_selector` name it by.
     pub async fn add(
         &self,
         tenant: &TenantId,
@@ -237,7 +239,8 @@ impl SegmentWriter {
             if self.shared.closed.load(Ordering::Acquire) {
                 return Err(IngestError::Closed);
             }
-            head.writer.add_profile(tenant, &profile);
+            head.writer
+                .add_profile(tenant, &profile, *uuid::Uuid::new_v4().as_bytes());
             head.bytes = head.bytes.saturating_add(size);
             head.room_kib = head.room_kib.saturating_add(kib);
             head.acks.push(ack);
@@ -388,7 +391,7 @@ async fn persist(
             segment,
             reason: e.to_string(),
         })?;
-    let meta = encoded.meta(segment, config.shard, 0, None);
+    let meta = block_meta(&encoded, segment, config.shard, 0, None);
     let key = paths::segment(config.shard, segment);
     let payload = bytes_payload(encoded.bytes);
     let mut last_error = String::new();
@@ -448,4 +451,37 @@ fn bytes_payload(bytes: Vec<u8>) -> storage::object_store::PutPayload {
 /// 50 ms, 100 ms, 200 ms, … capped at 2 s.
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(50u64.saturating_mul(1 << attempt.min(6))).min(Duration::from_secs(2))
+}
+
+/// What the metastore records of an encoded block once it is stored as `id`.
+pub fn block_meta(
+    encoded: &block::EncodedBlock,
+    id: Ulid,
+    shard: u32,
+    level: u32,
+    tenant: Option<TenantId>,
+) -> metastore::BlockMeta {
+    let datasets = encoded
+        .datasets
+        .iter()
+        .map(|d| {
+            metastore::DatasetMeta::from_nanos(
+                d.tenant.clone(),
+                d.service_name.clone(),
+                d.min_time_nanos,
+                d.max_time_nanos,
+                d.profile_types.clone(),
+                d.offset,
+                d.length,
+            )
+        })
+        .collect();
+    metastore::BlockMeta::new(
+        id,
+        shard,
+        level,
+        tenant,
+        encoded.bytes.len() as u64,
+        datasets,
+    )
 }

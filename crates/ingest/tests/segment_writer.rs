@@ -2,7 +2,6 @@
 //! acknowledged writes are stored and recorded; failed stores are retried or refused, never
 //! acknowledged and lost.
 
-use block::{BlockReader, SelectQuery};
 use formats::pprof::{self, LabelLimits, ProfileLimits, SeriesProfile};
 use ingest::{IngestError, SegmentWriter, SegmentWriterConfig};
 use metastore::{BlockQuery, Metastore, SqliteMetastore};
@@ -65,25 +64,18 @@ async fn stored_stacks(setup: &Setup, tenant: &TenantId) -> (usize, String) {
         profile_type: None,
     };
     let blocks = setup.metastore.query_blocks(&query).await.expect("query");
-    let mut tree = Tree::new();
-    for meta in &blocks {
-        let key = storage::paths::segment(meta.shard, meta.id);
-        let reader = BlockReader::open(Arc::clone(&setup.store), key)
-            .await
-            .expect("open segment");
-        let select = SelectQuery {
-            tenant: tenant.clone(),
-            profile_type: CPU.to_owned(),
-            matchers: Vec::new(),
-            start_nanos: i64::MIN,
-            end_nanos: i64::MAX,
-            span_ids: None,
-            call_site: Vec::new(),
-        };
-        for selection in reader.select(&select).await.expect("select") {
-            selection.add_to_tree(&mut tree);
-        }
-    }
+    let metastore: Arc<dyn Metastore> = setup.metastore.clone();
+    let querier = query::Querier::new(Arc::clone(&setup.store), metastore, Default::default());
+    let selection = query::Selection::new(
+        tenant.clone(),
+        CPU.to_owned(),
+        Vec::new(),
+        model::TimeRange::new(i64::MIN / 4_000_000, i64::MAX / 4_000_000).expect("ordered"),
+    );
+    let (tree, _) = querier
+        .select_tree(&selection, &query::QueryLimits::default())
+        .await
+        .expect("select");
     (blocks.len(), write_collapsed(&tree))
 }
 

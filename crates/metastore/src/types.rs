@@ -32,6 +32,54 @@ pub struct DatasetMeta {
     pub length: u64,
 }
 
+impl DatasetMeta {
+    /// What the metastore records of a dataset whose profiles span `[min_nanos, max_nanos]`:
+    /// the range in ms, rounded outwards so that it covers the last profile.
+    pub fn from_nanos(
+        tenant: TenantId,
+        service_name: String,
+        min_nanos: i64,
+        max_nanos: i64,
+        profile_types: Vec<String>,
+        offset: u64,
+        length: u64,
+    ) -> DatasetMeta {
+        DatasetMeta {
+            tenant,
+            service_name,
+            min_time_ms: min_nanos.div_euclid(1_000_000),
+            max_time_ms: max_nanos.div_euclid(1_000_000)
+                + i64::from(max_nanos.rem_euclid(1_000_000) != 0),
+            profile_types,
+            offset,
+            length,
+        }
+    }
+}
+
+impl BlockMeta {
+    /// A block holding `datasets`, its range theirs.
+    pub fn new(
+        id: Ulid,
+        shard: u32,
+        level: u32,
+        tenant: Option<TenantId>,
+        size: u64,
+        datasets: Vec<DatasetMeta>,
+    ) -> BlockMeta {
+        BlockMeta {
+            id,
+            shard,
+            level,
+            tenant,
+            min_time_ms: datasets.iter().map(|d| d.min_time_ms).min().unwrap_or(0),
+            max_time_ms: datasets.iter().map(|d| d.max_time_ms).max().unwrap_or(0),
+            size,
+            datasets,
+        }
+    }
+}
+
 /// Which datasets a query needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockQuery {

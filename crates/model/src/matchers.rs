@@ -6,7 +6,7 @@ use crate::Labels;
 use regex::Regex;
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum MatchOp {
     Equal,
     NotEqual,
@@ -14,8 +14,10 @@ pub enum MatchOp {
     NotRegex,
 }
 
-/// One label matcher.
-#[derive(Debug, Clone)]
+/// One label matcher. It travels (a query plan sent to another process) as its name, operator
+/// and value; its regex is compiled again on arrival.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "MatcherParts", into = "MatcherParts")]
 pub struct Matcher {
     pub name: String,
     pub op: MatchOp,
@@ -29,6 +31,31 @@ pub enum SelectorError {
     Regex { pattern: String, message: String },
     #[error("parse error at char {position}: {message}")]
     Parse { position: usize, message: String },
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MatcherParts {
+    name: String,
+    op: MatchOp,
+    value: String,
+}
+
+impl TryFrom<MatcherParts> for Matcher {
+    type Error = SelectorError;
+
+    fn try_from(parts: MatcherParts) -> Result<Matcher, SelectorError> {
+        Matcher::new(parts.name, parts.op, parts.value)
+    }
+}
+
+impl From<Matcher> for MatcherParts {
+    fn from(matcher: Matcher) -> MatcherParts {
+        MatcherParts {
+            name: matcher.name,
+            op: matcher.op,
+            value: matcher.value,
+        }
+    }
 }
 
 impl PartialEq for Matcher {

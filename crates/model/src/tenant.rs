@@ -4,8 +4,25 @@ use std::fmt;
 
 /// A tenant id, checked against Pyroscope's rules (dskit `ValidTenantID`): at most 150
 /// characters from `[a-zA-Z0-9!-_.*'()]`, and not `.` or `..`. Safe as one key segment.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct TenantId(String);
+
+impl TryFrom<String> for TenantId {
+    type Error = TenantIdError;
+
+    fn try_from(id: String) -> Result<TenantId, TenantIdError> {
+        TenantId::new(&id)
+    }
+}
+
+impl From<TenantId> for String {
+    fn from(id: TenantId) -> String {
+        id.0
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TenantIdError {

@@ -58,7 +58,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// A range of Unix milliseconds, both ends included (as Pyroscope's `start`/`end`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct TimeRange {
     pub start_ms: i64,
     pub end_ms: i64,

@@ -18,6 +18,10 @@ pub enum Code {
     PayloadTooLarge,
     UnsupportedMediaType,
     Unimplemented,
+    /// A query that ran out of time.
+    DeadlineExceeded,
+    /// The caller went away (Pyroscope's 499).
+    Canceled,
 }
 
 impl Code {
@@ -33,6 +37,8 @@ impl Code {
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+            Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            Code::Canceled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
         }
     }
 
@@ -43,6 +49,8 @@ impl Code {
             Code::NotFound => 5,
             Code::ResourceExhausted | Code::PayloadTooLarge => 8,
             Code::Unimplemented => 12,
+            Code::Canceled => 1,
+            Code::DeadlineExceeded => 4,
             Code::Internal => 13,
             Code::Unavailable => 14,
             Code::Unauthenticated => 16,
@@ -58,6 +66,8 @@ impl Code {
             Code::Unavailable => "unavailable",
             Code::Internal => "internal",
             Code::Unimplemented => "unimplemented",
+            Code::DeadlineExceeded => "deadline_exceeded",
+            Code::Canceled => "canceled",
             // HTTP statuses without a Connect code are written as "unknown".
             Code::Unprocessable | Code::PayloadTooLarge | Code::UnsupportedMediaType => "unknown",
         }
@@ -77,6 +87,22 @@ impl ApiError {
             code,
             message: message.into(),
         }
+    }
+}
+
+impl From<query::QueryError> for ApiError {
+    /// A query's failure as the caller sees it: its own mistakes and limits 400, the storage or
+    /// metastore unreachable 503, out of time 504.
+    fn from(error: query::QueryError) -> ApiError {
+        use query::QueryError as E;
+        let code = match &error {
+            E::InvalidArgument(_) | E::LimitExceeded(_) => Code::InvalidArgument,
+            E::Unavailable(_) => Code::Unavailable,
+            E::Timeout => Code::DeadlineExceeded,
+            E::Canceled => Code::Canceled,
+            E::Internal(_) => Code::Internal,
+        };
+        ApiError::new(code, error.to_string())
     }
 }
 

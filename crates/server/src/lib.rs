@@ -188,6 +188,8 @@ pub struct ServerConfig {
     pub max_concurrent_ingest: usize,
     /// Open HTTP connections at once (0: no limit); more wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// The query engine's caches.
+    pub querier: query::QuerierConfig,
 }
 
 impl Default for ServerConfig {
@@ -203,6 +205,7 @@ impl Default for ServerConfig {
             compactor: CompactorConfig::default(),
             compaction_interval: Duration::from_secs(30),
             limits: limits::Limits::default(),
+            querier: query::QuerierConfig::default(),
             overrides_file: None,
             overrides_reload: Duration::from_secs(10),
             max_inflight_bytes: 256 << 20,
@@ -292,7 +295,7 @@ fn router(state: Arc<AppState>, roles: &[Role]) -> Router {
             .route("/", get(ui::index))
             .route("/ui/{file}", get(ui::asset))
             .route("/api/adhoc/flamegraph", post(adhoc::flamegraph));
-        let querier_routes: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 11] = [
+        let querier_routes: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 12] = [
             ("ProfileTypes", rpc_route!(querier::profile_types)),
             ("LabelNames", rpc_route!(querier::label_names)),
             ("LabelValues", rpc_route!(querier::label_values)),
@@ -310,6 +313,7 @@ fn router(state: Arc<AppState>, roles: &[Role]) -> Router {
                 rpc_route!(querier::select_merge_profile),
             ),
             ("SelectSeries", rpc_route!(querier::select_series)),
+            ("SelectHeatmap", rpc_route!(querier::select_heatmap)),
             ("Diff", rpc_route!(querier::diff)),
             ("GetProfileStats", rpc_route!(querier::get_profile_stats)),
             ("AnalyzeQuery", rpc_route!(querier::analyze_query)),
@@ -498,7 +502,7 @@ pub async fn run(
         metrics: Arc::new(metrics::Metrics::default()),
         flush_stats: writer.stats(),
         writer,
-        querier: Querier::new(Arc::clone(&store), metastore),
+        querier: Querier::new(Arc::clone(&store), metastore, config.querier),
         limits: Arc::clone(&limits),
         inflight: inflight::InflightBudget::new(config.max_inflight_bytes),
         ingest_permits: Arc::new(tokio::sync::Semaphore::new(

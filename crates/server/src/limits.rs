@@ -47,6 +47,13 @@ pub struct Limits {
     pub max_query_lookback: Duration,
     pub max_flamegraph_nodes_default: usize,
     pub max_flamegraph_nodes_max: usize,
+    /// Read tasks of one query in flight at once (0: two per core).
+    pub max_query_parallelism: usize,
+    /// How long a query may run (0: no limit); past it the answer is 504.
+    #[serde(serialize_with = "as_duration")]
+    pub query_timeout: Duration,
+    /// Distinct stacks one query may merge (its memory bound; 0: no limit).
+    pub max_query_nodes: usize,
     /// Data older than this is deleted by the compactor (0: kept forever). Read at start.
     #[serde(serialize_with = "as_duration")]
     pub compactor_blocks_retention_period: Duration,
@@ -78,12 +85,33 @@ impl Default for Limits {
             max_query_lookback: Duration::ZERO,
             max_flamegraph_nodes_default: 8192,
             max_flamegraph_nodes_max: 1_048_576,
+            max_query_parallelism: 0,
+            query_timeout: Duration::from_secs(120),
+            max_query_nodes: query::DEFAULT_MAX_QUERY_NODES,
             compactor_blocks_retention_period: Duration::ZERO,
         }
     }
 }
 
 impl Limits {
+    /// The bounds of one query of the tenant.
+    pub fn query_limits(&self) -> query::QueryLimits {
+        let defaults = query::QueryLimits::default();
+        query::QueryLimits {
+            parallelism: if self.max_query_parallelism == 0 {
+                defaults.parallelism
+            } else {
+                self.max_query_parallelism
+            },
+            timeout: (!self.query_timeout.is_zero()).then_some(self.query_timeout),
+            max_nodes: if self.max_query_nodes == 0 {
+                usize::MAX
+            } else {
+                self.max_query_nodes
+            },
+        }
+    }
+
     pub fn profile_limits(&self) -> ProfileLimits {
         let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
         ProfileLimits {
@@ -185,6 +213,9 @@ struct Overrides {
     max_query_lookback: Option<DurationText>,
     max_flamegraph_nodes_default: Option<usize>,
     max_flamegraph_nodes_max: Option<usize>,
+    max_query_parallelism: Option<usize>,
+    query_timeout: Option<DurationText>,
+    max_query_nodes: Option<usize>,
     compactor_blocks_retention_period: Option<DurationText>,
 }
 
@@ -235,7 +266,9 @@ impl Overrides {
             max_label_name_length,
             max_label_value_length,
             max_flamegraph_nodes_default,
-            max_flamegraph_nodes_max
+            max_flamegraph_nodes_max,
+            max_query_parallelism,
+            max_query_nodes
         );
         macro_rules! set_duration {
             ($($field:ident),*) => { $( if let Some(v) = &self.$field { l.$field = v.0; } )* };
@@ -245,6 +278,7 @@ impl Overrides {
             reject_newer_than,
             max_query_length,
             max_query_lookback,
+            query_timeout,
             compactor_blocks_retention_period
         );
         l

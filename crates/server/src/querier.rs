@@ -2,32 +2,40 @@
 //! validation and messages. Each is one `async fn(Call, Request)`; [`crate::rpc`] carries it
 //! over Connect, gRPC and gRPC-Web.
 
-use crate::error::{ApiError, Code};
+use crate::error::ApiError;
 use crate::limits::Limits;
 use crate::proto::querier::v1::{
     AnalyzeQueryRequest, AnalyzeQueryResponse, DiffRequest, DiffResponse,
-    FlameGraph as WireFlameGraph, FlameGraphDiff as WireFlameGraphDiff, Level, ProfileFormat,
-    ProfileTypesRequest, ProfileTypesResponse, QueryImpact, QueryScope, SelectMergeProfileRequest,
+    FlameGraph as WireFlameGraph, FlameGraphDiff as WireFlameGraphDiff, HeatmapQueryType, Level,
+    ProfileFormat, ProfileTypesRequest, ProfileTypesResponse, QueryImpact, QueryScope,
+    SelectHeatmapRequest, SelectHeatmapResponse, SelectMergeProfileRequest,
     SelectMergeSpanProfileRequest, SelectMergeSpanProfileResponse, SelectMergeStacktracesRequest,
     SelectMergeStacktracesResponse, SelectSeriesRequest, SelectSeriesResponse, SeriesRequest,
     SeriesResponse,
 };
 use crate::proto::types::v1::{
-    ExemplarType, GetProfileStatsRequest, GetProfileStatsResponse, LabelNamesRequest,
+    Exemplar as WireExemplar, ExemplarType, GetProfileStatsRequest, GetProfileStatsResponse,
+    HeatmapSeries as WireHeatmapSeries, HeatmapSlot as WireHeatmapSlot, LabelNamesRequest,
     LabelNamesResponse, LabelPair, LabelValuesRequest, LabelValuesResponse, Labels, Point,
     ProfileType as WireProfileType, Series, StackTraceSelector, TimeSeriesAggregationType,
 };
 use crate::rpc::{Call, invalid};
 use model::label_names;
-use model::{FlameGraph, FlameGraphDiff, ProfileType, Tree, parse_selector};
-use query::{Aggregation, ProfileQuery, SeriesQuery};
+use model::{FlameGraph, FlameGraphDiff, ProfileType, TimeRange, Tree, parse_selector};
+use query::{
+    Aggregation, ExemplarKind, HeatmapParams, Output, Query, QueryLimits, Selection, SeriesParams,
+};
 use std::collections::BTreeSet;
 
 /// The whole time axis, for requests without a range.
 pub(crate) const ALL_TIME: (i64, i64) = (i64::MIN / 4, i64::MAX / 4);
 
-fn internal(error: impl std::fmt::Display) -> ApiError {
-    ApiError::new(Code::Internal, error.to_string())
+/// Runs CPU work (rendering an answer) off the async runtime, on the query engine's pool.
+pub(crate) async fn cpu<T: Send + 'static>(
+    call_state: &crate::AppState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    Ok(call_state.querier.data().cpu(work).await?)
 }
 
 /// A request's range in milliseconds; no range (zero or negative) means all time, as
@@ -49,8 +57,7 @@ pub async fn profile_types(
         .state
         .querier
         .profile_types(&tenant, start, end)
-        .await
-        .map_err(internal)?;
+        .await?;
     let mut profile_types: Vec<WireProfileType> = ids
         .iter()
         .filter_map(|id| id.parse::<ProfileType>().ok())
@@ -67,9 +74,10 @@ pub async fn profile_types(
     Ok(ProfileTypesResponse { profile_types })
 }
 
-/// The query of a Select* request, checked as Pyroscope checks it: a valid profile type id, a
-/// non-empty parsable label selector, and a range with `0 < start <= end`.
-pub(crate) fn profile_query(
+/// The selection of a Select* request, checked as Pyroscope checks it: a valid profile type
+/// id, a non-empty parsable label selector, and a range with `0 < start <= end`, cut to the
+/// tenant's `max_query_lookback`.
+pub(crate) fn selection(
     limits: &Limits,
     tenant: model::TenantId,
     profile_type_id: &str,
@@ -77,7 +85,7 @@ pub(crate) fn profile_query(
     start: i64,
     end: i64,
     now_ms: i64,
-) -> Result<ProfileQuery, ApiError> {
+) -> Result<Selection, ApiError> {
     let profile_type: ProfileType = profile_type_id
         .parse()
         .map_err(|e: model::ProfileTypeError| invalid(e.to_string()))?;
@@ -95,24 +103,58 @@ pub(crate) fn profile_query(
     let (start, end) = limits
         .query_range(start, end, now_ms)?
         .unwrap_or((NOTHING, NOTHING));
-    Ok(ProfileQuery::new(
+    let range = TimeRange::new(start, end).map_err(|e| invalid(e.to_string()))?;
+    Ok(Selection::new(
         tenant,
         profile_type.to_string(),
         selector.matchers,
+        range,
+    ))
+}
+
+/// A request's selection and the tenant's query limits.
+fn checked(
+    call: &Call,
+    profile_type_id: &str,
+    label_selector: &str,
+    start: i64,
+    end: i64,
+) -> Result<(Selection, QueryLimits), ApiError> {
+    let tenant = call.tenant()?;
+    let limits = call.state.limits.get(&tenant);
+    let selection = selection(
+        &limits,
+        tenant,
+        profile_type_id,
+        label_selector,
         start,
         end,
-    ))
+        call.state.clock.now_ms(),
+    )?;
+    Ok((selection, limits.query_limits()))
+}
+
+/// The profiles a `profile_id_selector` names (UUIDs); `None` when it is empty.
+fn profile_ids(selector: &[String]) -> Result<Option<Vec<block::ProfileId>>, ApiError> {
+    if selector.is_empty() {
+        return Ok(None);
+    }
+    selector
+        .iter()
+        .map(|id| query::parse_profile_id(id).map_err(invalid))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// A time (ms) before any profile: a query range of [NOTHING, NOTHING] reads nothing.
 const NOTHING: i64 = i64::MIN / 8;
 
 /// Applies a `StackTraceSelector`'s call site (Go PGO options are not supported).
-fn with_call_site(mut query: ProfileQuery, selector: Option<&StackTraceSelector>) -> ProfileQuery {
+fn with_call_site(mut selection: Selection, selector: Option<&StackTraceSelector>) -> Selection {
     if let Some(selector) = selector {
-        query.call_site = selector.call_site.iter().map(|l| l.name.clone()).collect();
+        selection.call_site = selector.call_site.iter().map(|l| l.name.clone()).collect();
     }
-    query
+    selection
 }
 
 fn wire_flame_graph(graph: FlameGraph) -> WireFlameGraph {
@@ -128,47 +170,49 @@ fn wire_flame_graph(graph: FlameGraph) -> WireFlameGraph {
     }
 }
 
-/// A tree in the requested format: flame graph (default) or tree bytes.
-fn tree_answer(tree: &Tree, format: i32, max_nodes: usize) -> (Option<WireFlameGraph>, Vec<u8>) {
-    if format == ProfileFormat::Tree as i32 {
-        (None, tree.to_bytes(max_nodes))
-    } else {
-        (
-            Some(wire_flame_graph(FlameGraph::from_tree(tree, max_nodes))),
-            Vec::new(),
-        )
-    }
+/// A tree in the requested format: flame graph (default) or tree bytes, rendered off the
+/// async runtime.
+async fn tree_answer(
+    call: &Call,
+    tree: Tree,
+    format: i32,
+    max_nodes: usize,
+) -> Result<(Option<WireFlameGraph>, Vec<u8>), ApiError> {
+    cpu(&call.state, move || {
+        if format == ProfileFormat::Tree as i32 {
+            (None, tree.to_bytes(max_nodes))
+        } else {
+            (
+                Some(wire_flame_graph(FlameGraph::from_tree(&tree, max_nodes))),
+                Vec::new(),
+            )
+        }
+    })
+    .await
 }
 
 pub async fn select_merge_stacktraces(
     call: Call,
     request: SelectMergeStacktracesRequest,
 ) -> Result<SelectMergeStacktracesResponse, ApiError> {
-    let tenant = call.tenant()?;
-    let query = profile_query(
-        &call.state.limits.get(&tenant),
-        tenant,
+    let (selection, limits) = checked(
+        &call,
         &request.profile_type_id,
         &request.label_selector,
         request.start,
         request.end,
-        call.state.clock.now_ms(),
     )?;
     // A call site keeps the stacks that pass through it (the UI re-queries a focused,
     // truncated subtree this way).
-    let query = with_call_site(query, request.stack_trace_selector.as_ref());
+    let mut selection = with_call_site(selection, request.stack_trace_selector.as_ref());
+    selection.profile_ids = profile_ids(&request.profile_id_selector)?;
     let max_nodes = call
         .state
         .limits
-        .get(&query.tenant)
+        .get(&selection.tenant)
         .max_nodes(request.max_nodes)?;
-    let (tree, _) = call
-        .state
-        .querier
-        .select_tree(&query)
-        .await
-        .map_err(internal)?;
-    let (flamegraph, tree) = tree_answer(&tree, request.format, max_nodes);
+    let (tree, _) = call.state.querier.select_tree(&selection, &limits).await?;
+    let (flamegraph, tree) = tree_answer(&call, tree, request.format, max_nodes).await?;
     Ok(SelectMergeStacktracesResponse { flamegraph, tree })
 }
 
@@ -186,29 +230,21 @@ pub async fn select_merge_span_profile(
     call: Call,
     request: SelectMergeSpanProfileRequest,
 ) -> Result<SelectMergeSpanProfileResponse, ApiError> {
-    let tenant = call.tenant()?;
-    let mut query = profile_query(
-        &call.state.limits.get(&tenant),
-        tenant,
+    let (mut selection, limits) = checked(
+        &call,
         &request.profile_type_id,
         &request.label_selector,
         request.start,
         request.end,
-        call.state.clock.now_ms(),
     )?;
     let max_nodes = call
         .state
         .limits
-        .get(&query.tenant)
+        .get(&selection.tenant)
         .max_nodes(request.max_nodes)?;
-    query.span_ids = Some(span_ids(&request.span_selector));
-    let (tree, _) = call
-        .state
-        .querier
-        .select_tree(&query)
-        .await
-        .map_err(internal)?;
-    let (flamegraph, tree) = tree_answer(&tree, request.format, max_nodes);
+    selection.span_ids = Some(span_ids(&request.span_selector));
+    let (tree, _) = call.state.querier.select_tree(&selection, &limits).await?;
+    let (flamegraph, tree) = tree_answer(&call, tree, request.format, max_nodes).await?;
     Ok(SelectMergeSpanProfileResponse { flamegraph, tree })
 }
 
@@ -218,54 +254,72 @@ pub async fn select_merge_profile(
     call: Call,
     request: SelectMergeProfileRequest,
 ) -> Result<formats::pprof::Profile, ApiError> {
-    let tenant = call.tenant()?;
-    let query = profile_query(
-        &call.state.limits.get(&tenant),
-        tenant,
+    let (selection, limits) = checked(
+        &call,
         &request.profile_type_id,
         &request.label_selector,
         request.start,
         request.end,
-        call.state.clock.now_ms(),
     )?;
-    let query = with_call_site(query, request.stack_trace_selector.as_ref());
-    call.state
+    let mut selection = with_call_site(selection, request.stack_trace_selector.as_ref());
+    selection.profile_ids = profile_ids(&request.profile_id_selector)?;
+    let (profile, _) = call
+        .state
         .querier
-        .select_profile(&query)
-        .await
-        .map_err(internal)
+        .select_profile(&selection, &limits)
+        .await?;
+    Ok(profile)
+}
+
+/// An exemplar as the wire carries it.
+fn wire_exemplar(exemplar: query::Exemplar) -> WireExemplar {
+    WireExemplar {
+        timestamp: exemplar.timestamp,
+        profile_id: exemplar.profile_id,
+        span_id: exemplar.span_id,
+        value: exemplar.value,
+        labels: exemplar
+            .labels
+            .into_iter()
+            .map(|(name, value)| LabelPair { name, value })
+            .collect(),
+        trace_id: String::new(),
+    }
+}
+
+/// A step in seconds (the wire's) as whole milliseconds; under 1 ms is refused as Pyroscope
+/// refuses it.
+fn step_ms(step: f64) -> Result<i64, ApiError> {
+    if step == 0.0 || !step.is_finite() {
+        return Err(invalid("step must be non-zero"));
+    }
+    if step < 0.001 {
+        return Err(invalid(format!("step must be >= 1ms, got {step:.6}")));
+    }
+    Ok((step * 1000.0).round() as i64)
+}
+
+fn exemplar_kind(exemplar_type: i32) -> ExemplarKind {
+    match ExemplarType::try_from(exemplar_type) {
+        Ok(ExemplarType::Individual) => ExemplarKind::Individual,
+        Ok(ExemplarType::Span) => ExemplarKind::Span,
+        _ => ExemplarKind::None,
+    }
 }
 
 pub async fn select_series(
     call: Call,
     request: SelectSeriesRequest,
 ) -> Result<SelectSeriesResponse, ApiError> {
-    let tenant = call.tenant()?;
-    let query = profile_query(
-        &call.state.limits.get(&tenant),
-        tenant,
+    let (selection, limits) = checked(
+        &call,
         &request.profile_type_id,
         &request.label_selector,
         request.start,
         request.end,
-        call.state.clock.now_ms(),
     )?;
-    let query = with_call_site(query, request.stack_trace_selector.as_ref());
-    if request.step == 0.0 || !request.step.is_finite() {
-        return Err(invalid("step must be non-zero"));
-    }
-    if request.step < 0.0 {
-        return Err(invalid("step must be positive"));
-    }
-    if matches!(
-        ExemplarType::try_from(request.exemplar_type),
-        Ok(ExemplarType::Individual | ExemplarType::Span)
-    ) {
-        return Err(ApiError::new(
-            Code::Unimplemented,
-            "exemplars are not supported by this server",
-        ));
-    }
+    let selection = with_call_site(selection, request.stack_trace_selector.as_ref());
+    let step_ms = step_ms(request.step)?;
     let aggregation = match request.aggregation.map(TimeSeriesAggregationType::try_from) {
         Some(Ok(TimeSeriesAggregationType::Average)) => Aggregation::Average,
         _ => Aggregation::Sum,
@@ -274,18 +328,18 @@ pub async fn select_series(
         Some(limit) if limit > 0 => Some(usize::try_from(limit).unwrap_or(usize::MAX)),
         _ => None,
     };
-    let series_query = SeriesQuery {
+    let params = SeriesParams {
         group_by: request.group_by.clone(),
-        step_ms: ((request.step * 1000.0).round() as i64).max(1),
+        step_ms,
         aggregation,
         limit,
+        exemplars: exemplar_kind(request.exemplar_type),
     };
-    let found = call
+    let (found, _) = call
         .state
         .querier
-        .select_series(&query, &series_query)
-        .await
-        .map_err(internal)?;
+        .select_series(&selection, &params, &limits)
+        .await?;
     Ok(SelectSeriesResponse {
         series: found
             .into_iter()
@@ -298,10 +352,98 @@ pub async fn select_series(
                 points: s
                     .points
                     .into_iter()
-                    .map(|(timestamp, value)| Point {
-                        value,
-                        timestamp,
+                    .map(|point| Point {
+                        value: point.value,
+                        timestamp: point.timestamp,
                         annotations: Vec::new(),
+                        exemplars: point.exemplars.into_iter().map(wire_exemplar).collect(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    })
+}
+
+/// `SelectHeatmap` (Pyroscope v2): per time slot, how the selected profiles' (or spans')
+/// totals are distributed over 20 linear buckets, with the profile behind each bucket.
+pub async fn select_heatmap(
+    call: Call,
+    request: SelectHeatmapRequest,
+) -> Result<SelectHeatmapResponse, ApiError> {
+    if request.step < 0.001 || !request.step.is_finite() {
+        return Err(invalid(format!(
+            "step must be >= 1ms, got {:.6}",
+            request.step
+        )));
+    }
+    if request.limit.is_some_and(|l| l < 0) {
+        return Err(invalid(format!(
+            "limit must be non-negative, got {}",
+            request.limit.unwrap_or(0)
+        )));
+    }
+    if request.start >= request.end {
+        return Err(invalid(format!(
+            "start time must be before end time, got start={} end={}",
+            request.start, request.end
+        )));
+    }
+    let spans = match HeatmapQueryType::try_from(request.query_type) {
+        Ok(HeatmapQueryType::Individual) => false,
+        Ok(HeatmapQueryType::Span) => true,
+        _ => return Err(invalid("valid heatmap query type must be specified")),
+    };
+    let exemplars = exemplar_kind(request.exemplar_type);
+    match (exemplars, spans) {
+        (ExemplarKind::Individual, true) => {
+            return Err(invalid(
+                "individual exemplars only available for individual query type",
+            ));
+        }
+        (ExemplarKind::Span, false) => {
+            return Err(invalid("span exemplars only available for span query type"));
+        }
+        _ => {}
+    }
+    let (selection, limits) = checked(
+        &call,
+        &request.profile_type_id,
+        &request.label_selector,
+        request.start,
+        request.end,
+    )?;
+    let params = HeatmapParams {
+        group_by: request.group_by.clone(),
+        step_ms: (request.step * 1000.0).round() as i64,
+        spans,
+        exemplars,
+        limit: request
+            .limit
+            .filter(|&l| l > 0)
+            .map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
+    };
+    let (found, _) = call
+        .state
+        .querier
+        .select_heatmap(&selection, &params, &limits)
+        .await?;
+    Ok(SelectHeatmapResponse {
+        series: found
+            .into_iter()
+            .map(|s| WireHeatmapSeries {
+                labels: s
+                    .labels
+                    .into_iter()
+                    .map(|(name, value)| LabelPair { name, value })
+                    .collect(),
+                slots: s
+                    .slots
+                    .into_iter()
+                    .map(|slot| WireHeatmapSlot {
+                        timestamp: slot.timestamp,
+                        y_min: slot.y_min,
+                        counts: slot.counts,
+                        exemplars: slot.exemplars.into_iter().map(wire_exemplar).collect(),
                     })
                     .collect(),
             })
@@ -310,40 +452,37 @@ pub async fn select_series(
 }
 
 pub async fn diff(call: Call, request: DiffRequest) -> Result<DiffResponse, ApiError> {
-    let tenant = call.tenant()?;
     let left = request.left.unwrap_or_default();
     let right = request.right.unwrap_or_default();
-    let left_query = profile_query(
-        &call.state.limits.get(&tenant),
-        tenant.clone(),
+    let (left_selection, limits) = checked(
+        &call,
         &left.profile_type_id,
         &left.label_selector,
         left.start,
         left.end,
-        call.state.clock.now_ms(),
     )?;
-    let right_query = profile_query(
-        &call.state.limits.get(&tenant),
-        tenant,
+    let (right_selection, _) = checked(
+        &call,
         &right.profile_type_id,
         &right.label_selector,
         right.start,
         right.end,
-        call.state.clock.now_ms(),
     )?;
     let max_nodes = call
         .state
         .limits
-        .get(&left_query.tenant)
+        .get(&left_selection.tenant)
         .max_nodes(left.max_nodes.max(right.max_nodes))?;
     let querier = &call.state.querier;
-    let (left_tree, right_tree) = futures::try_join!(
-        querier.select_tree(&left_query),
-        querier.select_tree(&right_query)
-    )
-    .map_err(internal)?;
-    let graph = FlameGraphDiff::from_trees(&left_tree.0, &right_tree.0, max_nodes)
-        .map_err(|e| invalid(e.to_string()))?;
+    let ((left_tree, _), (right_tree, _)) = futures::try_join!(
+        querier.select_tree(&left_selection, &limits),
+        querier.select_tree(&right_selection, &limits)
+    )?;
+    let graph = cpu(&call.state, move || {
+        FlameGraphDiff::from_trees(&left_tree, &right_tree, max_nodes)
+    })
+    .await?
+    .map_err(|e| invalid(e.to_string()))?;
     Ok(DiffResponse {
         flamegraph: Some(WireFlameGraphDiff {
             names: graph.names,
@@ -369,8 +508,7 @@ pub async fn get_profile_stats(
         .state
         .querier
         .tenant_stats(&tenant, ALL_TIME.0, ALL_TIME.1, None)
-        .await
-        .map_err(internal)?;
+        .await?;
     Ok(match stats.range_ms {
         Some((oldest, newest)) => GetProfileStatsResponse {
             data_ingested: true,
@@ -415,35 +553,83 @@ pub async fn analyze_query(
             request.end,
             profile_type.as_ref().map(ToString::to_string),
         )
-        .await
-        .map_err(internal)?;
+        .await?;
     let mut matchers = selector.matchers;
-    if let Some(profile_type) = &profile_type {
-        matchers.push(
-            model::Matcher::new(
-                label_names::PROFILE_TYPE,
-                model::MatchOp::Equal,
-                profile_type.to_string(),
-            )
-            .map_err(|e| invalid(e.to_string()))?,
-        );
+    let Some(profile_type) = profile_type else {
+        // Without a profile type there is no read to plan: what the range holds.
+        let series = querier
+            .series(&tenant, &[matchers], request.start, request.end)
+            .await?;
+        return Ok(AnalyzeQueryResponse {
+            query_scopes: vec![QueryScope {
+                component_type: "Object storage".to_owned(),
+                component_count: 1,
+                block_count: stats.blocks as u64,
+                series_count: series.len() as u64,
+                profile_bytes: stats.bytes,
+                ..QueryScope::default()
+            }],
+            query_impact: Some(QueryImpact {
+                total_bytes_in_time_range: stats.bytes,
+                total_queried_series: series.len() as u64,
+                deduplication_needed: false,
+            }),
+        });
+    };
+    // The real plan of a flame graph of the query: per table read (the profiles, each
+    // rollup), its blocks, row groups (`component_count`), rows and bytes.
+    let limits = call.state.limits.get(&tenant);
+    let range = TimeRange::new(request.start, request.end).map_err(|e| invalid(e.to_string()))?;
+    matchers.retain(|m| m.name != label_names::PROFILE_TYPE);
+    let mut with_type = matchers.clone();
+    with_type.push(
+        model::Matcher::new(
+            label_names::PROFILE_TYPE,
+            model::MatchOp::Equal,
+            profile_type.to_string(),
+        )
+        .map_err(|e| invalid(e.to_string()))?,
+    );
+    let total_series = querier
+        .series(&tenant, &[with_type], request.start, request.end)
+        .await?
+        .len() as u64;
+    let query = Query {
+        selection: Selection::new(tenant, profile_type.to_string(), matchers, range),
+        output: Output::Tree,
+    };
+    let plan = querier.plan(&query, &limits.query_limits()).await?;
+    let mut scopes: std::collections::BTreeMap<String, (BTreeSet<ulid::Ulid>, QueryScope)> =
+        Default::default();
+    for task in &plan.tasks {
+        let name = match task.table {
+            query::TaskTable::Profiles => "Profiles".to_owned(),
+            query::TaskTable::Rollup { resolution_ms } => format!(
+                "Rollup {}",
+                model::format_duration(std::time::Duration::from_millis(
+                    resolution_ms.max(0) as u64
+                ))
+            ),
+        };
+        let (blocks, scope) = scopes.entry(name.clone()).or_default();
+        scope.component_type = name;
+        blocks.insert(task.block.id);
+        scope.block_count = blocks.len() as u64;
+        scope.component_count += task.row_groups.len() as u64;
+        scope.profile_count += task.rows;
+        scope.profile_bytes += task.bytes;
     }
-    let series = querier
-        .series(&tenant, &[matchers], request.start, request.end)
-        .await
-        .map_err(internal)?;
     Ok(AnalyzeQueryResponse {
-        query_scopes: vec![QueryScope {
-            component_type: "Object storage".to_owned(),
-            component_count: 1,
-            block_count: stats.blocks as u64,
-            series_count: series.len() as u64,
-            profile_bytes: stats.bytes,
-            ..QueryScope::default()
-        }],
+        query_scopes: scopes
+            .into_values()
+            .map(|(_, mut scope)| {
+                scope.series_count = total_series;
+                scope
+            })
+            .collect(),
         query_impact: Some(QueryImpact {
             total_bytes_in_time_range: stats.bytes,
-            total_queried_series: series.len() as u64,
+            total_queried_series: total_series,
             deduplication_needed: false,
         }),
     })
@@ -473,7 +659,7 @@ pub(crate) async fn matching_series(
         .querier
         .series(tenant, &selectors, start, end)
         .await
-        .map_err(internal)
+        .map_err(ApiError::from)
 }
 
 pub async fn label_names(
@@ -586,17 +772,30 @@ mod tests {
         let tenant = model::TenantId::new("t").expect("tenant");
         let cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
         let limits = Limits::default();
-        let message = |r: Result<ProfileQuery, ApiError>| r.err().map(|e| e.message);
+        let message = |r: Result<Selection, ApiError>| r.err().map(|e| e.message);
         assert_eq!(
-            message(profile_query(&limits, tenant.clone(), cpu, "{}", 0, 5, 10)),
+            message(selection(&limits, tenant.clone(), cpu, "{}", 0, 5, 10)),
             Some("missing time range in the query".to_owned())
         );
         assert_eq!(
-            message(profile_query(&limits, tenant.clone(), cpu, "{}", 6, 5, 10)),
+            message(selection(&limits, tenant.clone(), cpu, "{}", 6, 5, 10)),
             Some("query start time is after end time".to_owned())
         );
-        assert!(profile_query(&limits, tenant.clone(), cpu, "", 1, 5, 10).is_err());
-        assert!(profile_query(&limits, tenant.clone(), "cpu", "{}", 1, 5, 10).is_err());
-        assert!(profile_query(&limits, tenant, cpu, "{}", 1, 5, 10).is_ok());
+        assert!(selection(&limits, tenant.clone(), cpu, "", 1, 5, 10).is_err());
+        assert!(selection(&limits, tenant.clone(), "cpu", "{}", 1, 5, 10).is_err());
+        assert!(selection(&limits, tenant, cpu, "{}", 1, 5, 10).is_ok());
+        assert_eq!(
+            profile_ids(&["nope".to_owned()]).err().map(|e| e.message),
+            Some("invalid UUID length: 4".to_owned())
+        );
+        assert_eq!(
+            step_ms(0.0).err().map(|e| e.message),
+            Some("step must be non-zero".to_owned())
+        );
+        assert_eq!(
+            step_ms(0.0001).err().map(|e| e.message),
+            Some("step must be >= 1ms, got 0.000100".to_owned())
+        );
+        assert_eq!(step_ms(15.0).ok(), Some(15_000));
     }
 }

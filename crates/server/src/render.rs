@@ -6,7 +6,7 @@ use crate::AppState;
 use crate::attime;
 use crate::error::{ApiError, Code};
 use crate::limits::Limits;
-use crate::querier::{ALL_TIME, profile_query};
+use crate::querier::{ALL_TIME, cpu, selection};
 use crate::tenant::tenant;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
@@ -14,16 +14,12 @@ use axum::response::{IntoResponse, Response};
 use formats::flamebearer::{FlamebearerProfile, Timeline};
 use model::label_names;
 use model::{FlameGraph, FlameGraphDiff, ProfileType, parse_selector};
-use query::{Aggregation, ProfileQuery, SeriesQuery, TimeSeries};
+use query::{Aggregation, ExemplarKind, Selection, SeriesParams, TimeSeries};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(Code::InvalidArgument, message)
-}
-
-fn internal(error: impl std::fmt::Display) -> ApiError {
-    ApiError::new(Code::Internal, error.to_string())
 }
 
 /// The query string's parameters; repeated ones (`groupBy`) keep every value.
@@ -72,7 +68,7 @@ fn parse_query(
     from: Option<&str>,
     until: Option<&str>,
     now: i64,
-) -> Result<(ProfileQuery, ProfileType), ApiError> {
+) -> Result<(Selection, ProfileType), ApiError> {
     let query = query.unwrap_or("");
     if query.trim().is_empty() {
         return Err(invalid("\"query\" is required"));
@@ -87,7 +83,7 @@ fn parse_query(
         .map_err(|e: model::ProfileTypeError| invalid(format!("failed to parse \"query\": {e}")))?;
     let from = from.map_or(now, |f| attime::parse_ms(f, now));
     let until = until.map_or(now, |u| attime::parse_ms(u, now));
-    let mut request = profile_query(
+    let mut request = selection(
         limits,
         tenant,
         &profile_type.to_string(),
@@ -156,7 +152,8 @@ pub(crate) fn timeline(
     let end = end - end.rem_euclid(step);
     let buckets = usize::try_from((end - start) / step).unwrap_or(0);
     let mut samples = vec![0u64; buckets];
-    for &(t, value) in series.map_or(&[][..], |s| &s.points) {
+    for point in series.map_or(&[][..], |s| &s.points) {
+        let (t, value) = (point.timestamp, point.value);
         let offset = t.div_euclid(1000) - start;
         if offset < 0 {
             continue;
@@ -199,11 +196,12 @@ pub async fn render(
         } else {
             100
         };
-        return render_dot(&state, &request, node_count).await;
+        return render_dot(&state, &request, &limits, node_count).await;
     }
     let group_by = params.all("groupBy");
-    let step = point_interval_seconds(request.start_ms, request.end_ms);
-    let series_query = SeriesQuery {
+    let (start_ms, end_ms) = (request.range.start_ms, request.range.end_ms);
+    let step = point_interval_seconds(start_ms, end_ms);
+    let series_params = SeriesParams {
         group_by: group_by.clone(),
         step_ms: step * 1000,
         aggregation: match params.get("aggregation") {
@@ -211,16 +209,17 @@ pub async fn render(
             _ => Aggregation::Sum,
         },
         limit: None,
+        exemplars: ExemplarKind::None,
     };
+    let query_limits = limits.query_limits();
     let querier = &state.querier;
-    let ((tree, _), series) = futures::try_join!(
-        querier.select_tree(&request),
-        querier.select_series(&request, &series_query)
-    )
-    .map_err(internal)?;
-    let graph = FlameGraph::from_tree(&tree, max_nodes);
+    let ((tree, _), (series, _)) = futures::try_join!(
+        querier.select_tree(&request, &query_limits),
+        querier.select_series(&request, &series_params, &query_limits)
+    )?;
+    let graph = cpu(&state, move || FlameGraph::from_tree(&tree, max_nodes)).await?;
     let single = (series.len() == 1).then(|| &series[0]);
-    let main = timeline(single, request.start_ms, request.end_ms, step);
+    let main = timeline(single, start_ms, end_ms, step);
     let mut profile = FlamebearerProfile::single(graph, &profile_type, Some(main));
     if let Some(first) = group_by.first() {
         let mut groups = BTreeMap::new();
@@ -230,10 +229,7 @@ pub async fn render(
                 .iter()
                 .find(|(name, _)| name == first)
                 .map_or_else(|| "*".to_owned(), |(_, value)| value.clone());
-            groups.insert(
-                key,
-                timeline(Some(s), request.start_ms, request.end_ms, step),
-            );
+            groups.insert(key, timeline(Some(s), start_ms, end_ms, step));
         }
         profile.groups = Some(groups);
     }
@@ -247,18 +243,18 @@ pub async fn render(
 /// `format=dot`: the merged pprof as a Graphviz graph (pprof's `-dot` report).
 async fn render_dot(
     state: &AppState,
-    request: &ProfileQuery,
+    request: &Selection,
+    limits: &Limits,
     node_count: usize,
 ) -> Result<Response, ApiError> {
-    let profile = state
+    let (profile, _) = state
         .querier
-        .select_profile(request)
-        .await
-        .map_err(internal)?;
+        .select_profile(request, &limits.query_limits())
+        .await?;
     if profile.sample.is_empty() {
         return Ok(([(header::CONTENT_TYPE, "text/plain")], String::new()).into_response());
     }
-    let dot = formats::dot::render(&profile, node_count);
+    let dot = cpu(state, move || formats::dot::render(&profile, node_count)).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain")], dot).into_response())
 }
 
@@ -291,11 +287,16 @@ pub async fn render_diff(
     }
     let max_nodes = params.max_nodes(&limits)?;
     let querier = &state.querier;
-    let ((left_tree, _), (right_tree, _)) =
-        futures::try_join!(querier.select_tree(&left), querier.select_tree(&right))
-            .map_err(internal)?;
-    let diff = FlameGraphDiff::from_trees(&left_tree, &right_tree, max_nodes)
-        .map_err(|e| invalid(e.to_string()))?;
+    let query_limits = limits.query_limits();
+    let ((left_tree, _), (right_tree, _)) = futures::try_join!(
+        querier.select_tree(&left, &query_limits),
+        querier.select_tree(&right, &query_limits)
+    )?;
+    let diff = cpu(&state, move || {
+        FlameGraphDiff::from_trees(&left_tree, &right_tree, max_nodes)
+    })
+    .await?
+    .map_err(|e| invalid(e.to_string()))?;
     let json = FlamebearerProfile::double(diff, &left_type).to_json();
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
@@ -317,21 +318,20 @@ pub async fn label_values(
         state
             .querier
             .profile_types(&tenant, ALL_TIME.0, ALL_TIME.1)
-            .await
-            .map_err(internal)?
+            .await?
     } else {
         let series = state
             .querier
             .series(&tenant, &[], ALL_TIME.0, ALL_TIME.1)
-            .await
-            .map_err(internal)?;
+            .await?;
         let values: std::collections::BTreeSet<String> = series
             .iter()
             .filter_map(|l| l.get(label).map(str::to_owned))
             .collect();
         values.into_iter().collect()
     };
-    let mut body = serde_json::to_string(&values).map_err(internal)?;
+    let mut body =
+        serde_json::to_string(&values).map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
     body.push('\n');
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
@@ -353,7 +353,13 @@ mod tests {
     fn timeline_backfills_zeros_and_snaps_to_the_step() {
         let series = TimeSeries {
             labels: Vec::new(),
-            points: vec![(1_000_020_000, 5.0), (1_000_050_000, 7.0)],
+            points: [(1_000_020_000, 5.0), (1_000_050_000, 7.0)]
+                .map(|(timestamp, value)| query::SeriesPoint {
+                    timestamp,
+                    value,
+                    exemplars: Vec::new(),
+                })
+                .to_vec(),
         };
         // 1_000_007 s snaps down to 1_000_005 s; 1_000_067 s to 1_000_065 s.
         let t = timeline(Some(&series), 1_000_007_000, 1_000_067_000, 15);

@@ -108,6 +108,7 @@ impl StorageConfig {
                 allow_http,
             } => {
                 let mut builder = AmazonS3Builder::from_env()
+                    .with_retry(retry())
                     .with_bucket_name(bucket)
                     .with_allow_http(*allow_http);
                 if let Some(endpoint) = endpoint {
@@ -132,7 +133,9 @@ impl StorageConfig {
                 bucket,
                 service_account_path,
             } => {
-                let mut builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
+                let mut builder = GoogleCloudStorageBuilder::from_env()
+                    .with_retry(retry())
+                    .with_bucket_name(bucket);
                 if let Some(path) = service_account_path {
                     builder = builder.with_service_account_path(path);
                 }
@@ -150,6 +153,7 @@ impl StorageConfig {
                 allow_http,
             } => {
                 let mut builder = MicrosoftAzureBuilder::from_env()
+                    .with_retry(retry())
                     .with_account(account)
                     .with_container_name(container)
                     .with_allow_http(*allow_http);
@@ -166,5 +170,16 @@ impl StorageConfig {
                 Ok(Arc::new(store))
             }
         }
+    }
+}
+
+/// How a request to remote object storage is retried: a few times within seconds, so that a
+/// store that is down answers a query or a write with an error soon (503) instead of after
+/// the client library's three minutes; the segment writer retries whole writes on top.
+fn retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        max_retries: 3,
+        retry_timeout: std::time::Duration::from_secs(10),
+        ..Default::default()
     }
 }
