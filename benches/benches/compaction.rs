@@ -10,7 +10,6 @@
 
 use block::BlockWriter;
 use compactor::{Compactor, CompactorConfig};
-use formats::pprof::proto::{Function, Line, Location, Profile, Sample, ValueType};
 use formats::pprof::{self, LabelLimits};
 use metastore::Metastore;
 use model::{Labels, TenantId};
@@ -22,9 +21,6 @@ use ulid::Ulid;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Functions the stacks are drawn from.
-const FUNCTIONS: u64 = 5_000;
-
 fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
@@ -33,64 +29,6 @@ fn status_kib(field: &str) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse().ok())
         .unwrap_or(0)
-}
-
-/// A profile of `stacks` random stacks (depth 8 to 31 over FUNCTIONS functions, one location
-/// per function): distinct with overwhelming odds.
-fn synthetic_profile(stacks: usize, seed: u64, time_nanos: i64) -> Profile {
-    let mut state = seed | 1;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let mut strings = vec![String::new(), "cpu".to_owned(), "nanoseconds".to_owned()];
-    let mut function = Vec::new();
-    let mut location = Vec::new();
-    for id in 1..=FUNCTIONS {
-        strings.push(format!(
-            "github.com/acme/service/pkg{}.Function{id}",
-            id % 97
-        ));
-        let name = strings.len() as i64 - 1;
-        function.push(Function {
-            id,
-            name,
-            system_name: name,
-            ..Default::default()
-        });
-        location.push(Location {
-            id,
-            line: vec![Line {
-                function_id: id,
-                line: (id % 500) as i64,
-                column: 0,
-            }],
-            ..Default::default()
-        });
-    }
-    let sample = (0..stacks)
-        .map(|_| {
-            let depth = 8 + (next() % 24) as usize;
-            Sample {
-                location_id: (0..depth).map(|_| 1 + next() % FUNCTIONS).collect(),
-                value: vec![1 + (next() % 100) as i64 * 10_000_000],
-                label: Vec::new(),
-            }
-        })
-        .collect();
-    Profile {
-        sample_type: vec![ValueType { r#type: 1, unit: 2 }],
-        sample,
-        location,
-        function,
-        string_table: strings,
-        time_nanos,
-        period_type: Some(ValueType { r#type: 1, unit: 2 }),
-        period: 10_000_000,
-        ..Default::default()
-    }
 }
 
 fn main() {
@@ -117,7 +55,12 @@ async fn run(stacks: usize, segments: usize, job_bytes: u64) {
     let base = 1_700_000_000_000_000_000i64;
     let mut segment_bytes = 0u64;
     for segment in 0..segments {
-        let profile = synthetic_profile(per_segment, segment as u64 + 1, base + segment as i64);
+        let profile = emberscope_benches::synthetic_profile(
+            per_segment,
+            segment as u64 + 1,
+            base + segment as i64,
+            false,
+        );
         let series = pprof::prepare_push(profile, &labels, &limits, &LabelLimits::default(), 0, 0)
             .expect("valid");
         let mut writer = BlockWriter::new();
@@ -168,7 +111,8 @@ async fn run(stacks: usize, segments: usize, job_bytes: u64) {
     let peak = status_kib("VmHWM:");
     println!("| measure | value |\n|---|---|");
     println!(
-        "| input | {stacks} distinct stacks of one service (depth 8–31 over {FUNCTIONS} functions) in {segments} segments, {:.1} MB |",
+        "| input | {stacks} distinct stacks of one service (depth 8–31 over {} functions) in {segments} segments, {:.1} MB |",
+        emberscope_benches::SYNTHETIC_FUNCTIONS,
         segment_bytes as f64 / 1e6
     );
     println!(

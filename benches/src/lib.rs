@@ -67,3 +67,88 @@ pub fn synthetic_tree(nodes: usize) -> Tree {
     }
     tree
 }
+
+/// Functions the synthetic stacks are drawn from.
+pub const SYNTHETIC_FUNCTIONS: u64 = 5_000;
+
+/// A CPU profile of `stacks` distinct stacks (with overwhelming odds). `shared: false`: random
+/// stacks of depth 8 to 31 over [`SYNTHETIC_FUNCTIONS`] functions, hardly any prefix shared
+/// (the worst case for a stack trie). `shared: true`: a call tree as real programs have, five
+/// frames every stack shares then seven levels of eight callees each (a stack is the base-8
+/// digits of its number), so a million stacks make about 1.15 million tree nodes.
+pub fn synthetic_profile(
+    stacks: usize,
+    seed: u64,
+    time_nanos: i64,
+    shared: bool,
+) -> formats::pprof::Profile {
+    use formats::pprof::proto::{Function, Line, Location, Sample, ValueType};
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut strings = vec![String::new(), "cpu".to_owned(), "nanoseconds".to_owned()];
+    let mut function = Vec::new();
+    let mut location = Vec::new();
+    for id in 1..=SYNTHETIC_FUNCTIONS {
+        strings.push(format!(
+            "github.com/acme/service/pkg{}.Function{id}",
+            id % 97
+        ));
+        let name = strings.len() as i64 - 1;
+        function.push(Function {
+            id,
+            name,
+            system_name: name,
+            ..Default::default()
+        });
+        location.push(Location {
+            id,
+            line: vec![Line {
+                function_id: id,
+                line: (id % 500) as i64,
+                column: 0,
+            }],
+            ..Default::default()
+        });
+    }
+    let sample = (0..stacks)
+        .map(|i| {
+            let leaf_first: Vec<u64> = if shared {
+                // Frames root first: 1..=5, then per level the callee named by that digit.
+                let mut frames: Vec<u64> = (1..=5).collect();
+                let mut rest = i as u64;
+                for level in 0..7u64 {
+                    frames.push(6 + level * 8 + rest % 8);
+                    rest /= 8;
+                }
+                frames.reverse();
+                frames
+            } else {
+                let depth = 8 + (next() % 24) as usize;
+                (0..depth)
+                    .map(|_| 1 + next() % SYNTHETIC_FUNCTIONS)
+                    .collect()
+            };
+            Sample {
+                location_id: leaf_first,
+                value: vec![1 + (next() % 100) as i64 * 10_000_000],
+                label: Vec::new(),
+            }
+        })
+        .collect();
+    formats::pprof::Profile {
+        sample_type: vec![ValueType { r#type: 1, unit: 2 }],
+        sample,
+        location,
+        function,
+        string_table: strings,
+        time_nanos,
+        period_type: Some(ValueType { r#type: 1, unit: 2 }),
+        period: 10_000_000,
+        ..Default::default()
+    }
+}

@@ -611,6 +611,17 @@ impl Symbols {
 
     /// Adds `(stack id, value)` pairs into a tree of function names.
     pub fn add_to_tree(&self, samples: &[(u32, i64)], tree: &mut Tree) {
+        self.add_to_tree_bounded(samples, tree, usize::MAX);
+    }
+
+    /// [`Symbols::add_to_tree`], stopping (and returning `false`) as soon as the tree holds
+    /// more than `max_nodes` nodes: a query's memory bound, checked while it grows.
+    pub fn add_to_tree_bounded(
+        &self,
+        samples: &[(u32, i64)],
+        tree: &mut Tree,
+        max_nodes: usize,
+    ) -> bool {
         // Stack node → tree node, filled root-first (parents have smaller ids).
         let mut tree_nodes: Vec<Option<NodeId>> = vec![None; self.stack_nodes()];
         tree_nodes[0] = Some(Tree::ROOT);
@@ -620,9 +631,13 @@ impl Symbols {
             let Some(node) = self.tree_node(stack, tree, &mut tree_nodes, &mut frames) else {
                 continue;
             };
+            if tree.node_count() > max_nodes {
+                return false;
+            }
             leaves.push((node, value));
         }
         tree.add_self_values(&leaves);
+        true
     }
 
     fn tree_node(

@@ -295,6 +295,7 @@ impl Querier {
         let query = Query {
             selection: selection.clone(),
             output: Output::Tree,
+            max_nodes: limits.max_nodes,
         };
         match self.run(query, limits).await? {
             (Accumulator::Tree(tree), stats) => {
@@ -317,6 +318,7 @@ impl Querier {
         let query = Query {
             selection: selection.clone(),
             output: Output::Profile,
+            max_nodes: limits.max_nodes,
         };
         let (accumulator, stats) = self.run(query, limits).await?;
         let Accumulator::Profile(merger, _) = accumulator else {
@@ -360,6 +362,7 @@ impl Querier {
         let query = Query {
             selection: selection.clone(),
             output: Output::Series(params.clone()),
+            max_nodes: limits.max_nodes,
         };
         let (accumulator, stats) = self.run(query, limits).await?;
         let Accumulator::Series(groups) = accumulator else {
@@ -389,6 +392,7 @@ impl Querier {
         let query = Query {
             selection: selection.clone(),
             output: Output::Heatmap(params.clone()),
+            max_nodes: limits.max_nodes,
         };
         let (accumulator, stats) = self.run(query, limits).await?;
         let Accumulator::Heatmap {

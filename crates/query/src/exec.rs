@@ -137,7 +137,9 @@ pub(crate) fn run(
             let samples = stack_sums(&rows, &data.batches, symbols, &mut stats, cancel)?;
             if matches!(query.output, Output::Tree) {
                 let mut tree = Tree::new();
-                symbols.add_to_tree(&samples, &mut tree);
+                if !symbols.add_to_tree_bounded(&samples, &mut tree, query.max_nodes) {
+                    return Err(crate::partial::too_many_nodes(query.max_nodes));
+                }
                 Partial::Tree(tree)
             } else {
                 Partial::Profile(symbols.to_pprof(&samples))

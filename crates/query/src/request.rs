@@ -128,6 +128,9 @@ impl Output {
 pub struct Query {
     pub selection: Selection,
     pub output: Output,
+    /// Distinct stacks (tree nodes) a partial or merged tree may hold (the query's
+    /// `max_nodes` limit, checked by every task as its tree grows).
+    pub max_nodes: usize,
 }
 
 /// The bounds one query runs within (per tenant; `server` fills them from the limits).
@@ -305,6 +308,7 @@ mod tests {
                 limit: Some(3),
                 exemplars: ExemplarKind::Individual,
             }),
+            max_nodes: 10,
         };
         let json = serde_json::to_string(&query).expect("serialise");
         let back: Query = serde_json::from_str(&json).expect("deserialise");

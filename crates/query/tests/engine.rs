@@ -635,6 +635,7 @@ fn plans_travel_and_say_what_they_read() {
     let query = query::Query {
         selection: selection(Vec::new(), START_MS, START_MS + 3 * DAY),
         output: query::Output::Tree,
+        max_nodes: usize::MAX,
     };
     let plan = f
         .runtime

@@ -597,6 +597,7 @@ pub async fn analyze_query(
     let query = Query {
         selection: Selection::new(tenant, profile_type.to_string(), matchers, range),
         output: Output::Tree,
+        max_nodes: limits.query_limits().max_nodes,
     };
     let plan = querier.plan(&query, &limits.query_limits()).await?;
     let mut scopes: std::collections::BTreeMap<String, (BTreeSet<ulid::Ulid>, QueryScope)> =
