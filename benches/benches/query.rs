@@ -45,6 +45,8 @@ const HOUR: i64 = 3_600 * SECOND;
 const DAY: i64 = 24 * HOUR;
 /// Where the fleet's time axis ends (a fixed instant, so the data set can be kept).
 const END_MS: i64 = 1_767_225_600_000;
+/// Where the queries end: not on a bucket boundary, as a dashboard's "last 24 h" is not.
+const QUERY_END_MS: i64 = END_MS - 7 * 60 * SECOND - 17 * SECOND;
 /// One block per service and this much time.
 const BLOCK_MS: i64 = 12 * HOUR;
 const INTERVAL_MS: i64 = 10 * SECOND;
@@ -148,7 +150,7 @@ fn profile_seed(service: usize, pod: usize, time_ms: i64) -> (u64, [u8; 16]) {
 
 /// Each service's dataset as the push path stores it for its pods: symbols, series and one row
 /// per (pod, series, sample type), read back from a block.
-fn templates(tenant: &TenantId, services: usize, pods: usize) -> Vec<DatasetContents> {
+async fn templates(tenant: &TenantId, services: usize, pods: usize) -> Vec<DatasetContents> {
     let mut writer = BlockWriter::new();
     for service in 0..services {
         let source = SOURCES[service % SOURCES.len()];
@@ -161,30 +163,25 @@ fn templates(tenant: &TenantId, services: usize, pods: usize) -> Vec<DatasetCont
         }
     }
     let bytes = writer.finish().expect("encoded").bytes;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let reader = BlockReader::from_bytes(bytes.into()).await.expect("open");
-        let mut out = Vec::new();
-        for service in 0..services {
-            let name = service_name(service);
-            let index = reader
-                .datasets()
-                .iter()
-                .position(|d| d.service_name == name)
-                .expect("dataset");
-            out.push(reader.read_dataset(index).await.expect("read"));
-        }
-        out
-    })
+    let reader = BlockReader::from_bytes(bytes.into()).await.expect("open");
+    let mut out = Vec::new();
+    for service in 0..services {
+        let name = service_name(service);
+        let index = reader
+            .datasets()
+            .iter()
+            .position(|d| d.service_name == name)
+            .expect("dataset");
+        out.push(reader.read_dataset(index).await.expect("read"));
+    }
+    out
 }
 
 /// Generates the fleet into `dir` (objects and a SQLite metastore).
 async fn generate(dir: &Path, days: i64, services: usize, pods: usize) {
     let tenant = TenantId::new("bench").expect("valid");
     let (store, metastore) = emberscope_benches::local_storage(dir);
-    let templates = templates(&tenant, services, pods);
+    let templates = templates(&tenant, services, pods).await;
     let start_ms = END_MS - days * DAY;
     let started = Instant::now();
     let mut written = 0u64;
@@ -247,7 +244,7 @@ async fn generate(dir: &Path, days: i64, services: usize, pods: usize) {
 }
 
 /// A flame graph's or series' timing: (median, min) of `runs` runs of `work`.
-async fn time<F, Fut>(runs: usize, mut work: F) -> (Duration, Duration)
+async fn time_runs<F, Fut>(runs: usize, mut work: F) -> (Duration, Duration)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = ()>,
@@ -307,7 +304,7 @@ async fn report(
         ("flame graph 30 d", 30 * DAY),
     ] {
         let sel = selection(tenant, service, end_ms - span, end_ms);
-        let (cold, cold_best) = time(5, || async {
+        let (cold, cold_best) = time_runs(5, || async {
             fresh(no_results)
                 .select_tree(&sel, &limits)
                 .await
@@ -316,7 +313,7 @@ async fn report(
         .await;
         let warm_engine = fresh(no_results);
         warm_engine.select_tree(&sel, &limits).await.expect("tree");
-        let (warm, _) = time(5, || async {
+        let (warm, _) = time_runs(5, || async {
             warm_engine.select_tree(&sel, &limits).await.expect("tree");
         })
         .await;
@@ -324,14 +321,14 @@ async fn report(
             use_rollups: false,
             ..no_results
         };
-        let (raw, _) = time(3, || async {
+        let (raw, _) = time_runs(3, || async {
             fresh(raw_config)
                 .select_tree(&sel, &limits)
                 .await
                 .expect("tree");
         })
         .await;
-        let (single, _) = time(3, || async {
+        let (single, _) = time_runs(3, || async {
             fresh(no_results)
                 .select_tree(&sel, &one)
                 .await
@@ -368,7 +365,7 @@ async fn report(
             limit: None,
             exemplars: ExemplarKind::None,
         };
-        let (cold, cold_best) = time(5, || async {
+        let (cold, cold_best) = time_runs(5, || async {
             fresh(no_results)
                 .select_series(&sel, &params, &limits)
                 .await
@@ -376,14 +373,14 @@ async fn report(
         })
         .await;
         let warm_engine = fresh(no_results);
-        let (warm, _) = time(5, || async {
+        let (warm, _) = time_runs(5, || async {
             warm_engine
                 .select_series(&sel, &params, &limits)
                 .await
                 .expect("series");
         })
         .await;
-        let (single, _) = time(3, || async {
+        let (single, _) = time_runs(3, || async {
             fresh(no_results)
                 .select_series(&sel, &params, &one)
                 .await
@@ -434,67 +431,79 @@ async fn peak_of_30_days(
     );
 }
 
-/// A flame graph over one dataset of a million distinct stacks: its time, its tree and the
-/// peak resident memory (reset first), for stacks sharing prefixes as real programs' do and for
-/// random ones (the worst case, answered by the node limit).
+/// A flame graph over one dataset of a million distinct stacks, for stacks sharing prefixes as
+/// real programs' do and for random ones (the worst case, answered by the node limit): each
+/// data set is written once under `dir`, then queried in a child process of its own, whose
+/// peak resident memory is the query's.
 async fn million_stacks(dir: &Path) {
-    for shared in [true, false] {
-        let folder = dir.join(if shared {
-            "million-shared"
-        } else {
-            "million-random"
-        });
-        let _ = std::fs::remove_dir_all(&folder);
-        std::fs::create_dir_all(&folder).expect("folder");
-        let (store, metastore) = emberscope_benches::local_storage(&folder);
-        let metastore: Arc<dyn Metastore> = metastore;
-        let tenant = TenantId::new("bench").expect("valid");
-        let time_ms = END_MS - HOUR;
-        let profile =
-            emberscope_benches::synthetic_profile(1_000_000, 7, time_ms * 1_000_000, shared);
-        let labels = Labels::from_pairs([("__name__", "process_cpu"), ("service_name", "million")]);
-        let series = pprof::prepare_push(
-            profile,
-            &labels,
-            &emberscope_benches::bench_limits(true),
-            &LabelLimits::default(),
-            0,
-            0,
-        )
-        .expect("valid");
-        let mut writer = BlockWriter::for_compaction();
-        for one in &series {
-            writer.add(&tenant, one, [9; 16]);
+    for kind in ["shared", "random"] {
+        let folder = dir.join(format!("million-{kind}"));
+        if !folder.join("complete").exists() {
+            let _ = std::fs::remove_dir_all(&folder);
+            std::fs::create_dir_all(&folder).expect("folder");
+            let (store, metastore) = emberscope_benches::local_storage(&folder);
+            let tenant = TenantId::new("bench").expect("valid");
+            let profile = emberscope_benches::synthetic_profile(
+                1_000_000,
+                7,
+                (END_MS - HOUR) * 1_000_000,
+                kind == "shared",
+            );
+            let labels =
+                Labels::from_pairs([("__name__", "process_cpu"), ("service_name", "million")]);
+            let series = pprof::prepare_push(
+                profile,
+                &labels,
+                &emberscope_benches::bench_limits(true),
+                &LabelLimits::default(),
+                0,
+                0,
+            )
+            .expect("valid");
+            let mut writer = BlockWriter::for_compaction();
+            for one in &series {
+                writer.add(&tenant, one, [9; 16]);
+            }
+            let encoded = writer.finish().expect("encoded");
+            let id = Ulid::new();
+            let meta = ingest::block_meta(&encoded, id, 0, 1, Some(tenant.clone()));
+            store
+                .put(&storage::paths::block(&tenant, id), encoded.bytes.into())
+                .await
+                .expect("stored");
+            metastore.add_block(&meta).await.expect("recorded");
+            std::fs::write(folder.join("complete"), b"").expect("marker");
         }
-        let encoded = writer.finish().expect("encoded");
-        let id = Ulid::new();
-        let meta = ingest::block_meta(&encoded, id, 0, 1, Some(tenant.clone()));
-        store
-            .put(&storage::paths::block(&tenant, id), encoded.bytes.into())
-            .await
-            .expect("stored");
-        metastore.add_block(&meta).await.expect("recorded");
-        let before = status_kib("VmRSS:");
-        let _ = std::fs::write("/proc/self/clear_refs", "5");
-        let querier = Querier::new(store, metastore, QuerierConfig::default());
-        let sel = selection(&tenant, "million", END_MS - DAY, END_MS);
-        let started = Instant::now();
-        let outcome = querier.select_tree(&sel, &QueryLimits::default()).await;
-        let elapsed = started.elapsed();
-        let peak = status_kib("VmHWM:") as f64 / 1024.0;
-        let what = match &outcome {
-            Ok((tree, _)) => format!("a tree of {} nodes", tree.node_count()),
-            Err(e) => format!("refused: {e}"),
-        };
-        println!(
-            "flame graph of 1,000,000 {} stacks: {what} in {}; peak resident {peak:.0} MiB (before {:.0} MiB)",
-            if shared { "prefix-sharing" } else { "random" },
-            ms(elapsed),
-            before as f64 / 1024.0
-        );
-        drop(outcome);
-        let _ = std::fs::remove_dir_all(&folder);
+        let output = std::process::Command::new(std::env::current_exe().expect("this program"))
+            .arg("--million-query")
+            .arg(&folder)
+            .output()
+            .expect("child");
+        print!("{}", String::from_utf8_lossy(&output.stdout));
     }
+}
+
+/// The child's side of [`million_stacks`]: one flame graph on a fresh process.
+async fn million_query(folder: &Path) {
+    let (store, metastore) = emberscope_benches::local_storage(folder);
+    let before = status_kib("VmRSS:");
+    let tenant = TenantId::new("bench").expect("valid");
+    let querier = Querier::new(store, metastore, QuerierConfig::default());
+    let sel = selection(&tenant, "million", END_MS - DAY, END_MS);
+    let started = Instant::now();
+    let outcome = querier.select_tree(&sel, &QueryLimits::default()).await;
+    let elapsed = started.elapsed();
+    let what = match &outcome {
+        Ok((tree, _)) => format!("a tree of {} nodes", tree.node_count()),
+        Err(e) => format!("refused: {e}"),
+    };
+    println!(
+        "flame graph of 1,000,000 {} stacks: {what} in {}; peak resident {:.0} MiB (the process before it: {:.0} MiB)",
+        folder.file_name().and_then(|n| n.to_str()).unwrap_or(""),
+        ms(elapsed),
+        status_kib("VmHWM:") as f64 / 1024.0,
+        before as f64 / 1024.0
+    );
 }
 
 /// The pushed data set: one pod, one profile a minute for 30 days, through the segment writer
@@ -567,52 +576,73 @@ async fn pushed(dir: &Path) -> (Arc<dyn ObjectStore>, Arc<dyn Metastore>, i64) {
     (store, metastore, end_ms)
 }
 
-/// `pprof -proto` on the same 24 hours of service 0, written as pprof files.
-fn pprof_baseline(dir: &Path, pods: usize) {
-    let files = dir.join("pprof-24h");
+/// `pprof -proto` on the same 24 hours of one pod of service 0 (8,640 profiles), written as
+/// pprof files, beside the engine's flame graph of that pod and range.
+async fn pprof_baseline(dir: &Path, store: Arc<dyn ObjectStore>, metastore: Arc<dyn Metastore>) {
+    let files = dir.join("pprof-24h-pod-0");
     std::fs::create_dir_all(&files).expect("folder");
     let body = emberscope_benches::read(SOURCES[0]);
     let base = pprof::decode(&body, pprof::DEFAULT_MAX_DECOMPRESSED_BYTES).expect("valid");
+    let (from, to) = (QUERY_END_MS - DAY, QUERY_END_MS);
     let mut paths = Vec::new();
-    let mut time = END_MS - DAY;
+    let mut time = END_MS - 31 * DAY;
     while time < END_MS {
-        for pod in 0..pods {
-            let at = time + pod as i64 * SECOND;
-            let (seed, _) = profile_seed(0, pod, at);
-            let mut profile = base.clone();
-            profile.time_nanos = at * 1_000_000;
-            let factor = 1 + (mix(seed) % 8) as i64;
-            let samples = std::mem::take(&mut profile.sample);
-            profile.sample = samples
-                .into_iter()
-                .enumerate()
-                .filter(|(i, _)| !mix(seed ^ (*i as u64) << 32).is_multiple_of(4))
-                .map(|(_, mut s)| {
-                    s.value.iter_mut().for_each(|v| *v *= factor);
-                    s
-                })
-                .collect();
-            let path = files.join(format!("{at}-{pod}.pb"));
-            if !path.exists() {
-                use prost::Message as _;
-                std::fs::write(&path, profile.encode_to_vec()).expect("write");
-            }
-            paths.push(path);
-        }
+        let at = time;
         time += INTERVAL_MS;
+        if at < from || at > to {
+            continue;
+        }
+        let (seed, _) = profile_seed(0, 0, at);
+        let mut profile = base.clone();
+        profile.time_nanos = at * 1_000_000;
+        let factor = 1 + (mix(seed) % 8) as i64;
+        let samples = std::mem::take(&mut profile.sample);
+        profile.sample = samples
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !mix(seed ^ (*i as u64) << 32).is_multiple_of(4))
+            .map(|(_, mut s)| {
+                s.value.iter_mut().for_each(|v| *v *= factor);
+                s
+            })
+            .collect();
+        let path = files.join(format!("{at}.pb"));
+        if !path.exists() {
+            use prost::Message as _;
+            std::fs::write(&path, profile.encode_to_vec()).expect("write");
+        }
+        paths.push(path);
     }
-    let out = dir.join("pprof-24h.pb.gz");
+    let out = dir.join("pprof-24h-pod-0.pb.gz");
     let started = Instant::now();
     let status = std::process::Command::new("pprof")
         .args(["-symbolize=none", "-proto", "-output"])
         .arg(&out)
         .args(&paths)
         .status();
+    let pprof_time = started.elapsed();
+    let tenant = TenantId::new("bench").expect("valid");
+    let mut sel = selection(&tenant, "service-0", from, to);
+    sel.matchers
+        .push(Matcher::new("pod", MatchOp::Equal, pod_name(0, 0)).expect("valid"));
+    let (ours, _) = time_runs(5, || async {
+        Querier::new(
+            Arc::clone(&store),
+            Arc::clone(&metastore),
+            QuerierConfig::default(),
+        )
+        .select_profile(&sel, &QueryLimits::default())
+        .await
+        .expect("pprof");
+    })
+    .await;
     match status {
         Ok(s) if s.success() => println!(
-            "pprof -proto of the same 24 h ({} files): {:.1} s",
+            "24 h of one pod ({} profiles) merged into one pprof: pprof -proto {:.1} s, emberscope (fresh engine, median) {}: {:.0}x",
             paths.len(),
-            started.elapsed().as_secs_f64()
+            pprof_time.as_secs_f64(),
+            ms(ours),
+            pprof_time.as_secs_f64() / ours.as_secs_f64()
         ),
         other => println!("pprof -proto failed: {other:?} (scripts/pprof-oracle installs it)"),
     }
@@ -623,6 +653,16 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--bench"))
         .collect();
+    if let Some(at) = args.iter().position(|a| a == "--million-query") {
+        let folder = PathBuf::from(args.get(at + 1).expect("a folder"));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(million_query(&folder));
+        return;
+    }
     let numbers: Vec<i64> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let days = numbers.first().copied().unwrap_or(30);
     let services = numbers.get(1).copied().unwrap_or(10) as usize;
@@ -644,7 +684,48 @@ fn main() {
         }
         let (store, metastore) = emberscope_benches::local_storage(&dir);
         let metastore: Arc<dyn Metastore> = metastore;
-        peak_of_30_days(Arc::clone(&store), Arc::clone(&metastore), &tenant, "service-0", END_MS).await;
+        if let Some(at) = args.iter().position(|a| a == "--repeat-hours") {
+            // For a profiler: one range (hours back from the queries' end) again and again on
+            // an engine with its metadata cached (no results cache).
+            let hours: i64 = args.get(at + 1).and_then(|h| h.parse().ok()).unwrap_or(1);
+            let querier = Querier::new(
+                Arc::clone(&store),
+                Arc::clone(&metastore),
+                QuerierConfig {
+                    results_cache_bytes: 0,
+                    ..QuerierConfig::default()
+                },
+            );
+            let sel = selection(&tenant, "service-0", QUERY_END_MS - hours * HOUR, QUERY_END_MS);
+            for workers in [1, query::default_parallelism()] {
+                let limits = QueryLimits {
+                    parallelism: workers,
+                    ..QueryLimits::default()
+                };
+                let (median, best) = time_runs(200, || async {
+                    querier.select_tree(&sel, &limits).await.expect("tree");
+                })
+                .await;
+                let (_, stats) = querier.select_tree(&sel, &limits).await.expect("tree");
+                println!(
+                    "{hours} h flame graph, {workers} worker(s), 200 runs: median {}, best {} ({} tasks, {} profiles, {} rolled up)",
+                    ms(median),
+                    ms(best),
+                    stats.tasks,
+                    stats.profiles,
+                    stats.rolled_up_profiles
+                );
+            }
+            return;
+        }
+        peak_of_30_days(
+            Arc::clone(&store),
+            Arc::clone(&metastore),
+            &tenant,
+            "service-0",
+            QUERY_END_MS,
+        )
+        .await;
         if args.iter().any(|a| a == "--million") {
             million_stacks(&root).await;
         }
@@ -654,25 +735,25 @@ fn main() {
             Arc::clone(&metastore),
             &tenant,
             "service-0",
-            END_MS,
+            QUERY_END_MS,
             "pod",
         )
         .await;
+        if args.iter().any(|a| a == "--pprof") {
+            pprof_baseline(&dir, Arc::clone(&store), Arc::clone(&metastore)).await;
+        }
         let pushed_dir = root.join("query-pushed-30d");
         std::fs::create_dir_all(&pushed_dir).expect("folder");
-        let (store, metastore, end) = pushed(&pushed_dir).await;
+        let (store, metastore, _) = pushed(&pushed_dir).await;
         report(
             "pushed: one pod, a profile a minute, 30 days, through the segment writer and compactor",
             store,
             metastore,
             &tenant,
             "pushed",
-            end,
+            QUERY_END_MS,
             "pod",
         )
         .await;
     });
-    if args.iter().any(|a| a == "--pprof") {
-        pprof_baseline(&dir, pods);
-    }
 }

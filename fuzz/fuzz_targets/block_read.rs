@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
                 let Ok(chunks) = reader.fetch_chunks(index, table, &ranges).await else {
                     continue;
                 };
-                if let Ok(batches) = meta.decode_rows(chunks, &groups, columns, index) {
+                if let Ok(batches) = meta.decode_rows(chunks, &groups, columns, index, None) {
                     for batch in &batches {
                         for row in 0..batch.len() {
                             let _ = (batch.stacks(row), batch.values(row), batch.spans(row));

@@ -31,7 +31,8 @@ pub use reader::{BlockReader, DatasetContents, FetchedDataset, TableKind};
 pub use series::SeriesIndex;
 pub use symbols::Symbols;
 pub use table::{
-    Chunks, Columns, ProfileId, ProfileRow, ROW_GROUP_ROWS, RowBatch, RowGroupInfo, TableMeta,
+    Chunks, Columns, ProfileId, ProfileRow, ROW_GROUP_ROWS, RowBatch, RowFilterSpec, RowGroupInfo,
+    TableMeta,
 };
 pub use writer::{
     BlockWriter, DatasetSummary, EncodedBlock, ROLLUP_RESOLUTIONS_MS, span_id, span_id_string,

@@ -396,7 +396,7 @@ impl FetchedDataset {
         let whole = 0..self.profiles.len() as u64;
         let chunks = Chunks::new(std::slice::from_ref(&whole), vec![self.profiles], whole.end);
         let mut rows = Vec::with_capacity(self.info.profile_count as usize);
-        for batch in meta.decode_rows(chunks, &all_groups, columns, index)? {
+        for batch in meta.decode_rows(chunks, &all_groups, columns, index, None)? {
             for row in 0..batch.len() {
                 rows.push(ProfileRow {
                     series_id: batch.series_id(row),

@@ -9,20 +9,17 @@
 //! fetch only the column chunks they decode: a time series never reads the stack lists.
 
 use crate::BlockError;
-use arrow_array::builder::{
-    FixedSizeBinaryBuilder, Int64Builder, ListBuilder, UInt32Builder, UInt64Builder,
-};
+use arrow_array::builder::{Int64Builder, ListBuilder, UInt32Builder, UInt64Builder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, UInt32Type, UInt64Type};
-use arrow_array::{
-    Array, ArrayRef, FixedSizeBinaryArray, Int64Array, ListArray, RecordBatch, UInt32Array,
-    UInt64Array,
-};
+use arrow_array::{Array, ArrayRef, Int64Array, ListArray, RecordBatch, UInt32Array, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowPredicateFn, ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowFilter,
+};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::WriterProperties;
@@ -87,7 +84,10 @@ const TOTAL: &str = "total";
 const STACKS: &str = "stack_ids";
 const VALUES: &str = "values";
 const SPANS: &str = "span_ids";
-const PROFILE_ID: &str = "profile_id";
+/// A profile id's first and last 8 bytes (big-endian), as two integer columns: random bytes gain
+/// nothing from a dictionary or a binary column, and integers decode on Parquet's plainest path.
+const PROFILE_ID_HIGH: &str = "profile_id_high";
+const PROFILE_ID_LOW: &str = "profile_id_low";
 const PROFILES: &str = "profiles";
 
 fn list_field(name: &str, item: DataType) -> Field {
@@ -106,7 +106,8 @@ fn profiles_schema() -> Arc<Schema> {
         list_field(STACKS, DataType::UInt32),
         list_field(VALUES, DataType::Int64),
         list_field(SPANS, DataType::UInt64),
-        Field::new(PROFILE_ID, DataType::FixedSizeBinary(16), false),
+        Field::new(PROFILE_ID_HIGH, DataType::UInt64, false),
+        Field::new(PROFILE_ID_LOW, DataType::UInt64, false),
     ]))
 }
 
@@ -136,6 +137,8 @@ fn properties(zstd_level: i32) -> Result<WriterProperties, BlockError> {
         .set_compression(Compression::UNCOMPRESSED)
         .set_column_compression(list_item(STACKS), zstd)
         .set_column_compression(list_item(VALUES), zstd)
+        .set_column_dictionary_enabled(ColumnPath::from(PROFILE_ID_HIGH), false)
+        .set_column_dictionary_enabled(ColumnPath::from(PROFILE_ID_LOW), false)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build())
 }
@@ -164,7 +167,8 @@ pub(crate) fn write_profiles(rows: &[ProfileRow], zstd_level: i32) -> Result<Vec
             DataType::UInt64,
             true,
         ));
-        let mut ids = FixedSizeBinaryBuilder::with_capacity(chunk.len(), 16);
+        let mut ids_high = UInt64Builder::with_capacity(chunk.len());
+        let mut ids_low = UInt64Builder::with_capacity(chunk.len());
         for row in chunk {
             series.append_value(row.series_id);
             times.append_value(row.time_nanos);
@@ -175,7 +179,9 @@ pub(crate) fn write_profiles(rows: &[ProfileRow], zstd_level: i32) -> Result<Vec
             values.append(true);
             spans.values().append_slice(&row.span_ids);
             spans.append(true);
-            ids.append_value(row.profile_id)?;
+            let (high, low) = row.profile_id.split_at(8);
+            ids_high.append_value(u64::from_be_bytes(high.try_into().unwrap_or_default()));
+            ids_low.append_value(u64::from_be_bytes(low.try_into().unwrap_or_default()));
         }
         let columns: Vec<ArrayRef> = vec![
             Arc::new(series.finish()),
@@ -184,7 +190,8 @@ pub(crate) fn write_profiles(rows: &[ProfileRow], zstd_level: i32) -> Result<Vec
             Arc::new(stacks.finish()),
             Arc::new(values.finish()),
             Arc::new(spans.finish()),
-            Arc::new(ids.finish()),
+            Arc::new(ids_high.finish()),
+            Arc::new(ids_low.finish()),
         ];
         writer.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
     }
@@ -239,6 +246,15 @@ pub struct Columns {
     pub profile_ids: bool,
 }
 
+/// Which rows a read keeps: those of the wanted series (by id) in a time range (ns, both
+/// ends included; a rollup's time is its bucket's start).
+#[derive(Debug, Clone)]
+pub struct RowFilterSpec {
+    /// `series[id]`: whether series `id` is wanted.
+    pub series: Arc<Vec<bool>>,
+    pub time_nanos: (i64, i64),
+}
+
 /// What a row group's statistics say, for pruning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowGroupInfo {
@@ -266,7 +282,7 @@ struct Leaves {
     stacks: Option<usize>,
     values: Option<usize>,
     spans: Option<usize>,
-    profile_id: Option<usize>,
+    profile_id: Option<(usize, usize)>,
     profiles: Option<usize>,
 }
 
@@ -310,7 +326,7 @@ impl TableMeta {
             stacks: leaf(STACKS),
             values: leaf(VALUES),
             spans: leaf(SPANS),
-            profile_id: leaf(PROFILE_ID),
+            profile_id: leaf(PROFILE_ID_HIGH).zip(leaf(PROFILE_ID_LOW)),
             profiles: leaf(PROFILES),
         };
         let (series_leaf, time_leaf, total_leaf) = (leaf(SERIES), leaf(TIME), leaf(TOTAL));
@@ -392,8 +408,10 @@ impl TableMeta {
         if columns.spans && !self.rollup {
             out.extend(self.leaves.spans);
         }
-        if columns.profile_ids {
-            out.extend(self.leaves.profile_id);
+        if columns.profile_ids
+            && let Some((high, low)) = self.leaves.profile_id
+        {
+            out.extend([high, low]);
         }
         out.extend(self.leaves.profiles);
         out.sort_unstable();
@@ -418,24 +436,47 @@ impl TableMeta {
         out
     }
 
-    /// Decodes `row_groups` (whose column chunks `chunks` holds) into batches of rows.
+    /// Decodes `row_groups` (whose column chunks `chunks` holds) into batches of rows; with a
+    /// `filter`, only the rows it keeps (their series and time decoded first, the other
+    /// columns then only where a row is kept).
     pub fn decode_rows(
         &self,
         chunks: Chunks,
         row_groups: &[usize],
         columns: Columns,
         dataset: usize,
+        filter: Option<&RowFilterSpec>,
     ) -> Result<Vec<RowBatch>, BlockError> {
         if row_groups.is_empty() {
             return Ok(Vec::new());
         }
         let schema = self.metadata.file_metadata().schema_descr();
         let mask = ProjectionMask::leaves(schema, self.leaf_columns(columns));
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(chunks, self.arrow.clone())
-            .with_row_groups(row_groups.to_vec())
-            .with_projection(mask)
-            .with_batch_size(ROW_GROUP_ROWS)
-            .build()?;
+        let mut builder =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(chunks, self.arrow.clone())
+                .with_row_groups(row_groups.to_vec())
+                .with_projection(mask)
+                .with_batch_size(ROW_GROUP_ROWS);
+        if let Some(filter) = filter {
+            let keys = ProjectionMask::leaves(schema, [0, 1]);
+            let (series, (lo, hi)) = (Arc::clone(&filter.series), filter.time_nanos);
+            let predicate = ArrowPredicateFn::new(keys, move |batch: RecordBatch| {
+                let ids = batch.column(0).as_primitive::<UInt32Type>();
+                let times = batch.column(1).as_primitive::<Int64Type>();
+                Ok(ids
+                    .values()
+                    .iter()
+                    .zip(times.values())
+                    .map(|(&id, &t)| {
+                        Some(
+                            t >= lo && t <= hi && series.get(id as usize).copied().unwrap_or(false),
+                        )
+                    })
+                    .collect::<arrow_array::BooleanArray>())
+            });
+            builder = builder.with_row_filter(RowFilter::new(vec![Box::new(predicate)]));
+        }
+        let reader = builder.build()?;
         let mut out = Vec::new();
         for batch in reader {
             out.push(RowBatch::new(&batch?, self.rollup, dataset)?);
@@ -517,7 +558,7 @@ pub struct RowBatch {
     stacks: Option<ListArray>,
     values: Option<ListArray>,
     spans: Option<ListArray>,
-    profile_ids: Option<FixedSizeBinaryArray>,
+    profile_ids: Option<(UInt64Array, UInt64Array)>,
     profiles: Option<UInt64Array>,
 }
 
@@ -558,15 +599,12 @@ impl RowBatch {
         {
             return Err(corrupt("span and value lists differ"));
         }
-        let profile_ids = column(PROFILE_ID)
-            .and_then(|c| c.as_fixed_size_binary_opt())
-            .cloned();
-        if profile_ids
-            .as_ref()
-            .is_some_and(|ids| ids.value_length() != 16)
-        {
-            return Err(corrupt("profile ids are not 16 bytes"));
-        }
+        let id_part = |name: &str| {
+            column(name)
+                .and_then(|c| c.as_primitive_opt::<UInt64Type>())
+                .cloned()
+        };
+        let profile_ids = id_part(PROFILE_ID_HIGH).zip(id_part(PROFILE_ID_LOW));
         let profiles = column(PROFILES)
             .and_then(|c| c.as_primitive_opt::<UInt64Type>())
             .cloned();
@@ -645,8 +683,11 @@ impl RowBatch {
 
     /// The profile's id, when the table has ids and they were read.
     pub fn profile_id(&self, row: usize) -> Option<ProfileId> {
-        let ids = self.profile_ids.as_ref()?;
-        ids.value(row).try_into().ok()
+        let (high, low) = self.profile_ids.as_ref()?;
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&high.value(row).to_be_bytes());
+        id[8..].copy_from_slice(&low.value(row).to_be_bytes());
+        Some(id)
     }
 }
 
@@ -693,7 +734,8 @@ mod tests {
                 ("stack_ids.list.item".to_owned(), zstd),
                 ("values.list.item".to_owned(), zstd),
                 ("span_ids.list.item".to_owned(), Compression::UNCOMPRESSED),
-                ("profile_id".to_owned(), Compression::UNCOMPRESSED),
+                ("profile_id_high".to_owned(), Compression::UNCOMPRESSED),
+                ("profile_id_low".to_owned(), Compression::UNCOMPRESSED),
             ]
         );
     }
@@ -717,7 +759,9 @@ mod tests {
             .map(|r| bytes.slice(r.start as usize..r.end as usize))
             .collect();
         let chunks = Chunks::new(&ranges, parts, bytes.len() as u64);
-        let batches = meta.decode_rows(chunks, &[1], columns, 0).expect("decoded");
+        let batches = meta
+            .decode_rows(chunks, &[1], columns, 0, None)
+            .expect("decoded");
         let read: usize = batches.iter().map(RowBatch::len).sum();
         assert_eq!(read, ROW_GROUP_ROWS);
         assert_eq!(batches[0].time_nanos(0), second.min_time_nanos);
@@ -732,7 +776,8 @@ mod tests {
                     stacks: true,
                     ..columns
                 },
-                0
+                0,
+                None,
             )
             .is_err()
         );
@@ -753,6 +798,7 @@ mod tests {
                 &[2],
                 columns,
                 0,
+                None,
             )
             .expect("decoded");
         let last = &all[2 * ROW_GROUP_ROWS];
@@ -791,6 +837,7 @@ mod tests {
                 &[0],
                 columns,
                 0,
+                None,
             )
             .expect("decoded")[0];
         assert_eq!(

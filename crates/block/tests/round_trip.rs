@@ -400,7 +400,9 @@ async fn golden_block_v2_stays_readable() {
         .fetch_chunks(0, table, &ranges)
         .await
         .expect("chunks");
-    let batches = meta.decode_rows(chunks, &groups, columns, 0).expect("rows");
+    let batches = meta
+        .decode_rows(chunks, &groups, columns, 0, None)
+        .expect("rows");
     let rows: usize = batches.iter().map(|b| b.len()).sum();
     assert_eq!(rows, 3 * 2 * 2);
     let contents = reader.read_dataset(0).await.expect("dataset");

@@ -101,13 +101,30 @@ impl QueryBackend for LocalBackend {
             .chunks(&task.block, task.dataset, task.table.kind(), &ranges)
             .await?;
         let bytes_read: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+        // Only the rows of the task's series and time are decoded whole.
+        let mut wanted = vec![false; index.len()];
+        for &id in &task.series {
+            if let Some(slot) = wanted.get_mut(id as usize) {
+                *slot = true;
+            }
+        }
+        let filter = block::RowFilterSpec {
+            series: Arc::new(wanted),
+            time_nanos: task.time_nanos,
+        };
         let (task_owned, query_owned) = (task.clone(), query.clone());
         let (partial, mut stats) = self
             .data
             .cpu(move || {
                 let id = task_owned.block.id;
                 let batches = table
-                    .decode_rows(chunks, &groups, columns, task_owned.dataset as usize)
+                    .decode_rows(
+                        chunks,
+                        &groups,
+                        columns,
+                        task_owned.dataset as usize,
+                        Some(&filter),
+                    )
                     .map_err(|e| QueryError::block(id, e))?;
                 let data = TaskData {
                     batches,

@@ -239,7 +239,29 @@ impl Querier {
             blocks: plan.blocks,
             datasets: plan.datasets,
             tasks: plan.tasks.len(),
-            row_groups_total: plan.tasks.iter().map(|t| t.row_groups_total as usize).sum(),
+            // Distinct row groups: two parts of one table (a range's two edges) may share one.
+            row_groups_read: plan
+                .tasks
+                .iter()
+                .flat_map(|t| {
+                    t.row_groups
+                        .iter()
+                        .map(|&g| (t.block.id, t.dataset, t.table, g))
+                })
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            row_groups_total: plan
+                .tasks
+                .iter()
+                .map(|t| {
+                    (
+                        (t.block.id, t.dataset, t.table),
+                        t.row_groups_total as usize,
+                    )
+                })
+                .collect::<std::collections::HashMap<_, _>>()
+                .values()
+                .sum(),
             ..QueryStats::default()
         };
         let accumulator = Arc::new(Mutex::new(Accumulator::new(&query.output)));
@@ -266,7 +288,7 @@ impl Querier {
                         let mut accumulator = accumulator
                             .lock()
                             .map_err(|_| QueryError::Internal("a merge failed".to_owned()))?;
-                        accumulator.merge(&partial, max_nodes)
+                        accumulator.merge_shared(partial, max_nodes)
                     })
                     .await??;
                     Ok(stats)

@@ -165,6 +165,29 @@ impl Accumulator {
         }
     }
 
+    /// Adds a partial result that may be this query's alone: the first tree is taken as it is
+    /// rather than copied (a tree of a million stacks is then held once, not twice).
+    pub fn merge_shared(
+        &mut self,
+        partial: std::sync::Arc<Partial>,
+        max_nodes: usize,
+    ) -> Result<(), QueryError> {
+        if let Accumulator::Tree(tree) = self
+            && tree.node_count() <= 1
+            && tree.total() == 0
+        {
+            match std::sync::Arc::try_unwrap(partial) {
+                Ok(Partial::Tree(part)) => {
+                    *tree = part;
+                    return Ok(());
+                }
+                Ok(other) => return self.merge(&other, max_nodes),
+                Err(shared) => return self.merge(&shared, max_nodes),
+            }
+        }
+        self.merge(&partial, max_nodes)
+    }
+
     /// Adds `partial`; `max_nodes` bounds the distinct stacks of a merged tree.
     pub fn merge(&mut self, partial: &Partial, max_nodes: usize) -> Result<(), QueryError> {
         match (self, partial) {

@@ -107,6 +107,14 @@ pub struct Plan {
     pub datasets: usize,
 }
 
+/// Row groups of the profiles table one task reads: one each when a dataset's part has a few
+/// (a short range's edge: the cores share it), more when it has many (a long scan has tasks
+/// enough, and each costs a fetch and a hop to a blocking thread). A row group holds 4,096
+/// profiles.
+fn row_groups_per_task(row_groups: usize) -> usize {
+    if row_groups <= 8 { 1 } else { 4 }
+}
+
 /// The parts of `[lo, hi]` (ns, inclusive) and the table that reads each: whole buckets of
 /// the coarsest resolution that fit (`resolutions` descending, in ms), the rest by the next
 /// resolution, and what no bucket covers from the profiles.
@@ -255,46 +263,49 @@ pub(crate) async fn plan_dataset(
             continue;
         }
         let meta = data.table(block, dataset, table.kind()).await?;
-        let row_groups = prune(meta.row_groups(), &series, from, to);
-        if row_groups.is_empty() {
-            continue;
-        }
+        let pruned = prune(meta.row_groups(), &series, from, to);
         let profile_ids = profile_ids && meta.has_profile_ids();
         let spans = spans && table == TaskTable::Profiles;
         let profile_ids = profile_ids && table == TaskTable::Profiles;
-        let rows = row_groups
-            .iter()
-            .filter_map(|&g| meta.row_groups().get(g as usize))
-            .map(|g| g.rows)
-            .sum();
-        let groups: Vec<usize> = row_groups.iter().map(|&g| g as usize).collect();
-        let bytes = meta
-            .chunk_ranges(
-                &groups,
-                Columns {
-                    stacks,
-                    spans,
-                    profile_ids,
-                },
-            )
-            .iter()
-            .map(|r| r.end - r.start)
-            .sum();
-        tasks.push(ReadTask {
-            block: block.clone(),
-            dataset,
-            dataset_bytes,
-            table,
-            row_groups,
-            row_groups_total: meta.row_groups().len() as u32,
-            series: series.clone(),
-            time_nanos: (from, to),
+        let columns = Columns {
             stacks,
             spans,
             profile_ids,
-            rows,
-            bytes,
-        });
+        };
+        // Profiles are split into tasks of a few row groups, so that the cores share a long
+        // read of one dataset; a rollup is small and read by one task.
+        let per_task = match table {
+            TaskTable::Profiles => row_groups_per_task(pruned.len()),
+            TaskTable::Rollup { .. } => usize::MAX,
+        };
+        for row_groups in pruned.chunks(per_task) {
+            let rows = row_groups
+                .iter()
+                .filter_map(|&g| meta.row_groups().get(g as usize))
+                .map(|g| g.rows)
+                .sum();
+            let groups: Vec<usize> = row_groups.iter().map(|&g| g as usize).collect();
+            let bytes = meta
+                .chunk_ranges(&groups, columns)
+                .iter()
+                .map(|r| r.end - r.start)
+                .sum();
+            tasks.push(ReadTask {
+                block: block.clone(),
+                dataset,
+                dataset_bytes,
+                table,
+                row_groups: row_groups.to_vec(),
+                row_groups_total: meta.row_groups().len() as u32,
+                series: series.clone(),
+                time_nanos: (from, to),
+                stacks,
+                spans,
+                profile_ids,
+                rows,
+                bytes,
+            });
+        }
     }
     Ok(tasks)
 }

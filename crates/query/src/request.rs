@@ -186,8 +186,8 @@ pub struct QueryStats {
 }
 
 impl QueryStats {
+    /// Adds a task's counts (row groups are counted once per query, from its plan).
     pub(crate) fn add(&mut self, other: &QueryStats) {
-        self.row_groups_read += other.row_groups_read;
         self.bytes_read += other.bytes_read;
         self.profiles += other.profiles;
         self.rollup_rows += other.rollup_rows;
