@@ -21,16 +21,6 @@ use ulid::Ulid;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse().ok())
-        .unwrap_or(0)
-}
-
 fn main() {
     let mut args = std::env::args()
         .skip(1)
@@ -91,7 +81,7 @@ async fn run(stacks: usize, segments: usize, job_bytes: u64) {
     );
     // The peak resident set from here on is the compaction's.
     let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
-    let before = status_kib("VmRSS:");
+    let before = emberscope_benches::status_kib("VmRSS:");
     let started = Instant::now();
     let mut report = compactor::CompactionReport::default();
     let mut jobs = 0;
@@ -108,7 +98,7 @@ async fn run(stacks: usize, segments: usize, job_bytes: u64) {
     }
     assert!(jobs > 0, "no job ran");
     let elapsed = started.elapsed();
-    let peak = status_kib("VmHWM:");
+    let peak = emberscope_benches::status_kib("VmHWM:");
     println!("| measure | value |\n|---|---|");
     println!(
         "| input | {stacks} distinct stacks of one service (depth 8–31 over {} functions) in {segments} segments, {:.1} MB |",

@@ -66,16 +66,6 @@ const SOURCES: [&str; 10] = [
     "pprof/heap_delta",
 ];
 
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse().ok())
-        .unwrap_or(0)
-}
-
 /// A small deterministic hash (splitmix64), for the variants.
 fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -413,7 +403,7 @@ async fn peak_of_30_days(
     service: &str,
     end_ms: i64,
 ) {
-    let before = status_kib("VmRSS:");
+    let before = emberscope_benches::status_kib("VmRSS:");
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let querier = Querier::new(store, metastore, QuerierConfig::default());
     let sel = selection(tenant, service, end_ms - 30 * DAY, end_ms);
@@ -426,7 +416,7 @@ async fn peak_of_30_days(
         "30-day flame graph of {service} ({} nodes) in {}: peak resident {:.0} MiB (resident before {:.0} MiB)",
         tree.node_count(),
         ms(started.elapsed()),
-        status_kib("VmHWM:") as f64 / 1024.0,
+        emberscope_benches::status_kib("VmHWM:") as f64 / 1024.0,
         before as f64 / 1024.0
     );
 }
@@ -486,7 +476,7 @@ async fn million_stacks(dir: &Path) {
 /// The child's side of [`million_stacks`]: one flame graph on a fresh process.
 async fn million_query(folder: &Path) {
     let (store, metastore) = emberscope_benches::local_storage(folder);
-    let before = status_kib("VmRSS:");
+    let before = emberscope_benches::status_kib("VmRSS:");
     let tenant = TenantId::new("bench").expect("valid");
     let querier = Querier::new(store, metastore, QuerierConfig::default());
     let sel = selection(&tenant, "million", END_MS - DAY, END_MS);
@@ -501,7 +491,7 @@ async fn million_query(folder: &Path) {
         "flame graph of 1,000,000 {} stacks: {what} in {}; peak resident {:.0} MiB (the process before it: {:.0} MiB)",
         folder.file_name().and_then(|n| n.to_str()).unwrap_or(""),
         ms(elapsed),
-        status_kib("VmHWM:") as f64 / 1024.0,
+        emberscope_benches::status_kib("VmHWM:") as f64 / 1024.0,
         before as f64 / 1024.0
     );
 }

@@ -10,6 +10,17 @@ use std::sync::Arc;
 // The repository's `testdata/`: a path, and a file's bytes (a missing file panics with its path).
 pub use testkit::{read_testdata as read, testdata};
 
+/// A field of `/proc/self/status` in KiB (`VmRSS:`, `VmHWM:`), 0 where there is none.
+pub fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Object storage on the local filesystem under `dir/objects` and a SQLite metastore in
 /// `dir/metastore.db`: the embedded defaults of `emberscope serve`.
 pub fn local_storage(dir: &Path) -> (Arc<dyn storage::ObjectStore>, Arc<SqliteMetastore>) {

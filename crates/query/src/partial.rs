@@ -310,23 +310,31 @@ pub(crate) fn finish_series(
                 .collect(),
         })
         .collect();
-    if let Some(limit) = params.limit
-        && out.len() > limit
-    {
-        let total = |s: &TimeSeries| s.points.iter().map(|p| p.value).sum::<f64>();
-        let mut ranked: Vec<(f64, usize)> =
-            out.iter().enumerate().map(|(i, s)| (total(s), i)).collect();
-        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let mut keep: Vec<usize> = ranked.into_iter().take(limit).map(|(_, i)| i).collect();
-        keep.sort_unstable();
-        let mut index = 0;
-        out.retain(|_| {
-            let kept = keep.binary_search(&index).is_ok();
-            index += 1;
-            kept
-        });
+    if let Some(limit) = params.limit {
+        let totals: Vec<f64> = out
+            .iter()
+            .map(|s| s.points.iter().map(|p| p.value).sum())
+            .collect();
+        keep_largest(&mut out, &totals, limit);
     }
     out
+}
+
+/// Keeps the `limit` items of largest total (the first of equal ones), in their order.
+fn keep_largest<T>(items: &mut Vec<T>, totals: &[f64], limit: usize) {
+    if items.len() <= limit {
+        return;
+    }
+    let mut ranked: Vec<(f64, usize)> = totals.iter().copied().zip(0..).collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut keep: Vec<usize> = ranked.into_iter().take(limit).map(|(_, i)| i).collect();
+    keep.sort_unstable();
+    let mut index = 0;
+    items.retain(|_| {
+        let kept = keep.binary_search(&index).is_ok();
+        index += 1;
+        kept
+    });
 }
 
 /// Rows of a heatmap's y axis: this many linear buckets between the smallest and the largest
@@ -456,23 +464,12 @@ pub(crate) fn finish_heatmap(
         })
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    if let Some(limit) = params.limit
-        && out.len() > limit
-    {
-        let mut ranked: Vec<(i64, usize)> = out
+    if let Some(limit) = params.limit {
+        let counts: Vec<f64> = out
             .iter()
-            .enumerate()
-            .map(|(i, (_, group, _))| (totals.get(group).copied().unwrap_or(0), i))
+            .map(|(_, group, _)| totals.get(group).copied().unwrap_or(0) as f64)
             .collect();
-        ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let mut keep: Vec<usize> = ranked.into_iter().take(limit).map(|(_, i)| i).collect();
-        keep.sort_unstable();
-        let mut index = 0;
-        out.retain(|_| {
-            let kept = keep.binary_search(&index).is_ok();
-            index += 1;
-            kept
-        });
+        keep_largest(&mut out, &counts, limit);
     }
     out.into_iter().map(|(_, _, s)| s).collect()
 }
