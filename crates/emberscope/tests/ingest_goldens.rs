@@ -8,13 +8,13 @@ mod common;
 
 use testkit::oracle;
 
-use common::{Server, request, start};
-use prost::Message as _;
-use server::proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
-use server::proto::querier::v1::{
+use api::proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
+use api::proto::querier::v1::{
     ProfileTypesRequest, ProfileTypesResponse, SelectMergeProfileRequest,
 };
-use server::proto::types::v1::LabelPair;
+use api::proto::types::v1::LabelPair;
+use common::{Server, request, start};
+use prost::Message as _;
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -8,11 +8,11 @@ mod common;
 
 use testkit::oracle;
 
-use common::{Server, post_bytes, start};
-use prost::Message as _;
-use server::proto::querier::v1::{
+use api::proto::querier::v1::{
     ProfileTypesRequest, ProfileTypesResponse, SelectMergeProfileRequest,
 };
+use common::{Server, post_bytes, start};
+use prost::Message as _;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -54,7 +54,7 @@ fn post(server: &Server, path: &str, content_type: &str, body: &[u8]) -> (u16, S
 
 /// `SelectMergeProfile` of the CPU type for one run, in strprofile form with sorted samples.
 fn read_back(server: &Server, run: &str) -> serde_json::Value {
-    use server::proto::querier::v1::SelectMergeProfileRequest;
+    use api::proto::querier::v1::SelectMergeProfileRequest;
     let now = model::time::now_ms();
     let request = SelectMergeProfileRequest {
         profile_type_id: "process_cpu:cpu:nanoseconds:cpu:nanoseconds".to_owned(),

@@ -380,7 +380,7 @@ fn render_timeline_groups_dot_diff_and_label_values() {
 /// gRPC-Web framing over HTTP/1.1: a length-prefixed message, trailers in a last frame.
 #[test]
 fn grpc_web_calls_answer_with_framed_messages_and_trailers() {
-    use server::proto::querier::v1::{ProfileTypesRequest, ProfileTypesResponse};
+    use api::proto::querier::v1::{ProfileTypesRequest, ProfileTypesResponse};
     let (_dir, server, _) = loaded();
     let message = ProfileTypesRequest::default().encode_to_vec();
     let mut framed = vec![0u8];
@@ -402,8 +402,7 @@ fn grpc_web_calls_answer_with_framed_messages_and_trailers() {
     assert_eq!(&trailer[5..], b"grpc-status: 0\r\n");
 
     // An invalid request: status 3 and its message in the trailer frame.
-    let select =
-        server::proto::querier::v1::SelectMergeStacktracesRequest::default().encode_to_vec();
+    let select = api::proto::querier::v1::SelectMergeStacktracesRequest::default().encode_to_vec();
     let mut framed = vec![0u8];
     framed.extend_from_slice(&(select.len() as u32).to_be_bytes());
     framed.extend_from_slice(&select);

@@ -240,8 +240,7 @@ fn python_push() -> (serde_json::Value, Vec<u8>) {
 fn pushed_labels(gzip_body: &[u8]) -> Labels {
     use prost::Message;
     let raw = formats::compression::decompress(gzip_body, 1 << 24).expect("gzip");
-    let request =
-        server::proto::push::v1::PushRequest::decode(raw.as_ref()).expect("a PushRequest");
+    let request = api::proto::push::v1::PushRequest::decode(raw.as_ref()).expect("a PushRequest");
     Labels::from_pairs(
         request.series[0]
             .labels
@@ -380,11 +379,11 @@ fn push_json_and_errors() {
 
 #[test]
 fn connect_querier_serves_profile_types_and_flame_graphs() {
-    use base64::Engine as _;
-    use prost::Message;
-    use server::proto::querier::v1::{
+    use api::proto::querier::v1::{
         ProfileFormat, SelectMergeStacktracesRequest, SelectMergeStacktracesResponse,
     };
+    use base64::Engine as _;
+    use prost::Message;
     let dir = tempfile::tempdir().expect("temp dir");
     let server = start(dir.path(), &[]);
     let cpu = std::fs::read(testkit::testdata("pprof/cpu.pprof")).expect("pprof");
@@ -634,9 +633,9 @@ fn connect_label_apis_answer_from_the_series_indexes() {
 
 #[test]
 fn connect_select_merge_profile_returns_the_pprof() {
+    use api::proto::querier::v1::SelectMergeProfileRequest;
     use base64::Engine as _;
     use prost::Message;
-    use server::proto::querier::v1::SelectMergeProfileRequest;
     let dir = tempfile::tempdir().expect("temp dir");
     let server = start(dir.path(), &[]);
     let cpu = std::fs::read(testkit::testdata("pprof/cpu.pprof")).expect("pprof");

@@ -5,7 +5,7 @@
 //! the querier service and the legacy HTTP query API, settings, feature flags, version, build
 //! info, tenant limits, `/ready`, `/metrics`; the tenant rule (`X-Scope-OrgID`, `anonymous`
 //! when multi-tenancy is off); per-tenant limits ([`limits`]); the mapping of errors to status
-//! codes (one place, [`error`]); the RPC protocols (Connect, gRPC, gRPC-Web: `rpc`); and
+//! codes (one place, [`error`]); serving RPC methods in every protocol of `api::wire` (`rpc`); and
 //! starting the roles (segment writer, compactor, querier) on the configured storage and
 //! metastore (embedded defaults: local `./data`, SQLite).
 
@@ -27,47 +27,6 @@ mod services;
 mod store;
 mod tenant;
 mod ui;
-
-/// The API types generated from `proto/` (the wire contract).
-#[allow(missing_debug_implementations, clippy::all, unused_qualifications)]
-pub mod proto {
-    pub mod types {
-        pub mod v1 {
-            include!(concat!(env!("OUT_DIR"), "/types.v1.rs"));
-            include!(concat!(env!("OUT_DIR"), "/types.v1.serde.rs"));
-        }
-    }
-    pub mod push {
-        pub mod v1 {
-            include!(concat!(env!("OUT_DIR"), "/push.v1.rs"));
-            include!(concat!(env!("OUT_DIR"), "/push.v1.serde.rs"));
-        }
-    }
-    pub mod querier {
-        pub mod v1 {
-            include!(concat!(env!("OUT_DIR"), "/querier.v1.rs"));
-            include!(concat!(env!("OUT_DIR"), "/querier.v1.serde.rs"));
-        }
-    }
-    pub mod settings {
-        pub mod v1 {
-            include!(concat!(env!("OUT_DIR"), "/settings.v1.rs"));
-            include!(concat!(env!("OUT_DIR"), "/settings.v1.serde.rs"));
-        }
-    }
-    pub mod capabilities {
-        pub mod v1 {
-            include!(concat!(env!("OUT_DIR"), "/capabilities.v1.rs"));
-            include!(concat!(env!("OUT_DIR"), "/capabilities.v1.serde.rs"));
-        }
-    }
-    pub mod version {
-        pub mod v1 {
-            include!(concat!(env!("OUT_DIR"), "/version.v1.rs"));
-            include!(concat!(env!("OUT_DIR"), "/version.v1.serde.rs"));
-        }
-    }
-}
 
 use axum::Router;
 use axum::extract::State;

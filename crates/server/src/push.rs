@@ -2,9 +2,9 @@
 //! Alloy and the Pyroscope SDKs built on pyroscope-rs send (`api.md` §2.2).
 
 use crate::error::ApiError;
-use crate::proto::push::v1::{PushRequest, PushResponse};
 use crate::rpc::{Call, invalid};
 use crate::store;
+use api::proto::push::v1::{PushRequest, PushResponse};
 use formats::pprof;
 use model::LabelPair;
 

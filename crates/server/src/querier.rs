@@ -4,7 +4,8 @@
 
 use crate::error::ApiError;
 use crate::limits::Limits;
-use crate::proto::querier::v1::{
+use crate::rpc::{Call, invalid};
+use api::proto::querier::v1::{
     AnalyzeQueryRequest, AnalyzeQueryResponse, DiffRequest, DiffResponse,
     FlameGraph as WireFlameGraph, FlameGraphDiff as WireFlameGraphDiff, HeatmapQueryType, Level,
     ProfileFormat, ProfileTypesRequest, ProfileTypesResponse, QueryImpact, QueryScope,
@@ -13,13 +14,12 @@ use crate::proto::querier::v1::{
     SelectMergeStacktracesResponse, SelectSeriesRequest, SelectSeriesResponse, SeriesRequest,
     SeriesResponse,
 };
-use crate::proto::types::v1::{
+use api::proto::types::v1::{
     Exemplar as WireExemplar, ExemplarType, GetProfileStatsRequest, GetProfileStatsResponse,
     HeatmapSeries as WireHeatmapSeries, HeatmapSlot as WireHeatmapSlot, LabelNamesRequest,
     LabelNamesResponse, LabelPair, LabelValuesRequest, LabelValuesResponse, Labels, Point,
     ProfileType as WireProfileType, Series, StackTraceSelector, TimeSeriesAggregationType,
 };
-use crate::rpc::{Call, invalid};
 use model::label_names;
 use model::{FlameGraph, FlameGraphDiff, ProfileType, TimeRange, Tree, parse_selector};
 use query::{

@@ -1,4 +1,5 @@
-//! Unary RPCs on the HTTP port, in the three protocols connect-go serves there (`api.md` §0):
+//! Unary RPCs on the HTTP port, in the three protocols connect-go serves there (`api.md` §0;
+//! the framing is `api::wire`'s):
 //! **Connect** (`application/proto`, `application/json` = protojson; gzip by
 //! `Content-Encoding`), **gRPC** (`application/grpc[+proto|+json]`, length-prefixed messages,
 //! status in trailers; HTTP/2 cleartext) and **gRPC-Web** (`application/grpc-web[+proto]`, and
@@ -13,7 +14,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use http_body::Frame;
 use model::TenantId;
 use std::convert::Infallible;
@@ -22,20 +23,8 @@ use std::sync::Arc;
 /// Largest request body after decompression (`distributor.ingestion-body-limit-mb`).
 pub const BODY_LIMIT: usize = 256 << 20;
 
-/// How message bytes are encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Codec {
-    Proto,
-    Json,
-}
-
-/// How messages are carried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    Connect,
-    Grpc,
-    GrpcWeb { text: bool },
-}
+pub use api::wire::{Codec, Protocol, negotiate};
+use api::wire::{content_type, decode, encode, frame, grpc_status, unframe, web_trailers};
 
 pub fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(Code::InvalidArgument, message)
@@ -53,30 +42,6 @@ impl Call {
     pub fn tenant(&self) -> Result<TenantId, ApiError> {
         crate::tenant::tenant(&self.headers, self.state.multitenancy)
     }
-}
-
-/// The protocol and codec a `Content-Type` names, or `None` when it names none of them.
-pub fn negotiate(content_type: &str) -> Option<(Protocol, Codec)> {
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    Some(match media.as_str() {
-        "application/proto" => (Protocol::Connect, Codec::Proto),
-        "application/json" => (Protocol::Connect, Codec::Json),
-        "application/grpc" | "application/grpc+proto" => (Protocol::Grpc, Codec::Proto),
-        "application/grpc+json" => (Protocol::Grpc, Codec::Json),
-        "application/grpc-web" | "application/grpc-web+proto" => {
-            (Protocol::GrpcWeb { text: false }, Codec::Proto)
-        }
-        "application/grpc-web+json" => (Protocol::GrpcWeb { text: false }, Codec::Json),
-        "application/grpc-web-text" | "application/grpc-web-text+proto" => {
-            (Protocol::GrpcWeb { text: true }, Codec::Proto)
-        }
-        _ => return None,
-    })
 }
 
 /// Serves one unary call: decode, run `method`, encode.
@@ -106,7 +71,7 @@ where
         .into_response();
     };
     let request = match read_message(protocol, &headers, body)
-        .and_then(|bytes| decode::<Req>(codec, &bytes))
+        .and_then(|bytes| decode::<Req>(codec, &bytes).map_err(ApiError::from))
     {
         Ok(request) => request,
         Err(error) => return write_error(protocol, codec, &error),
@@ -158,7 +123,7 @@ fn read_message(protocol: Protocol, headers: &HeaderMap, body: Bytes) -> Result<
             } else {
                 body
             };
-            let (flags, message) = unframe(&body)?;
+            let (flags, message) = unframe(&body).map_err(ApiError::from)?;
             if flags & 1 == 0 {
                 return Ok(message);
             }
@@ -170,64 +135,6 @@ fn read_message(protocol: Protocol, headers: &HeaderMap, body: Bytes) -> Result<
                 )),
             }
         }
-    }
-}
-
-/// The one length-prefixed message of a unary gRPC request: `flags(1) length(4, BE) message`.
-fn unframe(body: &Bytes) -> Result<(u8, Bytes), ApiError> {
-    if body.is_empty() {
-        // An absent message is the empty message.
-        return Ok((0, Bytes::new()));
-    }
-    let Some((&flags, rest)) = body.split_first() else {
-        return Ok((0, Bytes::new()));
-    };
-    let length = rest
-        .get(..4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
-        .ok_or_else(|| invalid("grpc: truncated message prefix"))?;
-    let end = 5usize.saturating_add(length);
-    if end > body.len() {
-        return Err(invalid(format!(
-            "grpc: message of {length} bytes but only {} sent",
-            body.len() - 5
-        )));
-    }
-    if end != body.len() {
-        return Err(invalid("grpc: unary request with more than one message"));
-    }
-    Ok((flags, body.slice(5..end)))
-}
-
-fn decode<Req>(codec: Codec, bytes: &[u8]) -> Result<Req, ApiError>
-where
-    Req: prost::Message + Default + serde::de::DeserializeOwned,
-{
-    match codec {
-        Codec::Proto => Req::decode(bytes).map_err(|e| invalid(format!("unmarshal message: {e}"))),
-        Codec::Json => {
-            serde_json::from_slice(bytes).map_err(|e| invalid(format!("unmarshal message: {e}")))
-        }
-    }
-}
-
-fn encode<Resp: prost::Message + serde::Serialize>(codec: Codec, message: &Resp) -> Vec<u8> {
-    match codec {
-        Codec::Proto => message.encode_to_vec(),
-        // Serialising generated messages into memory cannot fail.
-        Codec::Json => serde_json::to_vec(message).unwrap_or_default(),
-    }
-}
-
-fn content_type(protocol: Protocol, codec: Codec) -> &'static str {
-    match (protocol, codec) {
-        (Protocol::Connect, Codec::Proto) => "application/proto",
-        (Protocol::Connect, Codec::Json) => "application/json",
-        (Protocol::Grpc, Codec::Proto) => "application/grpc",
-        (Protocol::Grpc, Codec::Json) => "application/grpc+json",
-        (Protocol::GrpcWeb { text: false }, Codec::Proto) => "application/grpc-web+proto",
-        (Protocol::GrpcWeb { text: false }, Codec::Json) => "application/grpc-web+json",
-        (Protocol::GrpcWeb { text: true }, _) => "application/grpc-web-text+proto",
     }
 }
 
@@ -294,93 +201,4 @@ fn web_response(kind: &'static str, text: bool, body: Vec<u8>) -> Response {
         body
     };
     (StatusCode::OK, [(header::CONTENT_TYPE, kind)], body).into_response()
-}
-
-/// One length-prefixed message.
-fn frame(flags: u8, message: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(5 + message.len());
-    out.put_u8(flags);
-    out.put_u32(u32::try_from(message.len()).unwrap_or(u32::MAX));
-    out.put_slice(message);
-    out.freeze()
-}
-
-fn grpc_status(code: u32, message: &str) -> HeaderMap {
-    let mut trailers = HeaderMap::new();
-    trailers.insert("grpc-status", HeaderValue::from(code));
-    if !message.is_empty()
-        && let Ok(value) = HeaderValue::from_str(&percent_encode(message))
-    {
-        trailers.insert("grpc-message", value);
-    }
-    trailers
-}
-
-/// gRPC-Web's trailers: a frame with flag 0x80 holding HTTP/1-style header lines.
-fn web_trailers(code: u32, message: &str) -> Bytes {
-    let mut text = format!("grpc-status: {code}\r\n");
-    if !message.is_empty() {
-        text.push_str(&format!("grpc-message: {}\r\n", percent_encode(message)));
-    }
-    frame(0x80, text.as_bytes())
-}
-
-/// `grpc-message` is percent-encoded: bytes outside printable ASCII, and `%` itself.
-fn percent_encode(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    for &byte in message.as_bytes() {
-        if (0x20..=0x7e).contains(&byte) && byte != b'%' {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn negotiates_every_protocol() {
-        assert_eq!(
-            negotiate("application/proto"),
-            Some((Protocol::Connect, Codec::Proto))
-        );
-        assert_eq!(
-            negotiate("application/json; charset=utf-8"),
-            Some((Protocol::Connect, Codec::Json))
-        );
-        assert_eq!(
-            negotiate("application/grpc+proto"),
-            Some((Protocol::Grpc, Codec::Proto))
-        );
-        assert_eq!(
-            negotiate("application/grpc-web-text"),
-            Some((Protocol::GrpcWeb { text: true }, Codec::Proto))
-        );
-        assert_eq!(negotiate("text/plain"), None);
-    }
-
-    #[test]
-    fn unframes_one_message_and_refuses_bad_prefixes() {
-        let framed = frame(0, b"abc");
-        assert_eq!(unframe(&framed), Ok((0, Bytes::from_static(b"abc"))));
-        assert!(unframe(&Bytes::from_static(&[0, 0, 0])).is_err());
-        assert!(unframe(&Bytes::from_static(&[0, 0, 0, 0, 9, 1])).is_err());
-        let mut two = framed.to_vec();
-        two.extend_from_slice(&framed);
-        assert!(unframe(&Bytes::from(two)).is_err());
-        assert_eq!(unframe(&Bytes::new()), Ok((0, Bytes::new())));
-    }
-
-    #[test]
-    fn percent_encodes_grpc_messages() {
-        assert_eq!(percent_encode("no org id"), "no org id");
-        assert_eq!(
-            percent_encode("100% ünïcode\n"),
-            "100%25 %C3%BCn%C3%AFcode%0A"
-        );
-    }
 }

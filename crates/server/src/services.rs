@@ -4,15 +4,13 @@
 //! `GET /api/v1/status/buildinfo`.
 
 use crate::error::{ApiError, Code};
-use crate::proto::capabilities::v1::{
-    FeatureFlag, GetFeatureFlagsRequest, GetFeatureFlagsResponse,
-};
-use crate::proto::settings::v1::{
+use crate::rpc::{Call, invalid};
+use api::proto::capabilities::v1::{FeatureFlag, GetFeatureFlagsRequest, GetFeatureFlagsResponse};
+use api::proto::settings::v1::{
     DeleteSettingsRequest, DeleteSettingsResponse, GetSettingsRequest, GetSettingsResponse,
     SetSettingsRequest, SetSettingsResponse, Setting,
 };
-use crate::proto::version::v1::{VersionRequest, VersionResponse};
-use crate::rpc::{Call, invalid};
+use api::proto::version::v1::{VersionRequest, VersionResponse};
 use axum::response::{IntoResponse, Response};
 use model::TenantId;
 use std::collections::BTreeMap;

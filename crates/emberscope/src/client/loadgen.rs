@@ -6,11 +6,11 @@
 
 use super::{Client, ClientArgs};
 use anyhow::{Context, Result, bail};
+use api::proto::push::v1::{PushRequest, PushResponse, RawProfileSeries, RawSample};
+use api::proto::types::v1::LabelPair;
 use clap::Args;
 use model::label_names;
 use prost::Message as _;
-use server::proto::push::v1::{PushRequest, PushResponse, RawProfileSeries, RawSample};
-use server::proto::types::v1::LabelPair;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,16 +5,16 @@
 use super::timearg;
 use super::{Client, ClientArgs};
 use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand};
-use model::label_names;
-use model::{MatchOp, ProfileType, Tree, parse_selector};
-use server::proto::querier::v1::{
+use api::proto::querier::v1::{
     ProfileTypesRequest, ProfileTypesResponse, SelectMergeProfileRequest, SelectSeriesRequest,
     SelectSeriesResponse,
 };
-use server::proto::types::v1::{
+use api::proto::types::v1::{
     LabelNamesRequest, LabelNamesResponse, LabelValuesRequest, LabelValuesResponse,
 };
+use clap::{Args, Subcommand};
+use model::label_names;
+use model::{MatchOp, ProfileType, Tree, parse_selector};
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;

@@ -3,10 +3,10 @@
 
 use super::{Client, ClientArgs};
 use anyhow::{Context, Result, bail};
+use api::proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
+use api::proto::types::v1::LabelPair;
 use clap::{Args, ValueEnum};
 use model::label_names;
-use server::proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
-use server::proto::types::v1::LabelPair;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
@@ -147,7 +147,7 @@ async fn upload_one(
                 }],
             };
             client
-                .call::<_, server::proto::push::v1::PushResponse>(
+                .call::<_, api::proto::push::v1::PushResponse>(
                     "/push.v1.PusherService/Push",
                     &request,
                 )

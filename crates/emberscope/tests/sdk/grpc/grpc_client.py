@@ -17,7 +17,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.abspath(os.path.join(here, "../../../../.."))
 includes = [
     here,
-    os.path.join(root, "crates/server/proto"),
+    os.path.join(root, "crates/api/proto"),
     os.path.join(root, "crates/formats/proto"),
 ]
 for proto in ["types.proto", "push.proto", "querier.proto", "profile.proto",
