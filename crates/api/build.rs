@@ -11,6 +11,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/settings.proto",
         "proto/capabilities.proto",
         "proto/version.proto",
+        "proto/segmentwriter.proto",
+        "proto/querybackend.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
@@ -29,6 +31,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ".settings.v1",
             ".capabilities.v1",
             ".version.v1",
+            ".segmentwriter.v1",
+            ".querybackend.v1",
         ])?;
     Ok(())
 }

@@ -60,6 +60,38 @@ impl ClientError {
     }
 }
 
+impl ClientError {
+    /// The server's own message for an error answer (its Connect body's `message`), else this
+    /// error's description.
+    pub fn message(&self) -> String {
+        if let ClientError::Server { body, .. } = self
+            && let Some(message) = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|json| json["message"].as_str().map(str::to_owned))
+        {
+            return message;
+        }
+        self.to_string()
+    }
+
+    /// Whether another server may succeed where this one failed: it could not be reached, did
+    /// not answer in time, or answered that it is unavailable or broken (not that the request
+    /// is wrong or over a limit).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ClientError::Setup(_) => false,
+            ClientError::Timeout { .. }
+            | ClientError::Unreachable { .. }
+            | ClientError::Transport { .. }
+            | ClientError::Decode { .. } => true,
+            ClientError::Server { .. } => matches!(
+                self.code(),
+                Some(Code::Unavailable | Code::Internal | Code::DeadlineExceeded | Code::Canceled)
+            ),
+        }
+    }
+}
+
 /// A connection to one server.
 #[derive(Debug, Clone)]
 pub struct ApiClient {
@@ -70,7 +102,7 @@ pub struct ApiClient {
 }
 
 enum Body {
-    Proto(Vec<u8>),
+    Proto(Bytes),
     Raw {
         bytes: Vec<u8>,
         content_type: String,
@@ -167,12 +199,18 @@ impl ApiClient {
         path: &str,
         request: &Req,
     ) -> Result<Resp, ClientError> {
+        self.call_encoded(path, Bytes::from(request.encode_to_vec()))
+            .await
+    }
+
+    /// A Connect unary call of an already encoded request (sent again as it is on a retry).
+    pub async fn call_encoded<Resp: prost::Message + Default>(
+        &self,
+        path: &str,
+        request: Bytes,
+    ) -> Result<Resp, ClientError> {
         let (status, bytes) = self
-            .send(
-                reqwest::Method::POST,
-                path,
-                Body::Proto(request.encode_to_vec()),
-            )
+            .send(reqwest::Method::POST, path, Body::Proto(request))
             .await?;
         if status != 200 {
             return Err(ClientError::Server {

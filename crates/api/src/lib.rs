@@ -51,4 +51,18 @@ pub mod proto {
             include!(concat!(env!("OUT_DIR"), "/version.v1.serde.rs"));
         }
     }
+    /// emberscope's internal call from a distributor to a segment writer.
+    pub mod segmentwriter {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/segmentwriter.v1.rs"));
+            include!(concat!(env!("OUT_DIR"), "/segmentwriter.v1.serde.rs"));
+        }
+    }
+    /// emberscope's internal call from a query frontend to a query backend.
+    pub mod querybackend {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/querybackend.v1.rs"));
+            include!(concat!(env!("OUT_DIR"), "/querybackend.v1.serde.rs"));
+        }
+    }
 }

@@ -211,6 +211,41 @@ pub const OPTIONS: &[Opt] = &[
         "Ingest requests handled at once; more wait with their bodies unread (bounds RSS under load)",
     ),
     opt(
+        "distributor.writer-timeout",
+        "10s",
+        "How long a distributor waits for a segment writer to store a batch before trying the next owner",
+    ),
+    opt(
+        "distributor.writer-attempts",
+        "3",
+        "Segment writers a batch is offered to, in ring order, before the client gets 503",
+    ),
+    opt(
+        "query-frontend.backend-timeout",
+        "30s",
+        "How long a query frontend waits for a query backend to run one read task before trying another",
+    ),
+    opt(
+        "query-frontend.backend-attempts",
+        "3",
+        "Query backends a read task is offered to before the query fails with 503",
+    ),
+    opt(
+        "cluster.advertise-url",
+        "",
+        "The URL other members reach this process at (default: http:// and the listen address, loopback for 0.0.0.0)",
+    ),
+    opt(
+        "cluster.heartbeat-interval",
+        "1s",
+        "How often a process records its heartbeat in the metastore and reads the members",
+    ),
+    opt(
+        "cluster.member-lease",
+        "5s",
+        "A member not heard from for this long is taken as gone (its ring share moves)",
+    ),
+    opt(
         "querier.max-query-length",
         "0",
         "Longest query range (0: no limit; Pyroscope's default is 24h)",
@@ -249,6 +284,11 @@ pub const OPTIONS: &[Opt] = &[
         "query.cache-size-mb",
         "128",
         "Memory for block footers, series indexes, symbols and table metadata read by queries, MiB",
+    ),
+    opt(
+        "query.max-concurrent-tasks",
+        "32",
+        "Read tasks running at once in this process over all queries; more wait in a queue that serves tenants in turn",
     ),
     opt(
         "query.results-cache-size-mb",
@@ -586,6 +626,7 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
             cache_bytes: parse::<usize>(values, "query.cache-size-mb")?.saturating_mul(1 << 20),
             results_cache_bytes: parse::<usize>(values, "query.results-cache-size-mb")?
                 .saturating_mul(1 << 20),
+            task_slots: parse::<usize>(values, "query.max-concurrent-tasks")?.max(1),
             ..defaults.querier
         },
         overrides_file: text(values, "runtime-config.file").map(PathBuf::from),
@@ -594,6 +635,18 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
             .saturating_mul(1 << 20),
         max_concurrent_ingest: parse::<usize>(values, "distributor.max-concurrent-requests")?,
         max_connections: parse::<usize>(values, "server.http-conn-limit")?,
+        cluster: server::ClusterConfig {
+            advertise_url: text(values, "cluster.advertise-url"),
+            heartbeat_interval: duration(values, "cluster.heartbeat-interval")?
+                .max(Duration::from_millis(10)),
+            member_lease: duration(values, "cluster.member-lease")?.max(Duration::from_millis(10)),
+            writer_timeout: duration(values, "distributor.writer-timeout")?
+                .max(Duration::from_millis(1)),
+            writer_attempts: parse::<usize>(values, "distributor.writer-attempts")?.max(1),
+            backend_timeout: duration(values, "query-frontend.backend-timeout")?
+                .max(Duration::from_millis(1)),
+            backend_attempts: parse::<usize>(values, "query-frontend.backend-attempts")?.max(1),
+        },
     };
     let log = text(values, "log.level").unwrap_or_else(|| "info".to_owned());
     Ok((config, log))

@@ -226,6 +226,19 @@ impl SegmentWriter {
         profile: Prepared<'_>,
         size: usize,
     ) -> Result<PendingWrite, IngestError> {
+        self.add_with_id(tenant, profile, size, *uuid::Uuid::new_v4().as_bytes())
+            .await
+    }
+
+    /// As [`SegmentWriter::add`], with the id the caller chose (a distributor's, so that a
+    /// profile written twice after a retry is recognised as one).
+    pub async fn add_with_id(
+        &self,
+        tenant: &TenantId,
+        profile: Prepared<'_>,
+        size: usize,
+        id: [u8; 16],
+    ) -> Result<PendingWrite, IngestError> {
         let kib = u32::try_from(size / 1024 + 1)
             .unwrap_or(u32::MAX)
             .min(self.shared.room_kib);
@@ -239,8 +252,7 @@ impl SegmentWriter {
             if self.shared.closed.load(Ordering::Acquire) {
                 return Err(IngestError::Closed);
             }
-            head.writer
-                .add_profile(tenant, &profile, *uuid::Uuid::new_v4().as_bytes());
+            head.writer.add_profile(tenant, &profile, id);
             head.bytes = head.bytes.saturating_add(size);
             head.room_kib = head.room_kib.saturating_add(kib);
             head.acks.push(ack);

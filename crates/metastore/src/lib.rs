@@ -8,15 +8,17 @@
 //! stored; replacing blocks (compaction, retention) is one atomic step that leaves tombstones,
 //! whose objects are deleted after a grace period. It also holds the compaction job queue:
 //! jobs are planned from the live blocks, leased by one worker at a time with an expiry (so a
-//! dead worker's job is leased again), and completed by the same atomic replacement.
+//! dead worker's job is leased again), and completed by the same atomic replacement. And it holds
+//! the cluster's membership: each process records a heartbeat, and the live members are those
+//! heard from within a lease (PostgreSQL's consistency, not a protocol of ours).
 
 mod postgres;
 mod sqlite;
 mod types;
 
-pub use postgres::PostgresMetastore;
+pub use postgres::{DEFAULT_POOL_SIZE, PostgresMetastore};
 pub use sqlite::SqliteMetastore;
-pub use types::{BlockMeta, BlockQuery, CompactionJob, DatasetMeta, JobLimits, Tombstone};
+pub use types::{BlockMeta, BlockQuery, CompactionJob, DatasetMeta, JobLimits, Member, Tombstone};
 
 use async_trait::async_trait;
 use model::TenantId;
@@ -36,6 +38,8 @@ pub enum MetastoreError {
     LeaseLost(Ulid),
     #[error("the metastore holds invalid data: {0}")]
     Corrupt(String),
+    #[error("postgres connection pool: {0}")]
+    Pool(String),
     #[error("metastore task failed: {0}")]
     Task(String),
 }
@@ -115,4 +119,17 @@ pub trait Metastore: Send + Sync + std::fmt::Debug {
 
     /// Forgets tombstones once their objects are deleted.
     async fn remove_tombstones(&self, ids: &[Ulid]) -> Result<(), MetastoreError>;
+
+    /// Records `member` alive at `now_ms` (its `heartbeat_ms` is ignored), inserting or
+    /// refreshing it; members not heard from for [`FORGET_MEMBERS_AFTER_MS`] are forgotten.
+    async fn heartbeat(&self, member: &Member, now_ms: i64) -> Result<(), MetastoreError>;
+
+    /// Members heard from at or after `since_ms`, ordered by id.
+    async fn members(&self, since_ms: i64) -> Result<Vec<Member>, MetastoreError>;
+
+    /// Forgets a member at once (it is shutting down).
+    async fn leave(&self, id: &str) -> Result<(), MetastoreError>;
 }
+
+/// How long a silent member stays listed (as not live) before it is forgotten.
+pub const FORGET_MEMBERS_AFTER_MS: i64 = 3_600_000;

@@ -1,14 +1,21 @@
 //! The cluster backend: an existing PostgreSQL database (replicated by its operators; we write
 //! no consensus of our own). Every call is one transaction.
 
+use crate::types::split_roles;
 use crate::types::{
     DatasetRow, group_all, group_rows, join_types, label_values_of, signed, tombstone,
 };
 use crate::types::{JobLimits, join_ids, parse_tenant, parse_ulid, plan_groups, split_ids};
-use crate::{BlockMeta, BlockQuery, CompactionJob, Metastore, MetastoreError, Tombstone};
+use crate::{
+    BlockMeta, BlockQuery, CompactionJob, FORGET_MEMBERS_AFTER_MS, Member, Metastore,
+    MetastoreError, Tombstone,
+};
 use async_trait::async_trait;
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+};
 use model::TenantId;
-use tokio::sync::Mutex;
+use std::time::Duration;
 use tokio_postgres::{Client, NoTls, Transaction};
 use ulid::Ulid;
 
@@ -48,26 +55,78 @@ CREATE TABLE IF NOT EXISTS compaction_job_blocks (
     block_id TEXT PRIMARY KEY,
     job_id TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS members (
+    id TEXT PRIMARY KEY,
+    roles TEXT NOT NULL,
+    address TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    heartbeat_at BIGINT NOT NULL
+);
 ";
 
-/// The PostgreSQL metastore (one connection; calls are serialised through it).
-#[derive(Debug)]
+/// The PostgreSQL metastore: a pool of connections, so that calls run side by side and a
+/// connection broken by a database restart is replaced on the next call.
 pub struct PostgresMetastore {
-    client: Mutex<Client>,
+    pool: Pool,
 }
+
+impl std::fmt::Debug for PostgresMetastore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let status = self.pool.status();
+        f.debug_struct("PostgresMetastore")
+            .field("connections", &status.size)
+            .field("max_connections", &status.max_size)
+            .finish()
+    }
+}
+
+/// Connections a metastore opens at most, unless told otherwise.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// How long a call waits for a connection (opening one included) before it fails.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl PostgresMetastore {
     /// Connects with a libpq-style connection string (`host=… user=… dbname=…` or a URL) and
-    /// creates the schema if needed.
+    /// creates the schema if needed; at most [`DEFAULT_POOL_SIZE`] connections.
     pub async fn connect(config: &str) -> Result<PostgresMetastore, MetastoreError> {
-        let (client, connection) = tokio_postgres::connect(config, NoTls).await?;
-        tokio::spawn(async move {
-            // The connection ends when the client is dropped; errors surface on the client.
-            let _ = connection.await;
-        });
-        client.batch_execute(SCHEMA).await?;
-        Ok(PostgresMetastore {
-            client: Mutex::new(client),
+        PostgresMetastore::connect_with(config, DEFAULT_POOL_SIZE).await
+    }
+
+    /// As [`PostgresMetastore::connect`], with at most `pool_size` connections.
+    pub async fn connect_with(
+        config: &str,
+        pool_size: usize,
+    ) -> Result<PostgresMetastore, MetastoreError> {
+        let mut pg: tokio_postgres::Config = config.parse()?;
+        if pg.get_connect_timeout().is_none() {
+            pg.connect_timeout(CONNECTION_TIMEOUT);
+        }
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(CONNECTION_TIMEOUT))
+            .create_timeout(Some(CONNECTION_TIMEOUT))
+            .recycle_timeout(Some(CONNECTION_TIMEOUT))
+            .build()
+            .map_err(|e| MetastoreError::Pool(e.to_string()))?;
+        let metastore = PostgresMetastore { pool };
+        metastore.client().await?.batch_execute(SCHEMA).await?;
+        Ok(metastore)
+    }
+
+    /// A connection of the pool.
+    async fn client(&self) -> Result<Object, MetastoreError> {
+        self.pool.get().await.map_err(|e| match e {
+            PoolError::Backend(e) => MetastoreError::Postgres(e),
+            other => MetastoreError::Pool(other.to_string()),
         })
     }
 }
@@ -196,7 +255,7 @@ fn row_of(r: &tokio_postgres::Row) -> Result<DatasetRow, MetastoreError> {
 #[async_trait]
 impl Metastore for PostgresMetastore {
     async fn add_block(&self, block: &BlockMeta) -> Result<(), MetastoreError> {
-        let mut client = self.client.lock().await;
+        let mut client = self.client().await?;
         let tx = client.transaction().await?;
         insert_block(&tx, block).await?;
         tx.commit().await?;
@@ -204,7 +263,7 @@ impl Metastore for PostgresMetastore {
     }
 
     async fn query_blocks(&self, query: &BlockQuery) -> Result<Vec<BlockMeta>, MetastoreError> {
-        let client = self.client.lock().await;
+        let client = self.client().await?;
         let rows =
             dataset_rows(&client, query.tenant.as_str(), query.start_ms, query.end_ms).await?;
         group_rows(rows, query)
@@ -217,7 +276,7 @@ impl Metastore for PostgresMetastore {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<String>, MetastoreError> {
-        let client = self.client.lock().await;
+        let client = self.client().await?;
         let rows = dataset_rows(&client, tenant.as_str(), start_ms, end_ms).await?;
         Ok(label_values_of(&rows, name))
     }
@@ -228,7 +287,7 @@ impl Metastore for PostgresMetastore {
         new: &[BlockMeta],
         now_ms: i64,
     ) -> Result<(), MetastoreError> {
-        let mut client = self.client.lock().await;
+        let mut client = self.client().await?;
         let tx = client.transaction().await?;
         swap_blocks(&tx, old, new, now_ms).await?;
         tx.commit().await?;
@@ -240,7 +299,7 @@ impl Metastore for PostgresMetastore {
         level: u32,
         limit: usize,
     ) -> Result<Vec<BlockMeta>, MetastoreError> {
-        let client = self.client.lock().await;
+        let client = self.client().await?;
         let rows = client
             .query(
                 "SELECT d.block_id, b.shard, b.level, b.tenant, b.min_time, b.max_time, b.size,
@@ -262,7 +321,7 @@ impl Metastore for PostgresMetastore {
         limits: JobLimits,
         _now_ms: i64,
     ) -> Result<usize, MetastoreError> {
-        let mut client = self.client.lock().await;
+        let mut client = self.client().await?;
         let tx = client.transaction().await?;
         // One planner at a time: the lock is released at commit.
         tx.execute("LOCK TABLE compaction_job_blocks IN EXCLUSIVE MODE", &[])
@@ -318,7 +377,7 @@ impl Metastore for PostgresMetastore {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<Option<CompactionJob>, MetastoreError> {
-        let mut client = self.client.lock().await;
+        let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let expires = now_ms.saturating_add(lease_ms);
         // Workers on other connections skip the rows this one holds.
@@ -340,7 +399,7 @@ impl Metastore for PostgresMetastore {
         let tenant: Option<String> = row.try_get(2)?;
         let blocks: String = row.try_get(3)?;
         let ids: Vec<String> = split_ids(&blocks)?.iter().map(Ulid::to_string).collect();
-        let metas = blocks_by_ids(&tx, &ids).await?;
+        let metas = blocks_by_ids(&*tx, &ids).await?;
         tx.commit().await?;
         Ok(Some(CompactionJob {
             id: parse_ulid(&id)?,
@@ -360,7 +419,7 @@ impl Metastore for PostgresMetastore {
         new: &[BlockMeta],
         now_ms: i64,
     ) -> Result<(), MetastoreError> {
-        let mut client = self.client.lock().await;
+        let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let row = tx
             .query_opt(
@@ -393,7 +452,7 @@ impl Metastore for PostgresMetastore {
     }
 
     async fn drop_compaction_job(&self, job: Ulid) -> Result<(), MetastoreError> {
-        let mut client = self.client.lock().await;
+        let mut client = self.client().await?;
         let tx = client.transaction().await?;
         tx.execute(
             "DELETE FROM compaction_job_blocks WHERE job_id = $1",
@@ -410,7 +469,7 @@ impl Metastore for PostgresMetastore {
     }
 
     async fn tombstones(&self, before_ms: i64) -> Result<Vec<Tombstone>, MetastoreError> {
-        let client = self.client.lock().await;
+        let client = self.client().await?;
         let rows = client
             .query(
                 "SELECT id, shard, level, tenant, deleted_at FROM blocks
@@ -432,7 +491,7 @@ impl Metastore for PostgresMetastore {
     }
 
     async fn remove_tombstones(&self, ids: &[Ulid]) -> Result<(), MetastoreError> {
-        let mut client = self.client.lock().await;
+        let mut client = self.client().await?;
         let tx = client.transaction().await?;
         for id in ids {
             let id = id.to_string();
@@ -449,6 +508,61 @@ impl Metastore for PostgresMetastore {
             .await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    async fn heartbeat(&self, member: &Member, now_ms: i64) -> Result<(), MetastoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "INSERT INTO members (id, roles, address, started_at, heartbeat_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET roles = $2, address = $3, heartbeat_at = $5",
+            &[
+                &member.id,
+                &member.roles.join(","),
+                &member.address,
+                &member.started_ms,
+                &now_ms,
+            ],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM members WHERE heartbeat_at < $1",
+            &[&now_ms.saturating_sub(FORGET_MEMBERS_AFTER_MS)],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn members(&self, since_ms: i64) -> Result<Vec<Member>, MetastoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, roles, address, started_at, heartbeat_at FROM members
+                 WHERE heartbeat_at >= $1 ORDER BY id COLLATE \"C\"",
+                &[&since_ms],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Member {
+                    id: r.try_get(0)?,
+                    roles: split_roles(&r.try_get::<_, String>(1)?),
+                    address: r.try_get(2)?,
+                    started_ms: r.try_get(3)?,
+                    heartbeat_ms: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn leave(&self, id: &str) -> Result<(), MetastoreError> {
+        let client = self.client().await?;
+        client
+            .execute("DELETE FROM members WHERE id = $1", &[&id])
+            .await?;
         Ok(())
     }
 }

@@ -1,12 +1,14 @@
 //! The embedded backend: one SQLite file (WAL, `synchronous=FULL`, so that a returned call
 //! survives a crash), used from a blocking thread.
 
+use crate::types::split_roles;
 use crate::types::{
     DatasetRow, group_all, group_rows, join_ids, join_types, label_values_of, parse_tenant,
     parse_ulid, plan_groups, signed, split_ids, tombstone,
 };
 use crate::{
-    BlockMeta, BlockQuery, CompactionJob, JobLimits, Metastore, MetastoreError, Tombstone,
+    BlockMeta, BlockQuery, CompactionJob, FORGET_MEMBERS_AFTER_MS, JobLimits, Member, Metastore,
+    MetastoreError, Tombstone,
 };
 use async_trait::async_trait;
 use model::TenantId;
@@ -51,6 +53,13 @@ CREATE TABLE IF NOT EXISTS compaction_jobs (
 CREATE TABLE IF NOT EXISTS compaction_job_blocks (
     block_id TEXT PRIMARY KEY,
     job_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS members (
+    id TEXT PRIMARY KEY,
+    roles TEXT NOT NULL,
+    address TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL
 );
 ";
 
@@ -473,6 +482,61 @@ impl Metastore for SqliteMetastore {
                 tx.execute("DELETE FROM blocks WHERE id = ?1", [id.to_string()])?;
             }
             tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn heartbeat(&self, member: &Member, now_ms: i64) -> Result<(), MetastoreError> {
+        let member = member.clone();
+        self.with(move |connection| {
+            let tx = connection.transaction()?;
+            tx.execute(
+                "INSERT INTO members (id, roles, address, started_at, heartbeat_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET roles = ?2, address = ?3, heartbeat_at = ?5",
+                params![
+                    member.id,
+                    member.roles.join(","),
+                    member.address,
+                    member.started_ms,
+                    now_ms
+                ],
+            )?;
+            tx.execute(
+                "DELETE FROM members WHERE heartbeat_at < ?1",
+                [now_ms.saturating_sub(FORGET_MEMBERS_AFTER_MS)],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn members(&self, since_ms: i64) -> Result<Vec<Member>, MetastoreError> {
+        self.with(move |connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT id, roles, address, started_at, heartbeat_at FROM members
+                 WHERE heartbeat_at >= ?1 ORDER BY id",
+            )?;
+            let rows = statement.query_map([since_ms], |r| {
+                Ok(Member {
+                    id: r.get(0)?,
+                    roles: split_roles(&r.get::<_, String>(1)?),
+                    address: r.get(2)?,
+                    started_ms: r.get(3)?,
+                    heartbeat_ms: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn leave(&self, id: &str) -> Result<(), MetastoreError> {
+        let id = id.to_owned();
+        self.with(move |connection| {
+            connection.execute("DELETE FROM members WHERE id = ?1", [id])?;
             Ok(())
         })
         .await

@@ -166,6 +166,14 @@ pub(crate) fn plan_groups(
     out
 }
 
+/// The roles of a member as stored (comma-separated).
+pub(crate) fn split_roles(text: &str) -> Vec<String> {
+    text.split(',')
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 #[cfg(test)]
 mod plan_tests {
     use super::*;
@@ -265,6 +273,26 @@ pub(crate) fn split_ids(text: &str) -> Result<Vec<Ulid>, crate::MetastoreError> 
 }
 
 /// A replaced block whose object is still to be deleted.
+/// A process of the cluster, as its heartbeats record it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Unique per process run (a restarted process is a new member).
+    pub id: String,
+    /// The roles it runs (`distributor`, `segment-writer`, …).
+    pub roles: Vec<String>,
+    /// Where the other members reach it (`http://host:port`).
+    pub address: String,
+    pub started_ms: i64,
+    /// Its last heartbeat.
+    pub heartbeat_ms: i64,
+}
+
+impl Member {
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tombstone {
     pub id: Ulid,

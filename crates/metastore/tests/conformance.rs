@@ -2,10 +2,12 @@
 //! (started by `scripts/postgres.sh`, which `scripts/test.sh` runs).
 
 use metastore::{
-    BlockMeta, BlockQuery, DatasetMeta, JobLimits, Metastore, MetastoreError, PostgresMetastore,
-    SqliteMetastore,
+    BlockMeta, BlockQuery, DatasetMeta, FORGET_MEMBERS_AFTER_MS, JobLimits, Member, Metastore,
+    MetastoreError, PostgresMetastore, SqliteMetastore,
 };
 use model::TenantId;
+use std::collections::HashSet;
+use std::sync::Arc;
 use ulid::Ulid;
 
 fn tenant(name: &str, run: &str) -> TenantId {
@@ -286,12 +288,146 @@ async fn jobs_suite(store: &dyn Metastore) {
     assert_eq!(store.plan_compaction(7, limits, 0).await.expect("plan"), 0);
 }
 
+/// Heartbeats make members live; a silent member drops out of the live set and is forgotten
+/// after `FORGET_MEMBERS_AFTER_MS`; leaving forgets at once.
+async fn members_suite(store: &dyn Metastore) {
+    let run = Ulid::new().to_string().to_lowercase();
+    let member = |n: u32, roles: &[&str]| Member {
+        id: format!("{run}-{n}"),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        address: format!("http://127.0.0.1:{}", 4000 + n),
+        started_ms: 1_000,
+        heartbeat_ms: 0,
+    };
+    let ours = |members: Vec<Member>| -> Vec<Member> {
+        members
+            .into_iter()
+            .filter(|m| m.id.starts_with(&run))
+            .collect()
+    };
+    let now = 4_000_000_000_000i64;
+    let writer = member(1, &["segment-writer"]);
+    let distributor = member(2, &["distributor", "query-frontend"]);
+    store.heartbeat(&writer, now).await.expect("heartbeat");
+    store
+        .heartbeat(&distributor, now + 500)
+        .await
+        .expect("heartbeat");
+    let live = ours(store.members(now).await.expect("members"));
+    assert_eq!(live.len(), 2);
+    assert_eq!(live[0].id, writer.id);
+    assert_eq!(live[0].heartbeat_ms, now);
+    assert_eq!(live[1].roles, vec!["distributor", "query-frontend"]);
+    assert!(live[1].has_role("query-frontend") && !live[1].has_role("compactor"));
+    assert_eq!(live[1].address, distributor.address);
+    // Only the distributor is heard from after `now`.
+    let recent = ours(store.members(now + 1).await.expect("members"));
+    assert_eq!(recent.len(), 1);
+    assert_eq!(recent[0].id, distributor.id);
+    // A later heartbeat refreshes (and may change the address) without a second row.
+    let mut moved = writer.clone();
+    moved.address = "http://127.0.0.1:5001".to_owned();
+    store
+        .heartbeat(&moved, now + 1_000)
+        .await
+        .expect("heartbeat");
+    let live = ours(store.members(now).await.expect("members"));
+    assert_eq!(live.len(), 2);
+    assert_eq!(live[0].address, moved.address);
+    assert_eq!(live[0].started_ms, 1_000);
+    // Leaving is at once; silence long enough is forgetting.
+    store.leave(&distributor.id).await.expect("leave");
+    assert_eq!(ours(store.members(0).await.expect("members")).len(), 1);
+    let third = member(3, &["compactor"]);
+    store
+        .heartbeat(&third, now + 1_000 + FORGET_MEMBERS_AFTER_MS + 1)
+        .await
+        .expect("heartbeat");
+    let all = ours(store.members(0).await.expect("members"));
+    assert_eq!(all.len(), 1, "the silent writer is forgotten");
+    assert_eq!(all[0].id, third.id);
+    store.leave(&third.id).await.expect("leave");
+}
+
+/// Two workers on their own connections race for jobs: each job goes to exactly one of them,
+/// and a job whose lease expired (its worker died) is leased again.
+async fn lease_race(first: Arc<dyn Metastore>, second: Arc<dyn Metastore>) {
+    let run = Ulid::new().to_string().to_lowercase();
+    let t = tenant("race", &run);
+    let jobs = 24;
+    for _ in 0..jobs * 2 + 1 {
+        let mut meta = block(
+            Ulid::new(),
+            3,
+            Some(&t),
+            vec![dataset(&t, "s", 1, 2, &[CPU])],
+        );
+        meta.size = 40;
+        first.add_block(&meta).await.expect("add");
+    }
+    // Two blocks per job (a third would pass 100 bytes); the last block waits for company.
+    let limits = JobLimits {
+        min_blocks: 8,
+        max_blocks: 64,
+        max_bytes: 100,
+    };
+    assert_eq!(
+        first.plan_compaction(3, limits, 0).await.expect("plan"),
+        jobs
+    );
+    let now = 1_000_000;
+    let worker = |store: Arc<dyn Metastore>, name: &'static str| {
+        tokio::spawn(async move {
+            let mut leased = Vec::new();
+            while let Some(job) = store
+                .lease_compaction_job(name, now, 60_000)
+                .await
+                .expect("lease")
+            {
+                assert_eq!(job.lease_owner, name);
+                leased.push(job.id);
+            }
+            leased
+        })
+    };
+    let (a, b) = (worker(first.clone(), "a"), worker(second.clone(), "b"));
+    let (a, b) = (a.await.expect("worker a"), b.await.expect("worker b"));
+    let all: HashSet<Ulid> = a.iter().chain(&b).copied().collect();
+    assert_eq!(all.len(), a.len() + b.len(), "a job was leased twice");
+    assert_eq!(all.len(), jobs, "every job leased");
+    // Worker `a` dies: once its leases expire, `b` leases its jobs again; `a` cannot complete.
+    let after = now + 60_001;
+    let again = second
+        .lease_compaction_job("b", after, 60_000)
+        .await
+        .expect("lease")
+        .expect("an expired job");
+    assert!(all.contains(&again.id));
+    if a.contains(&again.id) {
+        let lost = first
+            .complete_compaction_job(again.id, "a", &[], after)
+            .await
+            .expect_err("the lease is b's now");
+        assert!(matches!(lost, MetastoreError::LeaseLost(_)), "{lost}");
+    }
+}
+
 #[tokio::test]
 async fn sqlite_conforms() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteMetastore::open(&dir.path().join("metastore.db")).expect("open");
     suite(&store).await;
     jobs_suite(&store).await;
+    members_suite(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_workers_race_for_jobs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("metastore.db");
+    let first = SqliteMetastore::open(&path).expect("open");
+    let second = SqliteMetastore::open(&path).expect("open a second connection");
+    lease_race(Arc::new(first), Arc::new(second)).await;
 }
 
 #[tokio::test]
@@ -403,4 +539,22 @@ async fn postgres_conforms() {
         });
     suite(&store).await;
     jobs_suite(&store).await;
+    // Its own schema: forgetting members is global to a database.
+    let own = PostgresMetastore::connect(&testkit::postgres::fresh_schema())
+        .await
+        .expect("connect");
+    members_suite(&own).await;
+}
+
+#[tokio::test]
+async fn postgres_workers_race_for_jobs() {
+    let config = testkit::postgres::fresh_schema();
+    // Two metastores (two pools) of one connection each: two processes, in effect.
+    let first = PostgresMetastore::connect_with(&config, 1)
+        .await
+        .expect("connect");
+    let second = PostgresMetastore::connect_with(&config, 1)
+        .await
+        .expect("connect");
+    lease_race(Arc::new(first), Arc::new(second)).await;
 }

@@ -6,6 +6,7 @@
 use crate::access::{DEFAULT_CACHE_BYTES, DataAccess};
 use crate::backend::{DEFAULT_RESULTS_CACHE_BYTES, LocalBackend, QueryBackend};
 use crate::error::QueryError;
+use crate::fair::{DEFAULT_TASK_SLOTS, FairQueue};
 use crate::partial::{
     Accumulator, HeatmapSeries, TimeSeries, finish_heatmap, finish_series, too_many_nodes,
 };
@@ -31,6 +32,9 @@ pub struct QuerierConfig {
     /// Whether long ranges read the compacted blocks' rollups (off: every profile is read; the
     /// answer is the same, which the tests and benchmarks check).
     pub use_rollups: bool,
+    /// Read tasks running at once in this process, over all queries and tenants; more wait
+    /// in a queue that serves tenants in turn.
+    pub task_slots: usize,
 }
 
 impl Default for QuerierConfig {
@@ -39,6 +43,7 @@ impl Default for QuerierConfig {
             cache_bytes: DEFAULT_CACHE_BYTES,
             results_cache_bytes: DEFAULT_RESULTS_CACHE_BYTES,
             use_rollups: true,
+            task_slots: DEFAULT_TASK_SLOTS,
         }
     }
 }
@@ -50,6 +55,7 @@ pub struct Querier {
     data: Arc<DataAccess>,
     backend: Arc<dyn QueryBackend>,
     use_rollups: bool,
+    queue: FairQueue,
 }
 
 /// Sets the cancel flag when the query it belongs to is dropped.
@@ -73,27 +79,23 @@ impl Querier {
             Arc::clone(&data),
             config.results_cache_bytes,
         ));
-        Querier {
-            metastore,
-            data,
-            backend,
-            use_rollups: config.use_rollups,
-        }
+        Querier::with_backend(data, metastore, config, backend)
     }
 
-    /// An engine running its tasks on `backend` (planning still reads footers and indexes
-    /// through `store`).
+    /// An engine running its tasks on `backend`; planning reads footers and indexes through
+    /// `data` (which an in-process backend shares, so both use one set of caches).
     pub fn with_backend(
-        store: Arc<dyn ObjectStore>,
+        data: Arc<DataAccess>,
         metastore: Arc<dyn Metastore>,
         config: QuerierConfig,
         backend: Arc<dyn QueryBackend>,
     ) -> Querier {
         Querier {
             metastore,
-            data: Arc::new(DataAccess::new(store, config.cache_bytes)),
+            data,
             backend,
             use_rollups: config.use_rollups,
+            queue: FairQueue::new(config.task_slots),
         }
     }
 
@@ -275,7 +277,8 @@ impl Querier {
                 let Some(task) = tasks.next() else {
                     break;
                 };
-                let (backend, data, query, accumulator, cancel) = (
+                let (queue, backend, data, query, accumulator, cancel) = (
+                    self.queue.clone(),
                     Arc::clone(&self.backend),
                     Arc::clone(&self.data),
                     Arc::clone(&query),
@@ -283,7 +286,9 @@ impl Querier {
                     Arc::clone(&cancel),
                 );
                 set.spawn(async move {
+                    let slot = queue.acquire(&query.selection.tenant).await;
                     let (partial, stats) = backend.execute(&task, &query, cancel).await?;
+                    drop(slot);
                     data.cpu(move || {
                         let mut accumulator = accumulator
                             .lock()

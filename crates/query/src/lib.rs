@@ -6,8 +6,10 @@
 //! resolution), the row groups whose statistics say they hold the query's series and time
 //! range, and the columns it needs. Tasks run on a [`QueryBackend`] (this crate's
 //! [`LocalBackend`] in process; the cluster ships them to other processes), concurrently up to
-//! the query's parallelism, fetching only the column chunks they decode; decoding and merging
-//! run on blocking threads, never on the async runtime's. Each task's partial result (a stack
+//! the query's parallelism and through a queue that serves tenants in turn ([`FairQueue`]),
+//! fetching only the column chunks they decode; decoding and merging
+//! run on blocking threads, never on the async runtime's. Tasks and results travel between
+//! processes as bytes ([`wire`]). Each task's partial result (a stack
 //! tree, a pprof, time series buckets, heatmap points) merges exactly into the answer.
 //!
 //! Long ranges read rollups: compacted blocks keep, per series, the summed stack values of
@@ -27,14 +29,17 @@ mod cache;
 mod engine;
 mod error;
 mod exec;
+mod fair;
 mod partial;
 mod plan;
 mod request;
+pub mod wire;
 
 pub use access::{DEFAULT_CACHE_BYTES, DataAccess};
 pub use backend::{LocalBackend, QueryBackend};
 pub use engine::{Querier, QuerierConfig};
 pub use error::QueryError;
+pub use fair::{DEFAULT_TASK_SLOTS, FairQueue, Slot};
 pub use partial::{Exemplar, HeatmapSeries, HeatmapSlot, Partial, SeriesPoint, TimeSeries};
 pub use plan::{BlockRef, Plan, ReadTask, TaskTable};
 pub use request::{

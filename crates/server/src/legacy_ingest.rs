@@ -7,9 +7,9 @@
 
 use crate::AppState;
 use crate::attime;
+use crate::distributor::{self, Batch, Body, Incoming, Upload};
 use crate::error::{ApiError, Code};
 use crate::labelset;
-use crate::store;
 use crate::tenant::tenant;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -80,19 +80,7 @@ pub async fn ingest(
             .as_deref()
             .and_then(|r| r.parse::<u32>().ok())
             .unwrap_or(formats::text::DEFAULT_SAMPLE_RATE);
-        return ingest_text(
-            &state,
-            &limits,
-            tenant,
-            text,
-            &body,
-            &name,
-            &spy,
-            sample_rate,
-            from_ms,
-            now,
-        )
-        .await;
+        return ingest_text(&state, tenant, text, body, name, spy, sample_rate, from_ms).await;
     }
     if format == "jfr" {
         let until_ms = params
@@ -105,14 +93,13 @@ pub async fn ingest(
             (body, None)
         };
         let input = JfrRequest {
-            body: &jfr,
-            labels: labels.as_deref(),
-            name: &name,
-            spy: &spy,
-            sample_rate: params.sample_rate.as_deref(),
+            body: jfr,
+            labels,
+            name,
+            spy,
+            sample_rate: params.sample_rate.clone(),
             from_ms,
             until_ms,
-            now_ms: now,
         };
         return ingest_jfr(&state, &limits, tenant, input).await;
     }
@@ -127,72 +114,83 @@ pub async fn ingest(
         0 => usize::MAX,
         limit => limit,
     };
-    let raw = formats::compression::decompress(&profile_bytes, limit).map_err(|e| match e {
-        formats::compression::DecompressError::TooLarge { .. } => {
-            ApiError::new(Code::InvalidArgument, e.to_string())
-        }
-        other => ApiError::new(Code::Unprocessable, other.to_string()),
-    })?;
-    let size = raw.len();
-    let reservation = state.inflight.reserve(size).await;
-    let decoded =
-        ProfileView::decode(&raw).map_err(|e| ApiError::new(Code::Unprocessable, e.to_string()))?;
-    // The scripting and .NET repairs rewrite names and ids: they work on an owned copy, and the
-    // decoded view is freed once it is made.
-    let dotnet = pprof::is_dotnet_spy(&spy, config.contains_key("inuse-space"));
-    let mut repaired: Option<pprof::Profile> = None;
-    let mut profile = if pprof::is_scripting_spy(&spy) || dotnet {
+    let upload = Upload {
+        dotnet: pprof::is_dotnet_spy(&spy, config.contains_key("inuse-space")),
+        renames: config
+            .into_iter()
+            .filter_map(|(from, c)| c.display_name.map(|to| (from, to)))
+            .collect(),
+        name,
+        spy,
+        from_nanos: from_ms.saturating_mul(1_000_000),
+    };
+    distributor::distribute(&state, &tenant, move || {
+        let raw = formats::compression::decompress(&profile_bytes, limit).map_err(|e| match e {
+            formats::compression::DecompressError::TooLarge { .. } => {
+                ApiError::new(Code::InvalidArgument, e.to_string())
+            }
+            other => ApiError::new(Code::Unprocessable, other.to_string()),
+        })?;
+        let size = raw.len();
+        let bytes = match raw {
+            std::borrow::Cow::Owned(raw) => Bytes::from(raw),
+            std::borrow::Cow::Borrowed(_) => profile_bytes,
+        };
+        Ok(Batch::summed(vec![Incoming::new(
+            Body::Upload { bytes, upload },
+            size,
+        )]))
+    })
+    .await?;
+    Ok(StatusCode::OK)
+}
+
+/// The view of an `/ingest` pprof upload, repaired as Pyroscope repairs it (its time, the
+/// scripting and .NET names, the `sample_type_config` renames), and the series labels
+/// Pyroscope gives it. The scripting and .NET repairs rewrite names and ids: they work on an
+/// owned copy (`repaired`), and the decoded view is freed once it is made.
+pub(crate) fn repair_upload<'a>(
+    bytes: &'a [u8],
+    upload: &'a Upload,
+    repaired: &'a mut Option<pprof::Profile>,
+) -> Result<(ProfileView<'a>, Labels), ApiError> {
+    let decoded = ProfileView::decode(bytes)
+        .map_err(|e| ApiError::new(Code::Unprocessable, e.to_string()))?;
+    let mut profile = if pprof::is_scripting_spy(&upload.spy) || upload.dotnet {
         let mut owned = decoded.to_profile();
         drop(decoded);
-        pprof::fix_scripting_function_names(&mut owned, &spy);
-        if dotnet {
+        pprof::fix_scripting_function_names(&mut owned, &upload.spy);
+        if upload.dotnet {
             pprof::fix_dotnet(&mut owned);
         }
         ProfileView::from_profile(repaired.insert(owned))
     } else {
         decoded
     };
-    pprof::fix_time(&mut profile.time_nanos, from_ms.saturating_mul(1_000_000));
-    rename_sample_types(&mut profile, &config);
-    let labels = series_labels(&profile, &name, &spy);
-    let mut rewrites = None;
-    let series = store::prepare(
-        &state,
-        &tenant,
-        profile,
-        &mut rewrites,
-        &labels,
-        &limits,
-        size,
-        now.saturating_mul(1_000_000),
-    )?;
-    if series.is_empty() {
-        return Ok(StatusCode::OK);
-    }
-    // The body is not kept while the write waits for its segment.
-    let added = store::add(&state, &tenant, size, vec![(series, size)], reservation).await;
-    drop(rewrites);
-    drop(repaired);
-    drop(raw);
-    drop(profile_bytes);
-    added?.durable(&state, &tenant).await?;
-    Ok(StatusCode::OK)
+    pprof::fix_time(&mut profile.time_nanos, upload.from_nanos);
+    rename_sample_types(&mut profile, &upload.renames);
+    let labels = upload_labels(
+        &upload.name,
+        &pprof::upload_profile_name(&profile),
+        &upload.spy,
+        &upload.name.name,
+        false,
+    );
+    Ok((profile, labels))
 }
 
 /// A text-format or speedscope body: converted to pprof profiles, each pushed with the labels
 /// Pyroscope gives them (`ingest_adapter.go:Put`).
 #[allow(clippy::too_many_arguments)]
 async fn ingest_text(
-    state: &AppState,
-    limits: &crate::limits::Limits,
+    state: &Arc<AppState>,
     tenant: model::TenantId,
     format: TextFormat,
-    body: &[u8],
-    name: &labelset::AppName,
-    spy: &str,
+    body: Bytes,
+    name: labelset::AppName,
+    spy: String,
     sample_rate: u32,
     from_ms: i64,
-    now_ms: i64,
 ) -> Result<StatusCode, ApiError> {
     // Pyroscope drops text uploads labelled with a profile id, and answers 200.
     if name
@@ -202,61 +200,55 @@ async fn ingest_text(
     {
         return Ok(StatusCode::OK);
     }
-    let reservation = state.inflight.reserve(body.len()).await;
-    let mut input = TextInput::new(format, body, &name.name);
-    input.sample_rate = sample_rate;
-    input.start_time_nanos = from_ms.saturating_mul(1_000_000);
-    let profiles = formats::text::convert(input)
-        .map_err(|e| ApiError::new(Code::Unprocessable, e.to_string()))?;
-    let mut slots: Vec<pprof::RewriteSlot> = profiles.iter().map(|_| None).collect();
-    let mut prepared = Vec::with_capacity(profiles.len());
-    for (converted, slot) in profiles.iter().zip(slots.iter_mut()) {
-        let mut labels = upload_labels(
-            name,
-            &converted.metric_name,
-            spy,
-            &converted.service_name,
-            true,
-        );
-        for pair in &converted.labels {
-            if pair.value.is_empty() {
-                labels.remove(&pair.name);
-            } else {
-                labels.set(pair.name.clone(), pair.value.clone());
+    distributor::distribute(state, &tenant, move || {
+        let mut input = TextInput::new(format, &body, &name.name);
+        input.sample_rate = sample_rate;
+        input.start_time_nanos = from_ms.saturating_mul(1_000_000);
+        let converted = formats::text::convert(input)
+            .map_err(|e| ApiError::new(Code::Unprocessable, e.to_string()))?;
+        let mut profiles = Vec::with_capacity(converted.len());
+        for converted in converted {
+            let mut labels = upload_labels(
+                &name,
+                &converted.metric_name,
+                &spy,
+                &converted.service_name,
+                true,
+            );
+            for pair in &converted.labels {
+                if pair.value.is_empty() {
+                    labels.remove(&pair.name);
+                } else {
+                    labels.set(pair.name.clone(), pair.value.clone());
+                }
             }
+            // Each profile counts as the whole body, the request once.
+            profiles.push(Incoming::new(
+                Body::Profile {
+                    profile: converted.profile,
+                    labels,
+                },
+                body.len(),
+            ));
         }
-        let series = store::prepare(
-            state,
-            &tenant,
-            ProfileView::from_profile(&converted.profile),
-            slot,
-            &labels,
-            limits,
-            body.len(),
-            now_ms.saturating_mul(1_000_000),
-        )?;
-        prepared.push((series, body.len()));
-    }
-    // The converted profiles are freed once they are in the head; the body is borrowed from
-    // the handler, so the reservation is kept until the answer.
-    let added = store::add(state, &tenant, body.len(), prepared, None).await;
-    drop(slots);
-    drop(profiles);
-    added?.durable(state, &tenant).await?;
-    drop(reservation);
+        Ok(Batch {
+            profiles,
+            total: body.len(),
+        })
+    })
+    .await?;
     Ok(StatusCode::OK)
 }
 
 /// A `format=jfr` request, parsed.
-struct JfrRequest<'a> {
-    body: &'a [u8],
-    labels: Option<&'a [u8]>,
-    name: &'a labelset::AppName,
-    spy: &'a str,
-    sample_rate: Option<&'a str>,
+struct JfrRequest {
+    body: Bytes,
+    labels: Option<Bytes>,
+    name: labelset::AppName,
+    spy: String,
+    sample_rate: Option<String>,
     from_ms: i64,
     until_ms: i64,
-    now_ms: i64,
 }
 
 /// The most of one chunk a recording may make the server hold (the JDK rotates chunks at
@@ -267,14 +259,14 @@ const MAX_JFR_CHUNK_BYTES: usize = 64 << 20;
 /// Pyroscope gives it (`jfr-parser`'s `pyroscope.Labels`: the `name` labels, `__name__`,
 /// `pyroscope_spy`, `service_name` or `app_name`, and `jfr_event`).
 async fn ingest_jfr(
-    state: &AppState,
+    state: &Arc<AppState>,
     limits: &crate::limits::Limits,
     tenant: model::TenantId,
-    request: JfrRequest<'_>,
+    request: JfrRequest,
 ) -> Result<StatusCode, ApiError> {
-    let reservation = state.inflight.reserve(request.body.len()).await;
     let sample_rate = request
         .sample_rate
+        .as_deref()
         .and_then(|r| r.parse::<u32>().ok())
         .unwrap_or(formats::jfr::DEFAULT_SAMPLE_RATE);
     let max_bytes = match limits.max_profile_size_bytes {
@@ -282,59 +274,47 @@ async fn ingest_jfr(
         // A recording is several times the size of the profiles it yields.
         limit => limit.saturating_mul(16),
     };
-    let recording = formats::jfr::convert(formats::jfr::JfrInput {
-        body: request.body,
-        labels: request.labels,
-        sample_rate,
-        start_time_nanos: request.from_ms.saturating_mul(1_000_000),
-        duration_nanos: request
-            .until_ms
-            .saturating_sub(request.from_ms)
-            .saturating_mul(1_000_000),
-        limits: formats::jfr::JfrLimits {
-            max_bytes,
-            max_chunk_bytes: MAX_JFR_CHUNK_BYTES,
-        },
-    })
-    .map_err(|e| ApiError::new(Code::Unprocessable, e.to_string()))?;
-    let mut slots: Vec<pprof::RewriteSlot> = recording.profiles.iter().map(|_| None).collect();
-    let mut prepared = Vec::with_capacity(recording.profiles.len());
-    let mut total = 0;
-    for (converted, slot) in recording.profiles.iter().zip(slots.iter_mut()) {
-        let mut labels = upload_labels(
-            request.name,
-            converted.metric_name,
-            request.spy,
-            &request.name.name,
-            true,
-        );
-        if !recording.event.is_empty() {
-            labels.set("jfr_event", recording.event.clone());
+    distributor::distribute(state, &tenant, move || {
+        let recording = formats::jfr::convert(formats::jfr::JfrInput {
+            body: &request.body,
+            labels: request.labels.as_deref(),
+            sample_rate,
+            start_time_nanos: request.from_ms.saturating_mul(1_000_000),
+            duration_nanos: request
+                .until_ms
+                .saturating_sub(request.from_ms)
+                .saturating_mul(1_000_000),
+            limits: formats::jfr::JfrLimits {
+                max_bytes,
+                max_chunk_bytes: MAX_JFR_CHUNK_BYTES,
+            },
+        })
+        .map_err(|e| ApiError::new(Code::Unprocessable, e.to_string()))?;
+        drop(request.body);
+        let mut profiles = Vec::with_capacity(recording.profiles.len());
+        for converted in recording.profiles {
+            let mut labels = upload_labels(
+                &request.name,
+                converted.metric_name,
+                &request.spy,
+                &request.name.name,
+                true,
+            );
+            if !recording.event.is_empty() {
+                labels.set("jfr_event", recording.event.clone());
+            }
+            let size = prost::Message::encoded_len(&converted.profile);
+            profiles.push(Incoming::new(
+                Body::Profile {
+                    profile: converted.profile,
+                    labels,
+                },
+                size,
+            ));
         }
-        let size = prost::Message::encoded_len(&converted.profile);
-        total += size;
-        let series = store::prepare(
-            state,
-            &tenant,
-            ProfileView::from_profile(&converted.profile),
-            slot,
-            &labels,
-            limits,
-            size,
-            request.now_ms.saturating_mul(1_000_000),
-        )?;
-        prepared.push((series, size));
-    }
-    if prepared.is_empty() {
-        return Ok(StatusCode::OK);
-    }
-    // The converted profiles are freed once they are in the head; the recording is borrowed
-    // from the handler, so the reservation is kept until the answer.
-    let added = store::add(state, &tenant, total, prepared, None).await;
-    drop(slots);
-    drop(recording);
-    added?.durable(state, &tenant).await?;
-    drop(reservation);
+        Ok(Batch::summed(profiles))
+    })
+    .await?;
     Ok(StatusCode::OK)
 }
 
@@ -392,27 +372,14 @@ async fn multipart_profile(
 }
 
 /// Applies `display-name` renames of `sample_type_config` to the sample types.
-fn rename_sample_types<'a>(
-    profile: &mut ProfileView<'a>,
-    config: &'a HashMap<String, SampleTypeConfig>,
-) {
+fn rename_sample_types<'a>(profile: &mut ProfileView<'a>, renames: &'a [(String, String)]) {
     for index in 0..profile.sample_type.len() {
         let current = profile.string(profile.sample_type[index].0);
-        if let Some(name) = config.get(current).and_then(|c| c.display_name.as_deref()) {
+        if let Some((_, name)) = renames.iter().find(|(from, _)| from == current) {
             profile.strings.push(name);
             profile.sample_type[index].0 = profile.strings.len() as i64 - 1;
         }
     }
-}
-
-fn series_labels(profile: &ProfileView<'_>, name: &labelset::AppName, spy: &str) -> Labels {
-    upload_labels(
-        name,
-        &pprof::upload_profile_name(profile),
-        spy,
-        &name.name,
-        false,
-    )
 }
 
 /// The series labels Pyroscope gives an `/ingest` upload: the `name` labels (reserved `__`

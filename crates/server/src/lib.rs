@@ -12,6 +12,8 @@
 mod accept;
 mod adhoc;
 pub mod attime;
+mod cluster;
+mod distributor;
 pub mod error;
 pub mod inflight;
 mod labelset;
@@ -27,6 +29,8 @@ mod services;
 mod store;
 mod tenant;
 mod ui;
+
+pub use cluster::ClusterConfig;
 
 use axum::Router;
 use axum::extract::State;
@@ -57,11 +61,13 @@ pub enum MetastoreConfig {
 pub enum Role {
     /// Receives pushes (`/ingest`, Push): validation, series split.
     Distributor,
-    /// Buffers heads and flushes segments; runs with the distributor in one process.
+    /// Buffers heads and flushes segments: the distributors' batches, in process or over the
+    /// network (`segmentwriter.v1`).
     SegmentWriter,
-    /// Answers the query API.
+    /// Answers the query API: plans queries and merges their read tasks' results.
     QueryFrontend,
-    /// Reads blocks for queries; runs with the query frontend in one process.
+    /// Runs read tasks: the frontend's in process, or other frontends' over the network
+    /// (`querybackend.v1`).
     QueryBackend,
     /// Merges segments into blocks, applies retention, deletes replaced objects.
     Compactor,
@@ -149,6 +155,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// The query engine's caches.
     pub querier: query::QuerierConfig,
+    /// Membership and the calls between roles.
+    pub cluster: ClusterConfig,
 }
 
 impl Default for ServerConfig {
@@ -170,6 +178,7 @@ impl Default for ServerConfig {
             max_inflight_bytes: 256 << 20,
             max_concurrent_ingest: 256,
             max_connections: 0,
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -183,8 +192,15 @@ pub(crate) struct AppState {
     pub settings_lock: tokio::sync::Mutex<()>,
     pub metrics: Arc<metrics::Metrics>,
     pub flush_stats: Arc<ingest::FlushStats>,
-    pub writer: SegmentWriter,
+    /// This process's segment writer, when it runs that role.
+    pub writer: Option<SegmentWriter>,
+    /// Where this process's distributor sends its batches.
+    pub writers: cluster::writers::Writers,
+    /// The cluster as this process sees it.
+    pub membership: Arc<cluster::membership::Membership>,
     pub querier: Querier,
+    /// This process's query backend, when it runs that role (it serves other frontends' tasks).
+    pub backend: Option<Arc<query::LocalBackend>>,
     pub limits: Arc<limits::TenantLimits>,
     /// Memory for pushes being decoded and stored.
     pub inflight: inflight::InflightBudget,
@@ -232,8 +248,21 @@ fn router(state: Arc<AppState>, roles: &[Role]) -> Router {
         .route("/metrics", get(metrics::serve))
         .route("/api/v1/tenant_limits", get(services::tenant_limits))
         .route("/api/v1/status/buildinfo", get(services::build_info))
+        .route("/cluster", get(cluster::page::serve))
         .route("/version.v1.Version/Version", rpc_route!(services::version));
-    if has(Role::Distributor) || has(Role::SegmentWriter) {
+    if has(Role::SegmentWriter) {
+        let push = Router::new()
+            .route(
+                cluster::writers::PUSH_PATH,
+                rpc_route!(cluster::writers::push),
+            )
+            .route_layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&state),
+                admit_ingest,
+            ));
+        router = router.merge(push);
+    }
+    if has(Role::Distributor) {
         let ingest = Router::new()
             .route("/ingest", post(legacy_ingest::ingest))
             .route("/pyroscope/ingest", post(legacy_ingest::ingest))
@@ -249,7 +278,13 @@ fn router(state: Arc<AppState>, roles: &[Role]) -> Router {
             ));
         router = router.merge(ingest);
     }
-    if has(Role::QueryFrontend) || has(Role::QueryBackend) {
+    if has(Role::QueryBackend) {
+        router = router.route(
+            cluster::backends::EXECUTE_PATH,
+            rpc_route!(cluster::backends::execute),
+        );
+    }
+    if has(Role::QueryFrontend) {
         router = router
             .route("/", get(ui::index))
             .route("/ui/{file}", get(ui::asset))
@@ -399,7 +434,7 @@ async fn serve(
 /// Lets at most `max_concurrent_ingest` ingest requests read and decode their bodies at once:
 /// under overload the rest wait with their bodies unread, in the kernel's socket buffers rather
 /// than in our memory. A request gives its place back once its profiles are decoded and handed
-/// to the segment writer (`store::add`), or when it ends.
+/// to the segment writer (`store::write`), or when it ends.
 async fn admit_ingest(
     State(state): State<Arc<AppState>>,
     request: axum::extract::Request,
@@ -439,11 +474,13 @@ pub async fn run(
             .map_err(ServerError::Config)?,
     );
     let has = |role: Role| config.roles.contains(&role);
-    let writer = SegmentWriter::start(
-        config.segment_writer.clone(),
-        Arc::clone(&store),
-        Arc::clone(&metastore),
-    );
+    let writer = has(Role::SegmentWriter).then(|| {
+        SegmentWriter::start(
+            config.segment_writer.clone(),
+            Arc::clone(&store),
+            Arc::clone(&metastore),
+        )
+    });
     let compactor = has(Role::Compactor).then(|| {
         let retention = config.limits.compactor_blocks_retention_period;
         let compactor_config = CompactorConfig {
@@ -454,21 +491,6 @@ pub async fn run(
         Compactor::new(Arc::clone(&store), Arc::clone(&metastore), compactor_config)
             .start(config.compaction_interval)
     });
-    let state = Arc::new(AppState {
-        multitenancy: config.multitenancy,
-        store: Arc::clone(&store),
-        settings_lock: tokio::sync::Mutex::new(()),
-        metrics: Arc::new(metrics::Metrics::default()),
-        flush_stats: writer.stats(),
-        writer,
-        querier: Querier::new(Arc::clone(&store), metastore, config.querier),
-        limits: Arc::clone(&limits),
-        inflight: inflight::InflightBudget::new(config.max_inflight_bytes),
-        ingest_permits: Arc::new(tokio::sync::Semaphore::new(
-            config.max_concurrent_ingest.max(1),
-        )),
-        clock: Arc::new(model::SystemClock),
-    });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Listen {
@@ -476,7 +498,65 @@ pub async fn run(
             source,
         })?;
     let address = listener.local_addr().map_err(ServerError::Serve)?;
-    tracing::info!(%address, data = %config.data_dir.display(), "emberscope listening");
+    let clock: Arc<dyn model::Clock> = Arc::new(model::SystemClock);
+    let (membership, heartbeat) = cluster::membership::Membership::start(
+        Arc::clone(&metastore),
+        Arc::clone(&clock),
+        config.cluster.clone(),
+        config.roles.iter().map(|r| r.name().to_owned()).collect(),
+        config
+            .cluster
+            .advertise_url
+            .clone()
+            .unwrap_or_else(|| cluster::default_advertise_url(address)),
+    )
+    .await?;
+    let writers = if writer.is_some() {
+        cluster::writers::Writers::Local
+    } else {
+        cluster::writers::Writers::Remote(cluster::writers::RemoteWriters::new(Arc::clone(
+            &membership,
+        )))
+    };
+    // Read tasks run in this process when it is a query backend, else on the cluster's.
+    let data = Arc::new(query::DataAccess::new(
+        Arc::clone(&store),
+        config.querier.cache_bytes,
+    ));
+    let local_backend = has(Role::QueryBackend).then(|| {
+        Arc::new(query::LocalBackend::new(
+            Arc::clone(&data),
+            config.querier.results_cache_bytes,
+        ))
+    });
+    let query_backend: Arc<dyn query::QueryBackend> = match &local_backend {
+        Some(local) => Arc::clone(local) as Arc<dyn query::QueryBackend>,
+        None => Arc::new(cluster::backends::RemoteBackends::new(Arc::clone(
+            &membership,
+        ))),
+    };
+    let state = Arc::new(AppState {
+        multitenancy: config.multitenancy,
+        store: Arc::clone(&store),
+        settings_lock: tokio::sync::Mutex::new(()),
+        metrics: Arc::new(metrics::Metrics::default()),
+        flush_stats: writer
+            .as_ref()
+            .map(SegmentWriter::stats)
+            .unwrap_or_default(),
+        writer,
+        writers,
+        membership: Arc::clone(&membership),
+        querier: Querier::with_backend(data, metastore, config.querier, query_backend),
+        backend: local_backend,
+        limits: Arc::clone(&limits),
+        inflight: inflight::InflightBudget::new(config.max_inflight_bytes),
+        ingest_permits: Arc::new(tokio::sync::Semaphore::new(
+            config.max_concurrent_ingest.max(1),
+        )),
+        clock,
+    });
+    tracing::info!(%address, data = %config.data_dir.display(), member = %membership.me().id, "emberscope listening");
     bound(address);
     // Overrides are re-read while the server runs; a bad file keeps the previous overrides.
     let reloader = config.overrides_file.is_some().then(|| {
@@ -502,6 +582,9 @@ pub async fn run(
         shutdown,
     )
     .await;
+    // Leave first, so that distributors stop sending here while the head is flushed.
+    heartbeat.abort();
+    membership.leave().await;
     if let Some(compactor) = compactor {
         compactor.abort();
     }
@@ -509,8 +592,10 @@ pub async fn run(
         reloader.abort();
     }
     // Handlers are gone: flush what they left pending.
-    if let Ok(state) = Arc::try_unwrap(state) {
-        state.writer.shutdown().await;
+    if let Ok(state) = Arc::try_unwrap(state)
+        && let Some(writer) = state.writer
+    {
+        writer.shutdown().await;
     }
     Ok(())
 }

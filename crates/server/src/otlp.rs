@@ -8,9 +8,9 @@
 //! (its gRPC status leaks through); emberscope answers 400, the status of invalid input.
 
 use crate::AppState;
+use crate::distributor::{self, Batch, Body, Incoming};
 use crate::error::{ApiError, Code};
 use crate::rpc::{self, Call};
-use crate::store;
 use crate::tenant::tenant;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -20,45 +20,40 @@ use formats::otlp::{ExportProfilesServiceRequest, ExportProfilesServiceResponse,
 use std::sync::Arc;
 
 /// Converts and stores one export request for `tenant`: all of it, or (on any error) none.
+/// `decode` makes the request (on the blocking thread that converts it).
 async fn export(
-    state: &AppState,
+    state: &Arc<AppState>,
     tenant: &model::TenantId,
-    request: &ExportProfilesServiceRequest,
+    decode: impl FnOnce() -> Result<ExportProfilesServiceRequest, ApiError> + Send + 'static,
 ) -> Result<(), ApiError> {
     let now = state.clock.now_nanos();
-    let reservation = state
-        .inflight
-        .reserve(prost::Message::encoded_len(request))
-        .await;
-    let converted = formats::otlp::convert(request, now).map_err(|e| {
-        let message = e.to_string();
-        match e {
-            OtlpError::MissingDictionary | OtlpError::MissingResourceProfiles => {
-                ApiError::new(Code::InvalidArgument, message)
+    distributor::distribute(state, tenant, move || {
+        let request = decode()?;
+        let converted = formats::otlp::convert(&request, now).map_err(|e| {
+            let message = e.to_string();
+            match e {
+                OtlpError::MissingDictionary | OtlpError::MissingResourceProfiles => {
+                    ApiError::new(Code::InvalidArgument, message)
+                }
+                OtlpError::Convert(_) => ApiError::new(Code::InvalidArgument, message),
             }
-            OtlpError::Convert(_) => ApiError::new(Code::InvalidArgument, message),
-        }
-    })?;
-    let limits = state.limits.get(tenant);
-    let mut slots: Vec<formats::pprof::RewriteSlot> = converted.iter().map(|_| None).collect();
-    let mut prepared = Vec::with_capacity(converted.len());
-    let mut total = 0usize;
-    for (series, slot) in converted.iter().zip(slots.iter_mut()) {
-        let labels = model::Labels::from_pairs(series.labels.iter().cloned());
-        let size = series.raw_size;
-        total = total.saturating_add(size);
-        let profile = formats::pprof::ProfileView::from_profile(&series.profile);
-        let stored = store::prepare(state, tenant, profile, slot, &labels, &limits, size, now)?;
-        prepared.push((stored, size));
-    }
-    // The converted profiles are freed once they are in the head; the request is borrowed
-    // from the handler, so the reservation is kept until the answer.
-    let added = store::add(state, tenant, total, prepared, None).await;
-    drop(slots);
-    drop(converted);
-    added?.durable(state, tenant).await?;
-    drop(reservation);
-    Ok(())
+        })?;
+        drop(request);
+        let profiles = converted
+            .into_iter()
+            .map(|series| {
+                Incoming::new(
+                    Body::Profile {
+                        labels: model::Labels::from_pairs(series.labels),
+                        profile: series.profile,
+                    },
+                    series.raw_size,
+                )
+            })
+            .collect();
+        Ok(Batch::summed(profiles))
+    })
+    .await
 }
 
 /// The gRPC (and Connect) method.
@@ -67,7 +62,7 @@ pub async fn export_rpc(
     request: ExportProfilesServiceRequest,
 ) -> Result<ExportProfilesServiceResponse, ApiError> {
     let tenant = call.tenant()?;
-    export(&call.state, &tenant, &request).await?;
+    export(&call.state, &tenant, move || Ok(request)).await?;
     Ok(ExportProfilesServiceResponse::default())
 }
 
@@ -124,38 +119,14 @@ pub async fn http(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    let body = if gzip {
-        match formats::compression::decompress(&body, limit) {
-            Ok(bytes) => Bytes::from(bytes.into_owned()),
-            Err(formats::compression::DecompressError::TooLarge { .. }) => {
-                return plain(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &format!("uncompressed profile payload size exceeds limit of {limit} bytes"),
-                );
-            }
-            Err(_) => return plain(StatusCode::BAD_REQUEST, "Failed to read request body"),
-        }
-    } else {
-        if body.len() > limit {
-            return plain(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("profile payload size exceeds limit of {limit} bytes"),
-            );
-        }
-        body
-    };
-    let request: ExportProfilesServiceRequest = if json {
-        match serde_json::from_slice(&body) {
-            Ok(request) => request,
-            Err(_) => return plain(StatusCode::BAD_REQUEST, "Failed to parse JSON request"),
-        }
-    } else {
-        match <ExportProfilesServiceRequest as prost::Message>::decode(body) {
-            Ok(request) => request,
-            Err(_) => return plain(StatusCode::BAD_REQUEST, "Failed to parse protobuf request"),
-        }
-    };
-    match export(&state, &tenant, &request).await {
+    if !gzip && body.len() > limit {
+        return plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("profile payload size exceeds limit of {limit} bytes"),
+        );
+    }
+    let decode = move || decode_http(&body, gzip, json, limit);
+    match export(&state, &tenant, decode).await {
         Ok(()) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/x-protobuf")],
@@ -163,5 +134,32 @@ pub async fn http(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
         )
             .into_response(),
         Err(error) => plain(error.code.status(), &error.message),
+    }
+}
+
+/// An OTLP/HTTP body: gunzipped (within `limit`), then protobuf or protojson.
+fn decode_http(
+    body: &[u8],
+    gzip: bool,
+    json: bool,
+    limit: usize,
+) -> Result<ExportProfilesServiceRequest, ApiError> {
+    let bad = |message: &str| ApiError::new(Code::InvalidArgument, message);
+    let body = if gzip {
+        formats::compression::decompress(body, limit).map_err(|e| match e {
+            formats::compression::DecompressError::TooLarge { .. } => ApiError::new(
+                Code::PayloadTooLarge,
+                format!("uncompressed profile payload size exceeds limit of {limit} bytes"),
+            ),
+            _ => bad("Failed to read request body"),
+        })?
+    } else {
+        std::borrow::Cow::Borrowed(body)
+    };
+    if json {
+        serde_json::from_slice(&body).map_err(|_| bad("Failed to parse JSON request"))
+    } else {
+        <ExportProfilesServiceRequest as prost::Message>::decode(&*body)
+            .map_err(|_| bad("Failed to parse protobuf request"))
     }
 }

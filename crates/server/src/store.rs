@@ -1,19 +1,118 @@
-//! The end of every ingest path (Push, `/ingest`, OTLP): a profile's view through
-//! `prepare_view` under the tenant's limits, then the request's bytes against its rate limit,
-//! then the segment writer's head (`add`, after which the caller frees its buffers) and the
-//! wait for the segment (`Added::durable`) — with refusals and acceptances counted for
-//! `/metrics`.
+//! The segment writer's side of the ingest pipeline: a distributor's [`Batch`] decoded,
+//! validated, repaired and split (`prepare_view` under the tenant's limits), then added to the
+//! segment writer's head, all on a blocking thread ([`write`]); then the wait for the segment
+//! ([`Added::durable`]). Refusals and acceptances are counted for `/metrics`.
 
 use crate::AppState;
+use crate::distributor::{Batch, Body, Incoming};
 use crate::error::{ApiError, Code};
+use crate::legacy_ingest;
 use crate::limits::Limits;
 use formats::pprof::{self, Prepared, ProfileView, RewriteSlot};
 use model::{Labels, TenantId};
+use std::sync::Arc;
+
+tokio::task_local! {
+    /// The request's place among the ingest requests handled at once (`admit_ingest`).
+    pub(crate) static INGEST_PERMIT: std::cell::RefCell<Option<tokio::sync::OwnedSemaphorePermit>>;
+}
+
+/// Gives back the request's ingest place: its profiles are decoded and in the head.
+pub(crate) fn release_ingest_permit() {
+    let _ = INGEST_PERMIT.try_with(|permit| permit.borrow_mut().take());
+}
+
+/// The writes of one batch in the segment writer's head.
+pub(crate) struct Added {
+    pending: Vec<(ingest::PendingWrite, usize)>,
+    failed: Option<ApiError>,
+}
+
+/// Prepares every profile of `batch` for `tenant` and, if all of them are valid, adds them to
+/// the segment writer's head; the batch's buffers are freed before this returns. CPU work runs
+/// on a blocking thread (which waits there for room in the head).
+pub(crate) async fn write(
+    state: &Arc<AppState>,
+    tenant: &TenantId,
+    batch: Batch,
+) -> Result<Added, ApiError> {
+    let state = Arc::clone(state);
+    let tenant = tenant.clone();
+    let runtime = tokio::runtime::Handle::current();
+    crate::distributor::off_runtime(move || {
+        let Some(writer) = state.writer.as_ref() else {
+            return Err(ApiError::new(
+                Code::Unavailable,
+                "this process does not run a segment writer",
+            ));
+        };
+        let limits = state.limits.get(&tenant);
+        let now_nanos = state.clock.now_nanos();
+        let profiles = batch.profiles;
+        let mut slots: Vec<RewriteSlot> = profiles.iter().map(|_| None).collect();
+        let mut repaired: Vec<Option<pprof::Profile>> = profiles.iter().map(|_| None).collect();
+        let mut prepared = Vec::with_capacity(profiles.len());
+        for ((incoming, slot), repaired) in profiles
+            .iter()
+            .zip(slots.iter_mut())
+            .zip(repaired.iter_mut())
+        {
+            let (view, labels) = view(incoming, repaired)?;
+            let series = prepare(
+                &state,
+                &tenant,
+                view,
+                slot,
+                &labels,
+                &limits,
+                incoming.size,
+                now_nanos,
+            )?;
+            prepared.push((series, incoming.size, incoming.id));
+        }
+        // Every profile is valid: add them all to the head, which is where their borrowed bytes
+        // are last read.
+        let mut pending = Vec::with_capacity(prepared.len());
+        let mut failed = None;
+        for (profile, size, id) in prepared {
+            if profile.is_empty() {
+                continue;
+            }
+            match runtime.block_on(writer.add_with_id(&tenant, profile, size, id)) {
+                Ok(write) => pending.push((write, size)),
+                Err(error) => {
+                    failed = Some(unavailable(&error));
+                    break;
+                }
+            }
+        }
+        Ok(Added { pending, failed })
+    })
+    .await
+}
+
+/// The decoded (and, for uploads, repaired) view of one incoming profile, with its labels.
+fn view<'a>(
+    incoming: &'a Incoming,
+    repaired: &'a mut Option<pprof::Profile>,
+) -> Result<(ProfileView<'a>, Labels), ApiError> {
+    match &incoming.body {
+        Body::Pprof { bytes, labels } => {
+            let view = ProfileView::decode(bytes)
+                .map_err(|e| ApiError::new(Code::InvalidArgument, e.to_string()))?;
+            Ok((view, labels.clone()))
+        }
+        Body::Upload { bytes, upload } => legacy_ingest::repair_upload(bytes, upload, repaired),
+        Body::Profile { profile, labels } => {
+            Ok((ProfileView::from_profile(profile), labels.clone()))
+        }
+    }
+}
 
 /// Validates, repairs and splits one profile (`prepare_view`, on the flat arrays of a decoded
 /// pprof or of a converter's profile); a refusal is counted by reason.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn prepare<'a>(
+fn prepare<'a>(
     state: &AppState,
     tenant: &TenantId,
     profile: ProfileView<'a>,
@@ -32,64 +131,10 @@ pub(crate) fn prepare<'a>(
         size,
         now_nanos,
     )
-    .map_err(|e| refused(state, tenant, e))
-}
-
-fn refused(state: &AppState, tenant: &TenantId, e: pprof::ValidationError) -> ApiError {
-    state.metrics.discarded(tenant, e.reason.as_str());
-    ApiError::new(Code::InvalidArgument, e.message)
-}
-
-tokio::task_local! {
-    /// The request's place among the ingest requests handled at once (`admit_ingest`).
-    pub(crate) static INGEST_PERMIT: std::cell::RefCell<Option<tokio::sync::OwnedSemaphorePermit>>;
-}
-
-/// Gives back the request's ingest place: its body is read and decoded.
-fn release_ingest_permit() {
-    let _ = INGEST_PERMIT.try_with(|permit| permit.borrow_mut().take());
-}
-
-/// The writes of one request in the segment writer's head.
-pub(crate) struct Added {
-    pending: Vec<(ingest::PendingWrite, usize)>,
-    failed: Option<ApiError>,
-}
-
-/// Admits `total` uncompressed bytes against the tenant's ingestion rate, then adds every
-/// prepared profile (profile, size) to the segment writer's head, which is where their borrowed
-/// bytes (a view's strings and arrays) are last read: the caller frees its buffers, then waits
-/// on [`Added::durable`] to answer. The request's memory `reservation` (its decoded profiles) is
-/// given back once they are in the head, whose size limit bounds them from there; a caller that
-/// still holds its body while it waits passes `None` and keeps its reservation until the
-/// answer.
-pub(crate) async fn add(
-    state: &AppState,
-    tenant: &TenantId,
-    total: usize,
-    prepared: Vec<(Prepared<'_>, usize)>,
-    reservation: Option<tokio::sync::OwnedSemaphorePermit>,
-) -> Result<Added, ApiError> {
-    release_ingest_permit();
-    state.limits.admit(tenant, total).inspect_err(|_| {
-        state.metrics.discarded(tenant, "rate_limited");
-    })?;
-    let mut pending = Vec::with_capacity(prepared.len());
-    let mut failed = None;
-    for (profile, size) in prepared {
-        if profile.is_empty() {
-            continue;
-        }
-        match state.writer.add(tenant, profile, size).await {
-            Ok(write) => pending.push((write, size)),
-            Err(error) => {
-                failed = Some(unavailable(&error));
-                break;
-            }
-        }
-    }
-    drop(reservation);
-    Ok(Added { pending, failed })
+    .map_err(|e| {
+        state.metrics.discarded(tenant, e.reason.as_str());
+        ApiError::new(Code::InvalidArgument, e.message)
+    })
 }
 
 fn unavailable(e: &ingest::IngestError) -> ApiError {

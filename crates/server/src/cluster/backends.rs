@@ -1,0 +1,170 @@
+//! Query fan-out: a query frontend that runs no query backend of its own sends each read task
+//! of its plan to one of the live query backends (in turn, so tasks spread), and to the next
+//! one when a backend cannot be reached, times out, answers that it is unavailable or answers
+//! garbage. Backends are stateless — any of them reads any block from the shared object store
+//! — so a retried task gives the same partial result, and partial results merge exactly.
+//!
+//! The backend's side of the call ([`execute`]) runs the task on this process's
+//! [`query::LocalBackend`].
+
+use super::membership::Membership;
+use crate::AppState;
+use crate::error::{ApiError, Code};
+use crate::rpc::{Call, invalid};
+use api::client::{ApiClient, ClientError, Credentials};
+use api::proto::querybackend::v1 as wire;
+use async_trait::async_trait;
+use bytes::Bytes;
+use query::{Partial, QueryBackend, QueryError, QueryStats, ReadTask};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The method a query frontend calls on a query backend.
+pub(crate) const EXECUTE_PATH: &str = "/querybackend.v1.QueryBackendService/Execute";
+
+/// The role name query backends record.
+pub(crate) const QUERY_BACKEND: &str = "query-backend";
+
+/// The cluster's query backends, as a [`QueryBackend`] for the query engine.
+#[derive(Debug)]
+pub(crate) struct RemoteBackends {
+    membership: Arc<Membership>,
+    clients: Mutex<HashMap<String, ApiClient>>,
+    /// Where the next task starts its walk over the backends.
+    next: AtomicUsize,
+}
+
+impl RemoteBackends {
+    pub fn new(membership: Arc<Membership>) -> RemoteBackends {
+        RemoteBackends {
+            membership,
+            clients: Mutex::new(HashMap::new()),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    fn client(&self, address: &str) -> Result<ApiClient, QueryError> {
+        let mut clients = self
+            .clients
+            .lock()
+            .map_err(|_| QueryError::Internal("backend clients poisoned".to_owned()))?;
+        if let Some(client) = clients.get(address) {
+            return Ok(client.clone());
+        }
+        let client = ApiClient::new(
+            address,
+            Credentials::default(),
+            self.membership.config().backend_timeout,
+        )
+        .map_err(|e| QueryError::Internal(e.to_string()))?;
+        clients.insert(address.to_owned(), client.clone());
+        Ok(client)
+    }
+}
+
+/// A backend's refusal as the frontend's error; retryable failures never get here.
+fn refusal(error: &ClientError) -> QueryError {
+    match error.code() {
+        Some(Code::InvalidArgument) => QueryError::InvalidArgument(error.message()),
+        Some(Code::ResourceExhausted) => QueryError::LimitExceeded(error.message()),
+        Some(Code::Canceled) => QueryError::Canceled,
+        _ => QueryError::Internal(format!("a query backend failed: {}", error.message())),
+    }
+}
+
+#[async_trait]
+impl QueryBackend for RemoteBackends {
+    async fn execute(
+        &self,
+        task: &ReadTask,
+        query: &query::Query,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<(Arc<Partial>, QueryStats), QueryError> {
+        let view = self.membership.view();
+        let mut backends: Vec<&metastore::Member> = view
+            .members
+            .iter()
+            .filter(|m| m.has_role(QUERY_BACKEND))
+            .collect();
+        if backends.is_empty() {
+            return Err(QueryError::Unavailable(
+                "no query backend is available: none has a live heartbeat in the metastore"
+                    .to_owned(),
+            ));
+        }
+        backends.sort_by(|a, b| a.id.cmp(&b.id));
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % backends.len();
+        backends.rotate_left(start);
+        // Backends a call recently failed on go last.
+        let (fresh, suspects): (Vec<_>, Vec<_>) = backends
+            .into_iter()
+            .partition(|m| !self.membership.is_suspect(&m.id));
+        let body = Bytes::from(prost::Message::encode_to_vec(&wire::ExecuteRequest {
+            task: query::wire::encode_task(task, query),
+        }));
+        let attempts = self.membership.config().backend_attempts.max(1);
+        let mut last = None;
+        for backend in fresh.into_iter().chain(suspects).take(attempts) {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(QueryError::Canceled);
+            }
+            let client = self.client(&backend.address)?;
+            let answer = match client
+                .call_encoded::<wire::ExecuteResponse>(EXECUTE_PATH, body.clone())
+                .await
+            {
+                Ok(answer) => answer,
+                Err(error) if error.is_retryable() => {
+                    tracing::warn!(backend = %backend.id, %error, "query backend failed; trying another");
+                    self.membership.suspect(&backend.id);
+                    last = Some(error.to_string());
+                    continue;
+                }
+                Err(error) => return Err(refusal(&error)),
+            };
+            // Decoding a large tree is CPU work.
+            let decoded =
+                tokio::task::spawn_blocking(move || query::wire::decode_result(&answer.result))
+                    .await
+                    .map_err(|e| QueryError::Internal(format!("decoding failed: {e}")))?;
+            match decoded {
+                Ok((partial, stats)) => return Ok((Arc::new(partial), stats)),
+                Err(error) => {
+                    tracing::warn!(backend = %backend.id, %error, "query backend answered garbage; trying another");
+                    self.membership.suspect(&backend.id);
+                    last = Some(error.to_string());
+                }
+            }
+        }
+        Err(QueryError::Unavailable(format!(
+            "no query backend answered: {}",
+            last.unwrap_or_else(|| "none was tried".to_owned())
+        )))
+    }
+}
+
+/// `querybackend.v1.QueryBackendService/Execute`: one read task of a frontend's plan.
+pub async fn execute(
+    call: Call,
+    request: wire::ExecuteRequest,
+) -> Result<wire::ExecuteResponse, ApiError> {
+    let state: &Arc<AppState> = &call.state;
+    let Some(backend) = state.backend.as_ref() else {
+        return Err(ApiError::new(
+            Code::Unavailable,
+            "this process does not run a query backend",
+        ));
+    };
+    let (task, query) =
+        query::wire::decode_task(&request.task).map_err(|e| invalid(e.to_string()))?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (partial, stats) = backend
+        .execute(&task, &query, cancel)
+        .await
+        .map_err(ApiError::from)?;
+    let result = tokio::task::spawn_blocking(move || query::wire::encode_result(&partial, &stats))
+        .await
+        .map_err(|e| ApiError::new(Code::Internal, format!("encoding failed: {e}")))?;
+    Ok(wire::ExecuteResponse { result })
+}

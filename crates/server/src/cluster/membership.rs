@@ -1,0 +1,174 @@
+//! This process's view of the cluster: its heartbeat in the metastore, the members heard from
+//! within the lease, the ring of segment writers built from them, and the members a call
+//! recently failed on (skipped until they are heard from again or a lease has passed).
+
+use super::ClusterConfig;
+use super::ring::Ring;
+use metastore::{Member, Metastore, MetastoreError};
+use model::Clock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+/// The role names members record, for the ring and the cluster page.
+pub(crate) const SEGMENT_WRITER: &str = "segment-writer";
+
+#[derive(Debug)]
+pub(crate) struct Membership {
+    me: Member,
+    metastore: Arc<dyn Metastore>,
+    clock: Arc<dyn Clock>,
+    config: ClusterConfig,
+    view: RwLock<Arc<View>>,
+    /// Members a call failed on, and when.
+    suspects: Mutex<HashMap<String, Instant>>,
+}
+
+/// The live members and the ring of segment writers among them.
+#[derive(Debug, Default)]
+pub(crate) struct View {
+    pub members: Vec<Member>,
+    pub writers: Ring,
+    /// When the members were last read (ms), and whether that read succeeded.
+    pub read_ms: i64,
+    pub error: Option<String>,
+}
+
+impl Membership {
+    /// Records this process (`roles` at `address`) and reads the members once, then keeps both
+    /// up to date every heartbeat interval on one task, until [`Membership::leave`].
+    pub async fn start(
+        metastore: Arc<dyn Metastore>,
+        clock: Arc<dyn Clock>,
+        config: ClusterConfig,
+        roles: Vec<String>,
+        address: String,
+    ) -> Result<(Arc<Membership>, tokio::task::JoinHandle<()>), MetastoreError> {
+        let now = clock.now_ms();
+        let me = Member {
+            id: format!(
+                "{}-{}",
+                hostname(),
+                ulid::Ulid::new().to_string().to_lowercase()
+            ),
+            roles,
+            address,
+            started_ms: now,
+            heartbeat_ms: now,
+        };
+        let membership = Arc::new(Membership {
+            me,
+            metastore,
+            clock,
+            config,
+            view: RwLock::new(Arc::new(View::default())),
+            suspects: Mutex::new(HashMap::new()),
+        });
+        membership.beat().await?;
+        let task = tokio::spawn({
+            let membership = Arc::clone(&membership);
+            async move {
+                let mut ticker = tokio::time::interval(membership.config.heartbeat_interval);
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                ticker.tick().await;
+                loop {
+                    ticker.tick().await;
+                    if let Err(error) = membership.beat().await {
+                        tracing::warn!(%error, "cluster heartbeat failed");
+                        membership.failed_read(&error);
+                    }
+                }
+            }
+        });
+        Ok((membership, task))
+    }
+
+    /// One heartbeat and one read of the members.
+    async fn beat(&self) -> Result<(), MetastoreError> {
+        let now = self.clock.now_ms();
+        self.metastore.heartbeat(&self.me, now).await?;
+        let lease = i64::try_from(self.config.member_lease.as_millis()).unwrap_or(i64::MAX);
+        let members = self.metastore.members(now.saturating_sub(lease)).await?;
+        let writers = Ring::new(
+            members
+                .iter()
+                .filter(|m| m.has_role(SEGMENT_WRITER))
+                .cloned()
+                .collect(),
+        );
+        // A suspect heard from after it failed is trusted again.
+        if let Ok(mut suspects) = self.suspects.lock() {
+            let lease = self.config.member_lease;
+            suspects.retain(|_, since| since.elapsed() < lease);
+        }
+        let view = View {
+            members,
+            writers,
+            read_ms: now,
+            error: None,
+        };
+        if let Ok(mut current) = self.view.write() {
+            *current = Arc::new(view);
+        }
+        Ok(())
+    }
+
+    /// Keeps the last members read, with the error that stopped the next read.
+    fn failed_read(&self, error: &MetastoreError) {
+        if let Ok(mut current) = self.view.write() {
+            let view = View {
+                members: current.members.clone(),
+                writers: current.writers.clone(),
+                read_ms: current.read_ms,
+                error: Some(error.to_string()),
+            };
+            *current = Arc::new(view);
+        }
+    }
+
+    /// The members and the ring as last read.
+    pub fn view(&self) -> Arc<View> {
+        self.view.read().map(|v| Arc::clone(&v)).unwrap_or_default()
+    }
+
+    pub fn me(&self) -> &Member {
+        &self.me
+    }
+
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    /// Notes that a call to `member` failed: it is skipped for a lease.
+    pub fn suspect(&self, member: &str) {
+        if let Ok(mut suspects) = self.suspects.lock() {
+            suspects.insert(member.to_owned(), Instant::now());
+        }
+    }
+
+    /// Whether a call to `member` failed within the last lease.
+    pub fn is_suspect(&self, member: &str) -> bool {
+        self.suspects.lock().is_ok_and(|suspects| {
+            suspects
+                .get(member)
+                .is_some_and(|since| since.elapsed() < self.config.member_lease)
+        })
+    }
+
+    /// Removes this process from the cluster (a clean shutdown), so that its work moves at once.
+    pub async fn leave(&self) {
+        if let Err(error) = self.metastore.leave(&self.me.id).await {
+            tracing::warn!(%error, "cannot leave the cluster cleanly");
+        }
+    }
+}
+
+/// This machine's name, for member ids people can read.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "emberscope".to_owned())
+}

@@ -1,0 +1,277 @@
+//! Where a distributor's batches go: this process's own segment writer (a process that runs
+//! one, as in `all`: in process, without serialisation), or the live segment writers owning
+//! each (tenant, `service_name`) on the ring, over the network. A batch is acknowledged only
+//! when its writer answers that its segment is stored and recorded; a writer that cannot be
+//! reached, times out or answers that it is unavailable is skipped for a lease and the batch
+//! goes to the key's next owner. The profile ids are the distributor's, so a profile stored
+//! twice by a retry is one profile to compaction and queries.
+//!
+//! The segment writer's side of the call ([`push`]) turns the request back into a batch for
+//! [`crate::store`].
+
+use super::membership::Membership;
+use super::ring;
+use crate::AppState;
+use crate::distributor::{self, Batch, Body, Incoming, Upload};
+use crate::error::{ApiError, Code};
+use crate::labelset::AppName;
+use crate::rpc::{Call, invalid};
+use crate::store;
+use api::client::{ApiClient, ClientError, Credentials};
+use api::proto::segmentwriter::v1 as wire;
+use api::proto::types::v1::LabelPair as WirePair;
+use bytes::Bytes;
+use model::{Labels, TenantId, label_names};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The method a distributor calls on a segment writer.
+pub(crate) const PUSH_PATH: &str = "/segmentwriter.v1.SegmentWriterService/Push";
+
+/// A distributor's segment writers.
+#[derive(Debug)]
+pub(crate) enum Writers {
+    /// This process runs a segment writer.
+    Local,
+    /// The cluster's segment writers.
+    Remote(RemoteWriters),
+}
+
+#[derive(Debug)]
+pub(crate) struct RemoteWriters {
+    membership: Arc<Membership>,
+    /// One client (and its connection pool) per writer address.
+    clients: Mutex<HashMap<String, ApiClient>>,
+}
+
+impl RemoteWriters {
+    pub fn new(membership: Arc<Membership>) -> RemoteWriters {
+        RemoteWriters {
+            membership,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Sends `batch` to the owners of its keys, each key's profiles as one call, and answers
+    /// once every call is acknowledged (or with the first failure).
+    pub async fn write(&self, tenant: &TenantId, batch: Batch) -> Result<(), ApiError> {
+        let tenant_name = tenant.as_str().to_owned();
+        let calls = distributor::off_runtime(move || encode(&tenant_name, batch)).await?;
+        let sends = calls.into_iter().map(|(key, body)| self.send(key, body));
+        let results = futures::future::join_all(sends).await;
+        results.into_iter().collect()
+    }
+
+    /// One call, offered to the key's owners in turn.
+    async fn send(&self, key: u64, body: Bytes) -> Result<(), ApiError> {
+        let view = self.membership.view();
+        let owners = view.writers.owners(key);
+        if owners.is_empty() {
+            return Err(ApiError::new(
+                Code::Unavailable,
+                "no segment writer is available: none has a live heartbeat in the metastore",
+            ));
+        }
+        // Owners a call recently failed on go last, so they are tried only when all others
+        // have failed too.
+        let (fresh, suspects): (Vec<_>, Vec<_>) = owners
+            .into_iter()
+            .partition(|m| !self.membership.is_suspect(&m.id));
+        let attempts = self.membership.config().writer_attempts.max(1);
+        let mut last: Option<ClientError> = None;
+        for owner in fresh.into_iter().chain(suspects).take(attempts) {
+            let client = self.client(&owner.address)?;
+            match client
+                .call_encoded::<wire::PushResponse>(PUSH_PATH, body.clone())
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(error) if error.is_retryable() => {
+                    tracing::warn!(writer = %owner.id, %error, "segment writer failed; trying the next owner");
+                    self.membership.suspect(&owner.id);
+                    last = Some(error);
+                }
+                Err(error) => {
+                    return Err(ApiError::new(
+                        error.code().unwrap_or(Code::Internal),
+                        error.message(),
+                    ));
+                }
+            }
+        }
+        Err(ApiError::new(
+            Code::Unavailable,
+            format!(
+                "no segment writer stored the profiles: {}",
+                last.map_or_else(|| "none answered".to_owned(), |e| e.to_string())
+            ),
+        ))
+    }
+
+    fn client(&self, address: &str) -> Result<ApiClient, ApiError> {
+        let mut clients = self
+            .clients
+            .lock()
+            .map_err(|_| ApiError::new(Code::Internal, "writer clients poisoned"))?;
+        if let Some(client) = clients.get(address) {
+            return Ok(client.clone());
+        }
+        let client = ApiClient::new(
+            address,
+            Credentials::default(),
+            self.membership.config().writer_timeout,
+        )
+        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
+        clients.insert(address.to_owned(), client.clone());
+        Ok(client)
+    }
+}
+
+/// The batch's profiles grouped by ring key, each group an encoded request.
+fn encode(tenant: &str, batch: Batch) -> Result<Vec<(u64, Bytes)>, ApiError> {
+    let mut groups: Vec<(u64, Vec<wire::Profile>)> = Vec::new();
+    for incoming in batch.profiles {
+        let key = ring::key(tenant, &service_name(&incoming.body));
+        let profile = to_wire(incoming);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, profiles)) => profiles.push(profile),
+            None => groups.push((key, vec![profile])),
+        }
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(key, profiles)| {
+            let request = wire::PushRequest {
+                tenant: tenant.to_owned(),
+                profiles,
+            };
+            (key, Bytes::from(prost::Message::encode_to_vec(&request)))
+        })
+        .collect())
+}
+
+/// The `service_name` a profile will be stored under, as far as the distributor knows it.
+fn service_name(body: &Body) -> String {
+    let labels = match body {
+        Body::Pprof { labels, .. } | Body::Profile { labels, .. } => labels,
+        Body::Upload { upload, .. } => {
+            return upload
+                .name
+                .labels
+                .iter()
+                .find(|(k, _)| k == label_names::SERVICE_NAME)
+                .map_or_else(|| upload.name.name.clone(), |(_, v)| v.clone());
+        }
+    };
+    labels
+        .get(label_names::SERVICE_NAME)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn pairs(labels: &Labels) -> Vec<WirePair> {
+    labels
+        .iter()
+        .map(|pair| WirePair {
+            name: pair.name.clone(),
+            value: pair.value.clone(),
+        })
+        .collect()
+}
+
+fn to_wire(incoming: Incoming) -> wire::Profile {
+    let (pprof, labels, upload) = match incoming.body {
+        Body::Pprof { bytes, labels } => (bytes.to_vec(), pairs(&labels), None),
+        Body::Profile { profile, labels } => (
+            prost::Message::encode_to_vec(&profile),
+            pairs(&labels),
+            None,
+        ),
+        Body::Upload { bytes, upload } => (
+            bytes.to_vec(),
+            Vec::new(),
+            Some(wire::Upload {
+                app_name: upload.name.name,
+                name_labels: upload
+                    .name
+                    .labels
+                    .into_iter()
+                    .map(|(name, value)| WirePair { name, value })
+                    .collect(),
+                spy: upload.spy,
+                from_nanos: upload.from_nanos,
+                dotnet: upload.dotnet,
+                renames: upload
+                    .renames
+                    .into_iter()
+                    .map(|(name, value)| WirePair { name, value })
+                    .collect(),
+            }),
+        ),
+    };
+    wire::Profile {
+        size: incoming.size as u64,
+        pprof,
+        labels,
+        upload,
+        id: incoming.id.to_vec(),
+    }
+}
+
+/// A request back into a batch; refused whole if any profile is malformed.
+fn from_wire(request: wire::PushRequest) -> Result<Batch, ApiError> {
+    let mut profiles = Vec::with_capacity(request.profiles.len());
+    for profile in request.profiles {
+        let id: [u8; 16] = profile
+            .id
+            .as_slice()
+            .try_into()
+            .map_err(|_| invalid("a profile id is not 16 bytes"))?;
+        let size = usize::try_from(profile.size).map_err(|_| invalid("profile size"))?;
+        let bytes = Bytes::from(profile.pprof);
+        let body = match profile.upload {
+            Some(upload) => Body::Upload {
+                bytes,
+                upload: Upload {
+                    name: AppName {
+                        name: upload.app_name,
+                        labels: upload
+                            .name_labels
+                            .into_iter()
+                            .map(|p| (p.name, p.value))
+                            .collect(),
+                    },
+                    spy: upload.spy,
+                    from_nanos: upload.from_nanos,
+                    dotnet: upload.dotnet,
+                    renames: upload
+                        .renames
+                        .into_iter()
+                        .map(|p| (p.name, p.value))
+                        .collect(),
+                },
+            },
+            None => Body::Pprof {
+                bytes,
+                labels: Labels::from_pairs(profile.labels.into_iter().map(|p| (p.name, p.value))),
+            },
+        };
+        profiles.push(Incoming { body, size, id });
+    }
+    Ok(Batch::summed(profiles))
+}
+
+/// `segmentwriter.v1.SegmentWriterService/Push`: a distributor's batch, answered once durable.
+/// The distributor already counted it against the tenant's rate.
+pub async fn push(call: Call, request: wire::PushRequest) -> Result<wire::PushResponse, ApiError> {
+    let tenant =
+        TenantId::new(&request.tenant).map_err(|e| invalid(format!("invalid tenant: {e}")))?;
+    let state: &Arc<AppState> = &call.state;
+    let batch = from_wire(request)?;
+    let reservation = state.inflight.reserve(batch.total).await;
+    let added = store::write(state, &tenant, batch).await;
+    drop(reservation);
+    store::release_ingest_permit();
+    added?.durable(state, &tenant).await?;
+    Ok(wire::PushResponse {})
+}

@@ -1,0 +1,136 @@
+//! The distributor: the one ingest pipeline. Every ingest path (Push, `/ingest` in each of its
+//! formats, OTLP) describes how to turn its request into a [`Batch`] of owned profiles
+//! (decompressing or converting them), and [`distribute`] does the rest in the same order for
+//! all of them: the conversion on a blocking thread, the memory budget, the tenant's ingestion
+//! rate, the segment writer — this process's own (which decodes, validates, splits and interns,
+//! also off the async runtime: [`crate::store`]) or the owners of the batch's keys among the
+//! cluster's writers ([`crate::cluster::writers`]) — and the wait until every write is durable
+//! before the client is answered.
+
+use crate::AppState;
+use crate::cluster::writers::Writers;
+use crate::error::{ApiError, Code};
+use crate::labelset::AppName;
+use crate::store;
+use bytes::Bytes;
+use formats::pprof;
+use model::{Labels, TenantId};
+use std::sync::Arc;
+
+/// The profiles of one request, owned, ready for a segment writer.
+pub(crate) struct Batch {
+    pub profiles: Vec<Incoming>,
+    /// The uncompressed bytes the request counts against the tenant's ingestion rate.
+    pub total: usize,
+}
+
+impl Batch {
+    /// A batch whose total is the sum of its profiles' sizes.
+    pub fn summed(profiles: Vec<Incoming>) -> Batch {
+        let total = profiles
+            .iter()
+            .fold(0usize, |sum, p| sum.saturating_add(p.size));
+        Batch { profiles, total }
+    }
+}
+
+/// One profile of a batch.
+pub(crate) struct Incoming {
+    pub body: Body,
+    /// Its size as limits and metrics count it (its uncompressed pprof bytes, or what a
+    /// converter reports).
+    pub size: usize,
+    /// Its id (a UUID v4, as Pyroscope's distributor gives every pushed profile), chosen here
+    /// so that a write retried on another segment writer stores the same profile.
+    pub id: [u8; 16],
+}
+
+impl Incoming {
+    /// A profile with a new id.
+    pub fn new(body: Body, size: usize) -> Incoming {
+        Incoming {
+            body,
+            size,
+            id: *uuid::Uuid::new_v4().as_bytes(),
+        }
+    }
+}
+
+/// What a profile arrives as.
+pub(crate) enum Body {
+    /// An uncompressed pprof encoding and the request's series labels (Push).
+    Pprof { bytes: Bytes, labels: Labels },
+    /// An `/ingest` pprof upload: repaired, then labelled from its own sample types
+    /// ([`crate::legacy_ingest::repair_upload`]).
+    Upload { bytes: Bytes, upload: Upload },
+    /// A converted profile (text formats, JFR, OTLP) and its labels.
+    Profile {
+        profile: pprof::Profile,
+        labels: Labels,
+    },
+}
+
+/// What an `/ingest` pprof upload's repairs and labels need from its request.
+pub(crate) struct Upload {
+    pub name: AppName,
+    pub spy: String,
+    /// `from`, the start of the profile when it has no time of its own.
+    pub from_nanos: i64,
+    /// The .NET repair applies (it depends on the form's `sample_type_config`).
+    pub dotnet: bool,
+    /// `sample_type_config` renames: sample type → display name.
+    pub renames: Vec<(String, String)>,
+}
+
+/// Runs `convert` off the async runtime, then stores its batch for `tenant` and answers once
+/// every profile of it is durable. Nothing of a batch is stored if any of its profiles is
+/// invalid.
+pub(crate) async fn distribute<F>(
+    state: &Arc<AppState>,
+    tenant: &TenantId,
+    convert: F,
+) -> Result<(), ApiError>
+where
+    F: FnOnce() -> Result<Batch, ApiError> + Send + 'static,
+{
+    let batch = off_runtime(convert).await?;
+    if batch.profiles.is_empty() {
+        return Ok(());
+    }
+    let reservation = state.inflight.reserve(batch.total).await;
+    state.limits.admit(tenant, batch.total).inspect_err(|_| {
+        state.metrics.discarded(tenant, "rate_limited");
+    })?;
+    match &state.writers {
+        Writers::Local => {
+            let added = store::write(state, tenant, batch).await;
+            // The profiles are in the head (or refused): the head's size limit bounds them
+            // from here.
+            drop(reservation);
+            store::release_ingest_permit();
+            added?.durable(state, tenant).await
+        }
+        Writers::Remote(writers) => {
+            let (total, count) = (batch.total, batch.profiles.len());
+            // The batch is held (encoded) until its writers answer.
+            let written = writers.write(tenant, batch).await;
+            drop(reservation);
+            store::release_ingest_permit();
+            written?;
+            state.metrics.ingested(tenant, total, count as u64);
+            Ok(())
+        }
+    }
+}
+
+/// Runs CPU work (decompression, conversion, decoding) on a blocking thread.
+pub(crate) async fn off_runtime<T, F>(work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        tracing::error!(error = %e, "ingest work failed");
+        ApiError::new(Code::Internal, "ingest failed: internal error")
+    })?
+}
