@@ -117,13 +117,35 @@ fn distributors_spread_over_segment_writers_and_survive_a_killed_writer() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = config_file(dir.path(), moto.port, &postgres);
 
+    // Distributors and a frontend alone are not ready, and say why.
+    let distributors: Vec<Server> = (0..2)
+        .map(|_| Role::new("distributor").start(&config))
+        .collect();
+    let frontend = Role::new("query-frontend").start(&config);
+    let (status, text) = request(&distributors[0], "GET", "/ready", &[], b"");
+    assert_eq!(
+        (status, text.as_str()),
+        (503, "not ready: no segment writer is live")
+    );
+    let (status, text) = request(&frontend, "GET", "/ready", &[], b"");
+    assert_eq!(
+        (status, text.as_str()),
+        (503, "not ready: no query backend is live")
+    );
+    let (status, text) = request(
+        &distributors[0],
+        "POST",
+        "/ingest?name=early&format=pprof",
+        &[],
+        &std::fs::read(testkit::testdata("pprof/cpu.pprof")).expect("pprof"),
+    );
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("no segment writer is available"), "{text}");
+
     let writer_roles: Vec<Role> = (0..3).map(|_| Role::new("segment-writer")).collect();
     let mut writers: Vec<Option<Server>> = writer_roles
         .iter()
         .map(|r| Some(r.start(&config)))
-        .collect();
-    let distributors: Vec<Server> = (0..2)
-        .map(|_| Role::new("distributor").start(&config))
         .collect();
     let compactor_role = Role::new("compactor");
     let mut compactor = Some(compactor_role.start(&config));
@@ -132,7 +154,6 @@ fn distributors_spread_over_segment_writers_and_survive_a_killed_writer() {
         .iter()
         .map(|r| Some(r.start(&config)))
         .collect();
-    let frontend = Role::new("query-frontend").start(&config);
     // One process that runs its read tasks itself: the single-process reference.
     let query = Role::new("query-frontend,query-backend").start(&config);
 
@@ -143,6 +164,19 @@ fn distributors_spread_over_segment_writers_and_survive_a_killed_writer() {
             || writers_seen(distributor) == 3,
         );
     }
+    wait_for("the frontend to be ready", Duration::from_secs(20), || {
+        request(&frontend, "GET", "/ready", &[], b"").0 == 200
+    });
+    assert_eq!(request(&distributors[1], "GET", "/ready", &[], b"").0, 200);
+    let (_, metrics) = request(&distributors[0], "GET", "/metrics", &[], b"");
+    assert!(
+        metrics.contains("emberscope_cluster_members{role=\"segment-writer\"} 3\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("emberscope_cluster_ready 1\n"),
+        "{metrics}"
+    );
     // Every process is listed once with its roles; the page also renders as HTML.
     let listed = members(&query);
     assert_eq!(listed.len(), 3 + 2 + 1 + 2 + 1 + 1, "{listed:?}");

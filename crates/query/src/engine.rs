@@ -99,6 +99,11 @@ impl Querier {
         }
     }
 
+    /// Read tasks waiting for a slot, over all queries.
+    pub fn tasks_waiting(&self) -> usize {
+        self.queue.waiting()
+    }
+
     /// The storage access layer (its caches), shared with an in-process backend.
     pub fn data(&self) -> &Arc<DataAccess> {
         &self.data

@@ -98,9 +98,13 @@ where
         return Ok(());
     }
     let reservation = state.inflight.reserve(batch.total).await;
-    state.limits.admit(tenant, batch.total).inspect_err(|_| {
-        state.metrics.discarded(tenant, "rate_limited");
-    })?;
+    let distributors = state.membership.view().distributors;
+    state
+        .limits
+        .admit(tenant, batch.total, distributors)
+        .inspect_err(|_| {
+            state.metrics.discarded(tenant, "rate_limited");
+        })?;
     match &state.writers {
         Writers::Local => {
             let added = store::write(state, tenant, batch).await;

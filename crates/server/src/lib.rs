@@ -187,6 +187,8 @@ impl Default for ServerConfig {
 #[derive(Debug)]
 pub(crate) struct AppState {
     pub multitenancy: bool,
+    /// The roles this process runs.
+    pub roles: Vec<Role>,
     pub store: Arc<dyn storage::ObjectStore>,
     /// Serialises read-modify-writes of settings documents.
     pub settings_lock: tokio::sync::Mutex<()>,
@@ -244,7 +246,7 @@ fn router(state: Arc<AppState>, roles: &[Role]) -> Router {
     let has = |role: Role| roles.contains(&role);
     // Every process answers health, metrics and version.
     let mut router = Router::new()
-        .route("/ready", get(|| async { "ready" }))
+        .route("/ready", get(cluster::ready::serve))
         .route("/metrics", get(metrics::serve))
         .route("/api/v1/tenant_limits", get(services::tenant_limits))
         .route("/api/v1/status/buildinfo", get(services::build_info))
@@ -537,6 +539,7 @@ pub async fn run(
     };
     let state = Arc::new(AppState {
         multitenancy: config.multitenancy,
+        roles: config.roles.clone(),
         store: Arc::clone(&store),
         settings_lock: tokio::sync::Mutex::new(()),
         metrics: Arc::new(metrics::Metrics::default()),

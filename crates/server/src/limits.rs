@@ -374,13 +374,21 @@ impl TenantLimits {
             .unwrap_or_default()
     }
 
-    /// Takes `bytes` from the tenant's bucket, or refuses with Pyroscope's 429.
-    pub fn admit(&self, tenant: &TenantId, bytes: usize) -> Result<(), ApiError> {
+    /// Takes `bytes` from the tenant's bucket, or refuses with Pyroscope's 429. The tenant's
+    /// rate is global: with `distributors` live distributors each refills its bucket at its
+    /// share of the rate, as Pyroscope's global strategy does (the burst is per distributor).
+    pub fn admit(
+        &self,
+        tenant: &TenantId,
+        bytes: usize,
+        distributors: usize,
+    ) -> Result<(), ApiError> {
         let limits = self.get(tenant);
-        let rate = limits.ingestion_rate_mb * 1e6;
-        if rate <= 0.0 {
+        let global = limits.ingestion_rate_mb * 1e6;
+        if global <= 0.0 {
             return Ok(());
         }
+        let rate = global / distributors.max(1) as f64;
         let burst = limits.ingestion_burst_size_mb * 1e6;
         let now = Instant::now();
         let Ok(mut buckets) = self.buckets.lock() else {
@@ -403,7 +411,7 @@ impl TenantLimits {
             Code::ResourceExhausted,
             format!(
                 "push rate limit ({}) exceeded while adding {}",
-                human_bytes(rate),
+                human_bytes(global),
                 human_bytes(cost)
             ),
         ))
@@ -458,15 +466,43 @@ mod tests {
         let limits = TenantLimits::new(defaults, None).expect("limits");
         let tenant = TenantId::new("t").expect("tenant");
         let other = TenantId::new("u").expect("tenant");
-        assert!(limits.admit(&tenant, 1500).is_ok());
-        let refused = limits.admit(&tenant, 1500).expect_err("over the burst");
+        assert!(limits.admit(&tenant, 1500, 1).is_ok());
+        let refused = limits.admit(&tenant, 1500, 1).expect_err("over the burst");
         assert_eq!(refused.code, Code::ResourceExhausted);
         assert_eq!(
             refused.message,
             "push rate limit (1000 B) exceeded while adding 1.5 KiB"
         );
         // Tenants have their own buckets.
-        assert!(limits.admit(&other, 1500).is_ok());
+        assert!(limits.admit(&other, 1500, 1).is_ok());
+    }
+
+    /// With four live distributors each refills at a quarter of the tenant's rate.
+    #[test]
+    fn the_rate_is_shared_by_the_live_distributors() {
+        let defaults = Limits {
+            ingestion_rate_mb: 0.001, // 1000 bytes/s over the cluster
+            ingestion_burst_size_mb: 0.002,
+            ..Limits::default()
+        };
+        let alone = TenantLimits::new(defaults.clone(), None).expect("limits");
+        let shared = TenantLimits::new(defaults, None).expect("limits");
+        let tenant = TenantId::new("t").expect("tenant");
+        assert!(alone.admit(&tenant, 2000, 1).is_ok());
+        assert!(shared.admit(&tenant, 2000, 4).is_ok());
+        std::thread::sleep(Duration::from_millis(500));
+        // Half a second refills at least 500 bytes alone, about 125 as one of four (under
+        // 1000 unless the pause lasted over 4 s).
+        assert!(alone.admit(&tenant, 400, 1).is_ok());
+        let refused = shared
+            .admit(&tenant, 1000, 4)
+            .expect_err("a quarter of the rate");
+        // The message names the tenant's (global) limit.
+        assert!(
+            refused.message.starts_with("push rate limit (1000 B)"),
+            "{}",
+            refused.message
+        );
     }
 
     #[test]

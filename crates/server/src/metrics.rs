@@ -166,6 +166,7 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
 
 pub async fn serve(State(state): State<Arc<crate::AppState>>) -> Response {
     let mut text = state.metrics.render(&state.flush_stats);
+    crate::cluster::ready::render(&state, &mut text);
     text.push_str("# HELP emberscope_inflight_budget_available_bytes Memory left for pushes being processed.\n");
     text.push_str("# TYPE emberscope_inflight_budget_available_bytes gauge\n");
     let _ = writeln!(

@@ -117,7 +117,7 @@ impl QueryBackend for RemoteBackends {
                 Ok(answer) => answer,
                 Err(error) if error.is_retryable() => {
                     tracing::warn!(backend = %backend.id, %error, "query backend failed; trying another");
-                    self.membership.suspect(&backend.id);
+                    self.membership.suspect(&backend.id, QUERY_BACKEND);
                     last = Some(error.to_string());
                     continue;
                 }
@@ -132,7 +132,7 @@ impl QueryBackend for RemoteBackends {
                 Ok((partial, stats)) => return Ok((Arc::new(partial), stats)),
                 Err(error) => {
                     tracing::warn!(backend = %backend.id, %error, "query backend answered garbage; trying another");
-                    self.membership.suspect(&backend.id);
+                    self.membership.suspect(&backend.id, QUERY_BACKEND);
                     last = Some(error.to_string());
                 }
             }

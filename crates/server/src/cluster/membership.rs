@@ -6,12 +6,13 @@ use super::ClusterConfig;
 use super::ring::Ring;
 use metastore::{Member, Metastore, MetastoreError};
 use model::Clock;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 /// The role names members record, for the ring and the cluster page.
 pub(crate) const SEGMENT_WRITER: &str = "segment-writer";
+pub(crate) const DISTRIBUTOR: &str = "distributor";
 
 #[derive(Debug)]
 pub(crate) struct Membership {
@@ -22,6 +23,7 @@ pub(crate) struct Membership {
     view: RwLock<Arc<View>>,
     /// Members a call failed on, and when.
     suspects: Mutex<HashMap<String, Instant>>,
+    failovers: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// The live members and the ring of segment writers among them.
@@ -29,6 +31,8 @@ pub(crate) struct Membership {
 pub(crate) struct View {
     pub members: Vec<Member>,
     pub writers: Ring,
+    /// Live distributors (at least 1): each enforces this share of a tenant's ingestion rate.
+    pub distributors: usize,
     /// When the members were last read (ms), and whether that read succeeded.
     pub read_ms: i64,
     pub error: Option<String>,
@@ -63,6 +67,7 @@ impl Membership {
             config,
             view: RwLock::new(Arc::new(View::default())),
             suspects: Mutex::new(HashMap::new()),
+            failovers: Mutex::new(BTreeMap::new()),
         });
         membership.beat().await?;
         let task = tokio::spawn({
@@ -101,9 +106,15 @@ impl Membership {
             let lease = self.config.member_lease;
             suspects.retain(|_, since| since.elapsed() < lease);
         }
+        let distributors = members
+            .iter()
+            .filter(|m| m.has_role(DISTRIBUTOR))
+            .count()
+            .max(1);
         let view = View {
             members,
             writers,
+            distributors,
             read_ms: now,
             error: None,
         };
@@ -119,6 +130,7 @@ impl Membership {
             let view = View {
                 members: current.members.clone(),
                 writers: current.writers.clone(),
+                distributors: current.distributors,
                 read_ms: current.read_ms,
                 error: Some(error.to_string()),
             };
@@ -139,11 +151,20 @@ impl Membership {
         &self.config
     }
 
-    /// Notes that a call to `member` failed: it is skipped for a lease.
-    pub fn suspect(&self, member: &str) {
+    /// Notes that a call to `member` (in its `role`) failed and moved on: the member is
+    /// skipped for a lease, and the failover is counted for `/metrics`.
+    pub fn suspect(&self, member: &str, role: &'static str) {
         if let Ok(mut suspects) = self.suspects.lock() {
             suspects.insert(member.to_owned(), Instant::now());
         }
+        if let Ok(mut failovers) = self.failovers.lock() {
+            *failovers.entry(role).or_default() += 1;
+        }
+    }
+
+    /// Failed calls that moved on, by the role called.
+    pub fn failovers(&self) -> BTreeMap<&'static str, u64> {
+        self.failovers.lock().map(|f| f.clone()).unwrap_or_default()
     }
 
     /// Whether a call to `member` failed within the last lease.

@@ -9,6 +9,7 @@
 pub(crate) mod backends;
 pub(crate) mod membership;
 pub(crate) mod page;
+pub(crate) mod ready;
 pub(crate) mod ring;
 pub(crate) mod writers;
 

@@ -88,7 +88,8 @@ impl RemoteWriters {
                 Ok(_) => return Ok(()),
                 Err(error) if error.is_retryable() => {
                     tracing::warn!(writer = %owner.id, %error, "segment writer failed; trying the next owner");
-                    self.membership.suspect(&owner.id);
+                    self.membership
+                        .suspect(&owner.id, super::membership::SEGMENT_WRITER);
                     last = Some(error);
                 }
                 Err(error) => {
