@@ -127,8 +127,10 @@ pub trait Metastore: Send + Sync + std::fmt::Debug {
     /// Members heard from at or after `since_ms`, ordered by id.
     async fn members(&self, since_ms: i64) -> Result<Vec<Member>, MetastoreError>;
 
-    /// Forgets a member at once (it is shutting down).
-    async fn leave(&self, id: &str) -> Result<(), MetastoreError>;
+    /// Takes a member out of the live set at once (it is shutting down), for good: the row
+    /// stays as a tombstone (its heartbeat the negated `now_ms`) until it is forgotten, so a
+    /// heartbeat of the leaving process still in flight cannot bring it back.
+    async fn leave(&self, id: &str, now_ms: i64) -> Result<(), MetastoreError>;
 }
 
 /// How long a silent member stays listed (as not live) before it is forgotten.

@@ -19,6 +19,9 @@ use std::time::Duration;
 use tokio_postgres::{Client, NoTls, Transaction};
 use ulid::Ulid;
 
+/// The advisory lock key under which the schema is created ("emberscp" in ASCII).
+const SCHEMA_LOCK: i64 = 0x656d_6265_7273_6370;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS blocks (
     id TEXT PRIMARY KEY,
@@ -118,7 +121,16 @@ impl PostgresMetastore {
             .build()
             .map_err(|e| MetastoreError::Pool(e.to_string()))?;
         let metastore = PostgresMetastore { pool };
-        metastore.client().await?.batch_execute(SCHEMA).await?;
+        // Processes of a cluster start together: `CREATE TABLE IF NOT EXISTS` is not safe
+        // against a concurrent create, so the schema is made under a transaction-scoped
+        // advisory lock (one process at a time; the others then find it made).
+        let mut client = metastore.client().await?;
+        let transaction = client.transaction().await?;
+        transaction
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+            .await?;
+        transaction.batch_execute(SCHEMA).await?;
+        transaction.commit().await?;
         Ok(metastore)
     }
 
@@ -517,7 +529,8 @@ impl Metastore for PostgresMetastore {
         tx.execute(
             "INSERT INTO members (id, roles, address, started_at, heartbeat_at)
              VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (id) DO UPDATE SET roles = $2, address = $3, heartbeat_at = $5",
+             ON CONFLICT (id) DO UPDATE SET roles = $2, address = $3, heartbeat_at = $5
+             WHERE members.heartbeat_at >= 0",
             &[
                 &member.id,
                 &member.roles.join(","),
@@ -528,7 +541,7 @@ impl Metastore for PostgresMetastore {
         )
         .await?;
         tx.execute(
-            "DELETE FROM members WHERE heartbeat_at < $1",
+            "DELETE FROM members WHERE abs(heartbeat_at) < $1",
             &[&now_ms.saturating_sub(FORGET_MEMBERS_AFTER_MS)],
         )
         .await?;
@@ -558,10 +571,13 @@ impl Metastore for PostgresMetastore {
             .collect()
     }
 
-    async fn leave(&self, id: &str) -> Result<(), MetastoreError> {
+    async fn leave(&self, id: &str, now_ms: i64) -> Result<(), MetastoreError> {
         let client = self.client().await?;
         client
-            .execute("DELETE FROM members WHERE id = $1", &[&id])
+            .execute(
+                "UPDATE members SET heartbeat_at = $2 WHERE id = $1",
+                &[&id, &-now_ms.max(1)],
+            )
             .await?;
         Ok(())
     }

@@ -494,7 +494,8 @@ impl Metastore for SqliteMetastore {
             tx.execute(
                 "INSERT INTO members (id, roles, address, started_at, heartbeat_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (id) DO UPDATE SET roles = ?2, address = ?3, heartbeat_at = ?5",
+                 ON CONFLICT (id) DO UPDATE SET roles = ?2, address = ?3, heartbeat_at = ?5
+             WHERE members.heartbeat_at >= 0",
                 params![
                     member.id,
                     member.roles.join(","),
@@ -504,7 +505,7 @@ impl Metastore for SqliteMetastore {
                 ],
             )?;
             tx.execute(
-                "DELETE FROM members WHERE heartbeat_at < ?1",
+                "DELETE FROM members WHERE abs(heartbeat_at) < ?1",
                 [now_ms.saturating_sub(FORGET_MEMBERS_AFTER_MS)],
             )?;
             tx.commit()?;
@@ -533,10 +534,13 @@ impl Metastore for SqliteMetastore {
         .await
     }
 
-    async fn leave(&self, id: &str) -> Result<(), MetastoreError> {
+    async fn leave(&self, id: &str, now_ms: i64) -> Result<(), MetastoreError> {
         let id = id.to_owned();
         self.with(move |connection| {
-            connection.execute("DELETE FROM members WHERE id = ?1", [id])?;
+            connection.execute(
+                "UPDATE members SET heartbeat_at = ?2 WHERE id = ?1",
+                params![id, -now_ms.max(1)],
+            )?;
             Ok(())
         })
         .await

@@ -8,14 +8,26 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 pub struct Server {
-    child: Child,
+    child: Option<Child>,
     pub address: String,
+}
+
+impl Server {
+    /// A server this test did not start (it is not stopped on drop), by `host:port`.
+    pub fn at(address: &str) -> Server {
+        Server {
+            child: None,
+            address: address.trim_start_matches("http://").to_owned(),
+        }
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -52,7 +64,10 @@ pub fn start_with_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serv
         .strip_prefix("emberscope listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_owned();
-    Server { child, address }
+    Server {
+        child: Some(child),
+        address,
+    }
 }
 
 /// Sends one HTTP/1.1 request on a fresh connection; returns the raw response.
@@ -63,7 +78,18 @@ fn exchange(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Vec<u8> {
-    let mut stream = TcpStream::connect(&server.address).expect("connect");
+    try_exchange(server, method, target, headers, body).expect("exchange")
+}
+
+/// [`exchange`], with connection errors returned.
+fn try_exchange(
+    server: &Server,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect(&server.address)?;
     let mut head = format!(
         "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
         server.address,
@@ -73,11 +99,11 @@ fn exchange(
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).expect("send head");
-    stream.write_all(body).expect("send body");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("response");
-    response
+    stream.read_to_end(&mut response)?;
+    Ok(response)
 }
 
 /// One HTTP/1.1 request; returns (status, body).
@@ -88,7 +114,18 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, String) {
-    let response = exchange(server, method, target, headers, body);
+    try_request(server, method, target, headers, body).expect("exchange")
+}
+
+/// [`request`], with connection errors returned (a server that is down).
+pub fn try_request(
+    server: &Server,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
+    let response = try_exchange(server, method, target, headers, body)?;
     let text = String::from_utf8_lossy(&response).into_owned();
     let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
     let body = text
@@ -100,7 +137,7 @@ pub fn request(
         (Some(start), Some(end)) if body.contains("\r\n") => body[start..=end].to_owned(),
         _ => body,
     };
-    (status, body)
+    Ok((status, body))
 }
 
 /// A `multipart/form-data` body with one file field per (name, bytes), as the SDKs and agents

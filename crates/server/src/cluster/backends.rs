@@ -7,7 +7,7 @@
 //! The backend's side of the call ([`execute`]) runs the task on this process's
 //! [`query::LocalBackend`].
 
-use super::membership::Membership;
+use super::membership::{Membership, View};
 use crate::AppState;
 use crate::error::{ApiError, Code};
 use crate::rpc::{Call, invalid};
@@ -15,6 +15,7 @@ use api::client::{ApiClient, ClientError, Credentials};
 use api::proto::querybackend::v1 as wire;
 use async_trait::async_trait;
 use bytes::Bytes;
+use metastore::Member;
 use query::{Partial, QueryBackend, QueryError, QueryStats, ReadTask};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -63,6 +64,61 @@ impl RemoteBackends {
     }
 }
 
+/// Why a call to one backend failed: worth another backend, or the query's answer.
+enum Failure {
+    Retry(String),
+    Final(QueryError),
+}
+
+impl RemoteBackends {
+    /// The view's backends not tried yet, starting at the next in turn, those a call recently
+    /// failed on last.
+    fn candidates(&self, view: &View, tried: &[String]) -> Vec<Member> {
+        let mut backends: Vec<&Member> = view
+            .members
+            .iter()
+            .filter(|m| m.has_role(QUERY_BACKEND) && !tried.contains(&m.id))
+            .collect();
+        if backends.is_empty() {
+            return Vec::new();
+        }
+        backends.sort_by(|a, b| a.id.cmp(&b.id));
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % backends.len();
+        backends.rotate_left(start);
+        let (fresh, suspects): (Vec<&Member>, Vec<&Member>) = backends
+            .into_iter()
+            .partition(|m| !self.membership.is_suspect(&m.id));
+        fresh.into_iter().chain(suspects).cloned().collect()
+    }
+
+    /// One call to one backend, its answer decoded.
+    async fn call(
+        &self,
+        backend: &Member,
+        body: Bytes,
+    ) -> Result<(Arc<Partial>, QueryStats), Failure> {
+        let client = self.client(&backend.address).map_err(Failure::Final)?;
+        let answer = match client
+            .call_encoded::<wire::ExecuteResponse>(EXECUTE_PATH, body)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(error) if error.is_retryable() => return Err(Failure::Retry(error.to_string())),
+            Err(error) => return Err(Failure::Final(refusal(&error))),
+        };
+        // Decoding a large tree is CPU work.
+        let decoded =
+            tokio::task::spawn_blocking(move || query::wire::decode_result(&answer.result))
+                .await
+                .map_err(|e| {
+                    Failure::Final(QueryError::Internal(format!("decoding failed: {e}")))
+                })?;
+        decoded
+            .map(|(partial, stats)| (Arc::new(partial), stats))
+            .map_err(|error| Failure::Retry(error.to_string()))
+    }
+}
+
 /// A backend's refusal as the frontend's error; retryable failures never get here.
 fn refusal(error: &ClientError) -> QueryError {
     match error.code() {
@@ -81,61 +137,48 @@ impl QueryBackend for RemoteBackends {
         query: &query::Query,
         cancel: Arc<AtomicBool>,
     ) -> Result<(Arc<Partial>, QueryStats), QueryError> {
-        let view = self.membership.view();
-        let mut backends: Vec<&metastore::Member> = view
-            .members
-            .iter()
-            .filter(|m| m.has_role(QUERY_BACKEND))
-            .collect();
-        if backends.is_empty() {
+        let body = Bytes::from(prost::Message::encode_to_vec(&wire::ExecuteRequest {
+            task: query::wire::encode_task(task, query),
+        }));
+        let mut attempts = self.membership.config().backend_attempts.max(1);
+        let mut tried: Vec<String> = Vec::new();
+        let mut last = None;
+        // The backends as last read; when all of them failed, the backends that joined since
+        // (a rolling restart's new processes are not in the view until the next heartbeat).
+        for round in 0..2 {
+            if attempts == 0 {
+                break;
+            }
+            let view = if round == 0 {
+                self.membership.view()
+            } else {
+                self.membership.refresh().await
+            };
+            for backend in self.candidates(&view, &tried) {
+                if attempts == 0 {
+                    break;
+                }
+                attempts -= 1;
+                tried.push(backend.id.clone());
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(QueryError::Canceled);
+                }
+                match self.call(&backend, body.clone()).await {
+                    Ok(answer) => return Ok(answer),
+                    Err(Failure::Final(error)) => return Err(error),
+                    Err(Failure::Retry(error)) => {
+                        tracing::warn!(backend = %backend.id, %error, "query backend failed; trying another");
+                        self.membership.suspect(&backend.id, QUERY_BACKEND);
+                        last = Some(error);
+                    }
+                }
+            }
+        }
+        if tried.is_empty() {
             return Err(QueryError::Unavailable(
                 "no query backend is available: none has a live heartbeat in the metastore"
                     .to_owned(),
             ));
-        }
-        backends.sort_by(|a, b| a.id.cmp(&b.id));
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % backends.len();
-        backends.rotate_left(start);
-        // Backends a call recently failed on go last.
-        let (fresh, suspects): (Vec<_>, Vec<_>) = backends
-            .into_iter()
-            .partition(|m| !self.membership.is_suspect(&m.id));
-        let body = Bytes::from(prost::Message::encode_to_vec(&wire::ExecuteRequest {
-            task: query::wire::encode_task(task, query),
-        }));
-        let attempts = self.membership.config().backend_attempts.max(1);
-        let mut last = None;
-        for backend in fresh.into_iter().chain(suspects).take(attempts) {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(QueryError::Canceled);
-            }
-            let client = self.client(&backend.address)?;
-            let answer = match client
-                .call_encoded::<wire::ExecuteResponse>(EXECUTE_PATH, body.clone())
-                .await
-            {
-                Ok(answer) => answer,
-                Err(error) if error.is_retryable() => {
-                    tracing::warn!(backend = %backend.id, %error, "query backend failed; trying another");
-                    self.membership.suspect(&backend.id, QUERY_BACKEND);
-                    last = Some(error.to_string());
-                    continue;
-                }
-                Err(error) => return Err(refusal(&error)),
-            };
-            // Decoding a large tree is CPU work.
-            let decoded =
-                tokio::task::spawn_blocking(move || query::wire::decode_result(&answer.result))
-                    .await
-                    .map_err(|e| QueryError::Internal(format!("decoding failed: {e}")))?;
-            match decoded {
-                Ok((partial, stats)) => return Ok((Arc::new(partial), stats)),
-                Err(error) => {
-                    tracing::warn!(backend = %backend.id, %error, "query backend answered garbage; trying another");
-                    self.membership.suspect(&backend.id, QUERY_BACKEND);
-                    last = Some(error.to_string());
-                }
-            }
         }
         Err(QueryError::Unavailable(format!(
             "no query backend answered: {}",

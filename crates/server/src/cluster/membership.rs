@@ -90,8 +90,25 @@ impl Membership {
 
     /// One heartbeat and one read of the members.
     async fn beat(&self) -> Result<(), MetastoreError> {
+        self.metastore
+            .heartbeat(&self.me, self.clock.now_ms())
+            .await?;
+        self.read().await
+    }
+
+    /// Reads the members again now, rather than at the next heartbeat: a caller whose every
+    /// known member failed looks for members that joined since (a rolling restart's new
+    /// processes). On a failed read the last view stays.
+    pub async fn refresh(&self) -> Arc<View> {
+        if let Err(error) = self.read().await {
+            tracing::warn!(%error, "cannot read the cluster's members");
+        }
+        self.view()
+    }
+
+    /// One read of the live members into the view.
+    async fn read(&self) -> Result<(), MetastoreError> {
         let now = self.clock.now_ms();
-        self.metastore.heartbeat(&self.me, now).await?;
         let lease = i64::try_from(self.config.member_lease.as_millis()).unwrap_or(i64::MAX);
         let members = self.metastore.members(now.saturating_sub(lease)).await?;
         let writers = Ring::new(
@@ -178,7 +195,7 @@ impl Membership {
 
     /// Removes this process from the cluster (a clean shutdown), so that its work moves at once.
     pub async fn leave(&self) {
-        if let Err(error) = self.metastore.leave(&self.me.id).await {
+        if let Err(error) = self.metastore.leave(&self.me.id, self.clock.now_ms()).await {
             tracing::warn!(%error, "cannot leave the cluster cleanly");
         }
     }

@@ -64,41 +64,60 @@ impl RemoteWriters {
 
     /// One call, offered to the key's owners in turn.
     async fn send(&self, key: u64, body: Bytes) -> Result<(), ApiError> {
-        let view = self.membership.view();
-        let owners = view.writers.owners(key);
-        if owners.is_empty() {
+        let mut attempts = self.membership.config().writer_attempts.max(1);
+        let mut tried: Vec<String> = Vec::new();
+        let mut last: Option<ClientError> = None;
+        // The owners on the ring as last read; when all of them failed, the owners on the ring
+        // of the members read again (writers that joined since the last heartbeat).
+        for round in 0..2 {
+            if attempts == 0 {
+                break;
+            }
+            let view = if round == 0 {
+                self.membership.view()
+            } else {
+                self.membership.refresh().await
+            };
+            // Owners a call recently failed on go last, so they are tried only when all
+            // others have failed too.
+            let (fresh, suspects): (Vec<_>, Vec<_>) = view
+                .writers
+                .owners(key)
+                .into_iter()
+                .filter(|m| !tried.contains(&m.id))
+                .partition(|m| !self.membership.is_suspect(&m.id));
+            for owner in fresh.into_iter().chain(suspects) {
+                if attempts == 0 {
+                    break;
+                }
+                attempts -= 1;
+                tried.push(owner.id.clone());
+                let client = self.client(&owner.address)?;
+                match client
+                    .call_encoded::<wire::PushResponse>(PUSH_PATH, body.clone())
+                    .await
+                {
+                    Ok(_) => return Ok(()),
+                    Err(error) if error.is_retryable() => {
+                        tracing::warn!(writer = %owner.id, %error, "segment writer failed; trying the next owner");
+                        self.membership
+                            .suspect(&owner.id, super::membership::SEGMENT_WRITER);
+                        last = Some(error);
+                    }
+                    Err(error) => {
+                        return Err(ApiError::new(
+                            error.code().unwrap_or(Code::Internal),
+                            error.message(),
+                        ));
+                    }
+                }
+            }
+        }
+        if tried.is_empty() {
             return Err(ApiError::new(
                 Code::Unavailable,
                 "no segment writer is available: none has a live heartbeat in the metastore",
             ));
-        }
-        // Owners a call recently failed on go last, so they are tried only when all others
-        // have failed too.
-        let (fresh, suspects): (Vec<_>, Vec<_>) = owners
-            .into_iter()
-            .partition(|m| !self.membership.is_suspect(&m.id));
-        let attempts = self.membership.config().writer_attempts.max(1);
-        let mut last: Option<ClientError> = None;
-        for owner in fresh.into_iter().chain(suspects).take(attempts) {
-            let client = self.client(&owner.address)?;
-            match client
-                .call_encoded::<wire::PushResponse>(PUSH_PATH, body.clone())
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(error) if error.is_retryable() => {
-                    tracing::warn!(writer = %owner.id, %error, "segment writer failed; trying the next owner");
-                    self.membership
-                        .suspect(&owner.id, super::membership::SEGMENT_WRITER);
-                    last = Some(error);
-                }
-                Err(error) => {
-                    return Err(ApiError::new(
-                        error.code().unwrap_or(Code::Internal),
-                        error.message(),
-                    ));
-                }
-            }
         }
         Err(ApiError::new(
             Code::Unavailable,
