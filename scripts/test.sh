@@ -25,7 +25,7 @@ if ! command -v pprof >/dev/null 2>&1; then
   sh scripts/pprof-oracle/install_pprof.sh
 fi
 
-step "set-up: Python tools from PyPI: a real S3 server (moto), the Pyroscope Python SDK, grpcio"
+step "set-up: Python tools from PyPI: a real S3 server (moto), the Pyroscope Python SDK, grpcio, the deployment examples' validators"
 venv=target/test-venv
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv" 2>/dev/null || {
@@ -33,8 +33,8 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
   }
 fi
-if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import pyroscope, grpc, grpc_tools' 2>/dev/null; then
-  "$venv/bin/pip" install -q 'moto[server]' pyroscope-io grpcio grpcio-tools
+if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import pyroscope, grpc, grpc_tools, check_jsonschema, kubernetes_validate' 2>/dev/null; then
+  "$venv/bin/pip" install -q 'moto[server]' pyroscope-io grpcio grpcio-tools check-jsonschema kubernetes-validate
 fi
 export EMBERSCOPE_MOTO_SERVER="$PWD/$venv/bin/moto_server"
 export EMBERSCOPE_PYTHON="$PWD/$venv/bin/python"

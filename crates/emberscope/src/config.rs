@@ -233,7 +233,7 @@ pub const OPTIONS: &[Opt] = &[
     opt(
         "cluster.advertise-url",
         "",
-        "The URL other members reach this process at (default: http:// and the listen address, loopback for 0.0.0.0)",
+        "The URL other members reach this process at (default: http:// and the listen address; for 0.0.0.0 the outgoing interface's address)",
     ),
     opt(
         "cluster.heartbeat-interval",

@@ -53,12 +53,45 @@ impl Default for ClusterConfig {
 }
 
 /// The address other members reach a process at when none is configured: its listening
-/// address, with loopback for an unspecified one (`0.0.0.0`, `::`).
+/// address; for an unspecified one (`0.0.0.0`, `::`), the address of the interface its
+/// outgoing traffic leaves by (a pod's or container's own IP), else loopback.
 pub(crate) fn default_advertise_url(bound: SocketAddr) -> String {
-    let ip = match bound.ip() {
-        ip if !ip.is_unspecified() => ip,
-        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-    };
+    let ip =
+        match bound.ip() {
+            ip if !ip.is_unspecified() => ip,
+            std::net::IpAddr::V4(_) => outgoing_ip("0.0.0.0:0", "192.0.2.1:9")
+                .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+            std::net::IpAddr::V6(_) => outgoing_ip("[::]:0", "[2001:db8::1]:9")
+                .unwrap_or(std::net::Ipv6Addr::LOCALHOST.into()),
+        };
     format!("http://{}", SocketAddr::new(ip, bound.port()))
+}
+
+/// The local address a datagram to `remote` would leave from (a UDP `connect` picks the route;
+/// nothing is sent). `remote` is a documentation address (RFC 5737, RFC 3849).
+fn outgoing_ip(local: &str, remote: &str) -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind(local).ok()?;
+    socket.connect(remote).ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_advertised_address_is_reachable_from_elsewhere() {
+        let bound: SocketAddr = "127.0.0.1:4040".parse().expect("address");
+        assert_eq!(default_advertise_url(bound), "http://127.0.0.1:4040");
+        // An unspecified address becomes a concrete one: this machine's outgoing interface,
+        // or loopback on a machine without a route.
+        let any: SocketAddr = "0.0.0.0:4040".parse().expect("address");
+        let url = default_advertise_url(any);
+        assert!(
+            url.starts_with("http://") && url.ends_with(":4040"),
+            "{url}"
+        );
+        assert!(!url.contains("0.0.0.0"), "{url}");
+    }
 }
