@@ -43,7 +43,7 @@ start_layout() {
   mkdir -p "$dir/objects"
   local common=(serve --storage.backend filesystem --storage.filesystem.dir "$dir/objects"
     --metastore.backend postgres --metastore.postgres.url "$url_db"
-    --distributor.ingestion-rate-limit-mb 0 --cluster.heartbeat-interval 200ms)
+    --distributor.ingestion-rate-limit-mb 0)
   PIDS_LAYOUT=()
   start_one() { # TARGET
     local port

@@ -19,7 +19,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let descriptors = protox::compile(files, ["proto"])?;
     let encoded = descriptors.encode_to_vec();
-    prost_build::Config::new().compile_fds(descriptors)?;
+    // A segment writer's profiles travel as `Bytes`: encoded from the distributor's buffers,
+    // decoded as slices of the request body, never copied on their own.
+    prost_build::Config::new()
+        .bytes([".segmentwriter.v1.Profile.pprof"])
+        .compile_fds(descriptors)?;
     pbjson_build::Builder::new()
         .register_descriptors(&encoded)?
         // connect-go's protojson codec discards unknown fields.

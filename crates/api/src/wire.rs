@@ -65,14 +65,16 @@ pub fn content_type(protocol: Protocol, codec: Codec) -> &'static str {
 }
 
 /// A message from its bytes in `codec`.
-pub fn decode<M>(codec: Codec, bytes: &[u8]) -> Result<M, Status>
+/// Binary fields declared as `Bytes` (a segment writer's profiles) share `bytes`' buffer rather
+/// than being copied out of it.
+pub fn decode<M>(codec: Codec, bytes: Bytes) -> Result<M, Status>
 where
     M: prost::Message + Default + serde::de::DeserializeOwned,
 {
     match codec {
         Codec::Proto => M::decode(bytes).map_err(|e| invalid(format!("unmarshal message: {e}"))),
         Codec::Json => {
-            serde_json::from_slice(bytes).map_err(|e| invalid(format!("unmarshal message: {e}")))
+            serde_json::from_slice(&bytes).map_err(|e| invalid(format!("unmarshal message: {e}")))
         }
     }
 }

@@ -226,18 +226,26 @@ impl SegmentWriter {
         profile: Prepared<'_>,
         size: usize,
     ) -> Result<PendingWrite, IngestError> {
-        self.add_with_id(tenant, profile, size, *uuid::Uuid::new_v4().as_bytes())
-            .await
+        self.add_with_id(
+            tenant,
+            profile,
+            size,
+            *uuid::Uuid::new_v4().as_bytes(),
+            None,
+        )
+        .await
     }
 
     /// As [`SegmentWriter::add`], with the id the caller chose (a distributor's, so that a
-    /// profile written twice after a retry is recognised as one).
+    /// profile written twice after a retry is recognised as one) and the distributor's write
+    /// request it came in, which the segment is recorded with (`Metastore::add_segment`).
     pub async fn add_with_id(
         &self,
         tenant: &TenantId,
         profile: Prepared<'_>,
         size: usize,
         id: [u8; 16],
+        request: Option<&str>,
     ) -> Result<PendingWrite, IngestError> {
         let kib = u32::try_from(size / 1024 + 1)
             .unwrap_or(u32::MAX)
@@ -253,6 +261,11 @@ impl SegmentWriter {
                 return Err(IngestError::Closed);
             }
             head.writer.add_profile(tenant, &profile, id);
+            if let Some(request) = request
+                && head.requests.last().is_none_or(|last| last != request)
+            {
+                head.requests.push(request.to_owned());
+            }
             head.bytes = head.bytes.saturating_add(size);
             head.room_kib = head.room_kib.saturating_add(kib);
             head.acks.push(ack);
@@ -302,6 +315,8 @@ struct Head {
     /// The KiB of room that holds (each write rounds its size up to the next KiB).
     room_kib: u32,
     bytes: usize,
+    /// The distributors' write requests whose profiles the head holds.
+    requests: Vec<String>,
 }
 
 impl Head {
@@ -312,6 +327,7 @@ impl Head {
             room: Vec::new(),
             room_kib: 0,
             bytes: 0,
+            requests: Vec::new(),
         }
     }
 }
@@ -373,7 +389,7 @@ async fn flush(
         Ok(()) // only profiles without samples: nothing to store
     } else {
         let started = std::time::Instant::now();
-        let outcome = persist(config, store, metastore, pending.writer).await;
+        let outcome = persist(config, store, metastore, pending.writer, pending.requests).await;
         stats.record(started.elapsed(), outcome.is_err());
         outcome
     };
@@ -391,7 +407,10 @@ async fn persist(
     store: &Arc<dyn ObjectStore>,
     metastore: &dyn Metastore,
     writer: BlockWriter,
+    mut requests: Vec<String>,
 ) -> Result<(), IngestError> {
+    requests.sort_unstable();
+    requests.dedup();
     let segment = Ulid::new();
     let encoded = tokio::task::spawn_blocking(move || writer.finish())
         .await
@@ -441,7 +460,11 @@ async fn persist(
         });
     }
     for attempt in 1..=config.attempts {
-        match tokio::time::timeout(config.attempt_timeout, metastore.add_block(&meta)).await {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let record = metastore.add_segment(&meta, &requests, now_ms);
+        match tokio::time::timeout(config.attempt_timeout, record).await {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(MetastoreError::AlreadyExists(_))) if attempt > 1 => return Ok(()),
             Ok(Err(error)) => last_error = error.to_string(),

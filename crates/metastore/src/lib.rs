@@ -50,6 +50,20 @@ pub trait Metastore: Send + Sync + std::fmt::Debug {
     /// Records a stored block. A second call with the same id is refused.
     async fn add_block(&self, block: &BlockMeta) -> Result<(), MetastoreError>;
 
+    /// Records a stored segment and, in the same step, the write requests (distributors' call
+    /// ids) whose profiles it holds, so that a request retried elsewhere after its answer was
+    /// lost is known as stored ([`Metastore::recorded_requests`]). Requests are forgotten
+    /// after [`FORGET_REQUESTS_AFTER_MS`]; `now_ms` is the recording time.
+    async fn add_segment(
+        &self,
+        block: &BlockMeta,
+        requests: &[String],
+        now_ms: i64,
+    ) -> Result<(), MetastoreError>;
+
+    /// Which of `requests` are recorded with a stored segment.
+    async fn recorded_requests(&self, requests: &[String]) -> Result<Vec<String>, MetastoreError>;
+
     /// Live blocks with a dataset of the query's tenant that overlaps its time range and
     /// matches its filters; each block carries only those datasets. Ordered by block id.
     async fn query_blocks(&self, query: &BlockQuery) -> Result<Vec<BlockMeta>, MetastoreError>;
@@ -134,4 +148,7 @@ pub trait Metastore: Send + Sync + std::fmt::Debug {
 }
 
 /// How long a silent member stays listed (as not live) before it is forgotten.
+/// How long a recorded write request is remembered: far longer than any retry takes.
+pub const FORGET_REQUESTS_AFTER_MS: i64 = 3_600_000;
+
 pub const FORGET_MEMBERS_AFTER_MS: i64 = 3_600_000;

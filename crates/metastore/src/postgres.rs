@@ -7,8 +7,8 @@ use crate::types::{
 };
 use crate::types::{JobLimits, join_ids, parse_tenant, parse_ulid, plan_groups, split_ids};
 use crate::{
-    BlockMeta, BlockQuery, CompactionJob, FORGET_MEMBERS_AFTER_MS, Member, Metastore,
-    MetastoreError, Tombstone,
+    BlockMeta, BlockQuery, CompactionJob, FORGET_MEMBERS_AFTER_MS, FORGET_REQUESTS_AFTER_MS,
+    Member, Metastore, MetastoreError, Tombstone,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{
@@ -65,6 +65,12 @@ CREATE TABLE IF NOT EXISTS members (
     started_at BIGINT NOT NULL,
     heartbeat_at BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS write_requests (
+    id TEXT PRIMARY KEY,
+    block_id TEXT NOT NULL,
+    recorded_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS write_requests_recorded_at ON write_requests (recorded_at);
 ";
 
 /// The PostgreSQL metastore: a pool of connections, so that calls run side by side and a
@@ -272,6 +278,45 @@ impl Metastore for PostgresMetastore {
         insert_block(&tx, block).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn add_segment(
+        &self,
+        block: &BlockMeta,
+        requests: &[String],
+        now_ms: i64,
+    ) -> Result<(), MetastoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        insert_block(&tx, block).await?;
+        if !requests.is_empty() {
+            tx.execute(
+                "INSERT INTO write_requests (id, block_id, recorded_at)
+                 SELECT unnest($1::text[]), $2, $3 ON CONFLICT (id) DO NOTHING",
+                &[&requests, &block.id.to_string(), &now_ms],
+            )
+            .await?;
+            tx.execute(
+                "DELETE FROM write_requests WHERE recorded_at < $1",
+                &[&now_ms.saturating_sub(FORGET_REQUESTS_AFTER_MS)],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn recorded_requests(&self, requests: &[String]) -> Result<Vec<String>, MetastoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id FROM write_requests WHERE id = ANY($1::text[]) ORDER BY id",
+                &[&requests],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(MetastoreError::from))
+            .collect()
     }
 
     async fn query_blocks(&self, query: &BlockQuery) -> Result<Vec<BlockMeta>, MetastoreError> {

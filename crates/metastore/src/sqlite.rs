@@ -7,8 +7,8 @@ use crate::types::{
     parse_ulid, plan_groups, signed, split_ids, tombstone,
 };
 use crate::{
-    BlockMeta, BlockQuery, CompactionJob, FORGET_MEMBERS_AFTER_MS, JobLimits, Member, Metastore,
-    MetastoreError, Tombstone,
+    BlockMeta, BlockQuery, CompactionJob, FORGET_MEMBERS_AFTER_MS, FORGET_REQUESTS_AFTER_MS,
+    JobLimits, Member, Metastore, MetastoreError, Tombstone,
 };
 use async_trait::async_trait;
 use model::TenantId;
@@ -61,6 +61,12 @@ CREATE TABLE IF NOT EXISTS members (
     started_at INTEGER NOT NULL,
     heartbeat_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS write_requests (
+    id TEXT PRIMARY KEY,
+    block_id TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS write_requests_recorded_at ON write_requests (recorded_at);
 ";
 
 /// The SQLite metastore.
@@ -230,6 +236,56 @@ impl Metastore for SqliteMetastore {
             insert_block(&tx, &block)?;
             tx.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn add_segment(
+        &self,
+        block: &BlockMeta,
+        requests: &[String],
+        now_ms: i64,
+    ) -> Result<(), MetastoreError> {
+        let block = block.clone();
+        let requests = requests.to_vec();
+        self.with(move |connection| {
+            let tx = connection.transaction()?;
+            insert_block(&tx, &block)?;
+            if !requests.is_empty() {
+                let id = block.id.to_string();
+                {
+                    let mut insert = tx.prepare_cached(
+                        "INSERT OR IGNORE INTO write_requests (id, block_id, recorded_at)
+                         VALUES (?1, ?2, ?3)",
+                    )?;
+                    for request in &requests {
+                        insert.execute(params![request, id, now_ms])?;
+                    }
+                }
+                tx.execute(
+                    "DELETE FROM write_requests WHERE recorded_at < ?1",
+                    [now_ms.saturating_sub(FORGET_REQUESTS_AFTER_MS)],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn recorded_requests(&self, requests: &[String]) -> Result<Vec<String>, MetastoreError> {
+        let requests = requests.to_vec();
+        self.with(move |connection| {
+            let mut found = Vec::new();
+            let mut statement =
+                connection.prepare_cached("SELECT 1 FROM write_requests WHERE id = ?1")?;
+            for request in requests {
+                if statement.exists([&request])? {
+                    found.push(request);
+                }
+            }
+            found.sort();
+            Ok(found)
         })
         .await
     }

@@ -2,8 +2,8 @@
 //! (started by `scripts/postgres.sh`, which `scripts/test.sh` runs).
 
 use metastore::{
-    BlockMeta, BlockQuery, DatasetMeta, FORGET_MEMBERS_AFTER_MS, JobLimits, Member, Metastore,
-    MetastoreError, PostgresMetastore, SqliteMetastore,
+    BlockMeta, BlockQuery, DatasetMeta, FORGET_MEMBERS_AFTER_MS, FORGET_REQUESTS_AFTER_MS,
+    JobLimits, Member, Metastore, MetastoreError, PostgresMetastore, SqliteMetastore,
 };
 use model::TenantId;
 use std::collections::HashSet;
@@ -290,6 +290,56 @@ async fn jobs_suite(store: &dyn Metastore) {
 
 /// Heartbeats make members live; a silent member drops out of the live set and is forgotten
 /// after `FORGET_MEMBERS_AFTER_MS`; leaving forgets at once.
+/// A segment is recorded with the write requests it holds, in one step; requests are known
+/// until they are forgotten.
+async fn requests_suite(store: &dyn Metastore) {
+    let run = Ulid::new().to_string().to_lowercase();
+    let t = tenant("requests", &run);
+    let (a, b, c) = (format!("{run}-a"), format!("{run}-b"), format!("{run}-c"));
+    let now = 5_000_000_000_000i64;
+    let segment = block(Ulid::new(), 0, None, vec![dataset(&t, "s", 1, 2, &[CPU])]);
+    store
+        .add_segment(&segment, &[a.clone(), b.clone()], now)
+        .await
+        .expect("add segment");
+    let found = store
+        .recorded_requests(&[c.clone(), b.clone(), a.clone()])
+        .await
+        .expect("recorded");
+    assert_eq!(found, vec![a.clone(), b.clone()]);
+    let blocks = store.query_blocks(&query(&t, 0, 10)).await.expect("query");
+    assert_eq!(blocks.len(), 1, "the segment is recorded too");
+    // A segment that fails to record (its id is taken) records none of its requests.
+    let again = store
+        .add_segment(&segment, std::slice::from_ref(&c), now)
+        .await;
+    assert!(again.is_err());
+    assert!(
+        store
+            .recorded_requests(std::slice::from_ref(&c))
+            .await
+            .expect("recorded")
+            .is_empty()
+    );
+    // An hour later, recording another segment forgets them.
+    let later = block(Ulid::new(), 0, None, vec![dataset(&t, "s", 3, 4, &[CPU])]);
+    store
+        .add_segment(
+            &later,
+            std::slice::from_ref(&c),
+            now + FORGET_REQUESTS_AFTER_MS + 1,
+        )
+        .await
+        .expect("add segment");
+    assert_eq!(
+        store
+            .recorded_requests(&[a, b, c.clone()])
+            .await
+            .expect("recorded"),
+        vec![c]
+    );
+}
+
 async fn members_suite(store: &dyn Metastore) {
     let run = Ulid::new().to_string().to_lowercase();
     let member = |n: u32, roles: &[&str]| Member {
@@ -431,6 +481,7 @@ async fn sqlite_conforms() {
     suite(&store).await;
     jobs_suite(&store).await;
     members_suite(&store).await;
+    requests_suite(&store).await;
 }
 
 #[tokio::test]
@@ -556,6 +607,7 @@ async fn postgres_conforms() {
         .await
         .expect("connect");
     members_suite(&own).await;
+    requests_suite(&own).await;
 }
 
 #[tokio::test]

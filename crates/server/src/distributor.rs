@@ -22,6 +22,8 @@ pub(crate) struct Batch {
     pub profiles: Vec<Incoming>,
     /// The uncompressed bytes the request counts against the tenant's ingestion rate.
     pub total: usize,
+    /// The distributor's call this batch came in, when it came from another process.
+    pub request: Option<String>,
 }
 
 impl Batch {
@@ -30,7 +32,11 @@ impl Batch {
         let total = profiles
             .iter()
             .fold(0usize, |sum, p| sum.saturating_add(p.size));
-        Batch { profiles, total }
+        Batch {
+            profiles,
+            total,
+            request: None,
+        }
     }
 }
 
@@ -97,7 +103,17 @@ where
     if batch.profiles.is_empty() {
         return Ok(());
     }
-    let reservation = state.inflight.reserve(batch.total).await;
+    // A batch decoded here takes about `DECODED_PER_ENCODED_BYTE` times its size until it is
+    // in the head; one forwarded to another process is held as it is, plus its encoding.
+    let reservation = match &state.writers {
+        Writers::Local => state.inflight.reserve(batch.total).await,
+        Writers::Remote(_) => {
+            state
+                .inflight
+                .reserve_bytes(batch.total.saturating_mul(2))
+                .await
+        }
+    };
     let distributors = state.membership.view().distributors;
     state
         .limits
@@ -116,10 +132,12 @@ where
         }
         Writers::Remote(writers) => {
             let (total, count) = (batch.total, batch.profiles.len());
-            // The batch is held (encoded) until its writers answer.
-            let written = writers.write(tenant, batch).await;
-            drop(reservation);
+            let calls = writers.encode(tenant, batch).await?;
+            // Encoded: the request's place goes to the next one; its memory (the encoded
+            // calls) is held until the writers answer.
             store::release_ingest_permit();
+            let written = writers.send_all(calls).await;
+            drop(reservation);
             written?;
             state.metrics.ingested(tenant, total, count as u64);
             Ok(())

@@ -41,6 +41,14 @@ impl InflightBudget {
         Arc::clone(&self.permits).acquire_many_owned(kib).await.ok()
     }
 
+    /// Reserves `bytes` as they are (a distributor holding a batch it forwards, undecoded).
+    pub async fn reserve_bytes(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        let kib = u32::try_from(bytes / 1024 + 1)
+            .unwrap_or(u32::MAX)
+            .min(self.total_kib);
+        Arc::clone(&self.permits).acquire_many_owned(kib).await.ok()
+    }
+
     /// KiB not reserved right now.
     pub fn available_kib(&self) -> usize {
         self.permits.available_permits()

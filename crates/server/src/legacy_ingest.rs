@@ -234,6 +234,7 @@ async fn ingest_text(
         Ok(Batch {
             profiles,
             total: body.len(),
+            request: None,
         })
     })
     .await?;

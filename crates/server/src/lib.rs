@@ -200,6 +200,8 @@ pub(crate) struct AppState {
     pub writers: cluster::writers::Writers,
     /// The cluster as this process sees it.
     pub membership: Arc<cluster::membership::Membership>,
+    /// Block metadata (and membership, and the write requests segments hold).
+    pub metastore: Arc<dyn metastore::Metastore>,
     pub querier: Querier,
     /// This process's query backend, when it runs that role (it serves other frontends' tasks).
     pub backend: Option<Arc<query::LocalBackend>>,
@@ -550,6 +552,7 @@ pub async fn run(
         writer,
         writers,
         membership: Arc::clone(&membership),
+        metastore: Arc::clone(&metastore),
         querier: Querier::with_backend(data, metastore, config.querier, query_backend),
         backend: local_backend,
         limits: Arc::clone(&limits),

@@ -59,5 +59,9 @@ fn batch(request: PushRequest, limits: &crate::limits::Limits) -> Result<Batch, 
             ));
         }
     }
-    Ok(Batch { profiles, total })
+    Ok(Batch {
+        profiles,
+        total,
+        request: None,
+    })
 }

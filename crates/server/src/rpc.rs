@@ -71,7 +71,7 @@ where
         .into_response();
     };
     let request = match read_message(protocol, &headers, body)
-        .and_then(|bytes| decode::<Req>(codec, &bytes).map_err(ApiError::from))
+        .and_then(|bytes| decode::<Req>(codec, bytes).map_err(ApiError::from))
     {
         Ok(request) => request,
         Err(error) => return write_error(protocol, codec, &error),

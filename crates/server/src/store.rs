@@ -49,6 +49,7 @@ pub(crate) async fn write(
         let limits = state.limits.get(&tenant);
         let now_nanos = state.clock.now_nanos();
         let profiles = batch.profiles;
+        let request = batch.request.as_deref();
         let mut slots: Vec<RewriteSlot> = profiles.iter().map(|_| None).collect();
         let mut repaired: Vec<Option<pprof::Profile>> = profiles.iter().map(|_| None).collect();
         let mut prepared = Vec::with_capacity(profiles.len());
@@ -78,7 +79,7 @@ pub(crate) async fn write(
             if profile.is_empty() {
                 continue;
             }
-            match runtime.block_on(writer.add_with_id(&tenant, profile, size, id)) {
+            match runtime.block_on(writer.add_with_id(&tenant, profile, size, id, request)) {
                 Ok(write) => pending.push((write, size)),
                 Err(error) => {
                     failed = Some(unavailable(&error));

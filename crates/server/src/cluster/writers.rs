@@ -25,8 +25,14 @@ use model::{Labels, TenantId, label_names};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// `retry = true` (field 4, varint) as protobuf bytes.
+const RETRY_FIELD: [u8; 2] = [4 << 3, 1];
+
 /// The method a distributor calls on a segment writer.
 pub(crate) const PUSH_PATH: &str = "/segmentwriter.v1.SegmentWriterService/Push";
+
+/// A batch encoded for the segment writers: (ring key, request) pairs.
+pub(crate) struct Calls(Vec<(u64, Bytes)>);
 
 /// A distributor's segment writers.
 #[derive(Debug)]
@@ -52,12 +58,19 @@ impl RemoteWriters {
         }
     }
 
-    /// Sends `batch` to the owners of its keys, each key's profiles as one call, and answers
-    /// once every call is acknowledged (or with the first failure).
-    pub async fn write(&self, tenant: &TenantId, batch: Batch) -> Result<(), ApiError> {
+    /// Encodes `batch` off the runtime: one call per ring key (its profiles), to send with
+    /// [`RemoteWriters::send_all`].
+    pub async fn encode(&self, tenant: &TenantId, batch: Batch) -> Result<Calls, ApiError> {
         let tenant_name = tenant.as_str().to_owned();
-        let calls = distributor::off_runtime(move || encode(&tenant_name, batch)).await?;
-        let sends = calls.into_iter().map(|(key, body)| self.send(key, body));
+        Ok(Calls(
+            distributor::off_runtime(move || encode(&tenant_name, batch)).await?,
+        ))
+    }
+
+    /// Sends each call to the owners of its key, and answers once every call is acknowledged
+    /// (or with the first failure).
+    pub async fn send_all(&self, calls: Calls) -> Result<(), ApiError> {
+        let sends = calls.0.into_iter().map(|(key, body)| self.send(key, body));
         let results = futures::future::join_all(sends).await;
         results.into_iter().collect()
     }
@@ -91,10 +104,17 @@ impl RemoteWriters {
                     break;
                 }
                 attempts -= 1;
+                // Every attempt after the first says it is a retry: the field appended to the
+                // encoded request (a later field wins when protobuf decodes).
+                let request = if tried.is_empty() {
+                    body.clone()
+                } else {
+                    Bytes::from([&body[..], &RETRY_FIELD[..]].concat())
+                };
                 tried.push(owner.id.clone());
                 let client = self.client(&owner.address)?;
                 match client
-                    .call_encoded::<wire::PushResponse>(PUSH_PATH, body.clone())
+                    .call_encoded::<wire::PushResponse>(PUSH_PATH, request)
                     .await
                 {
                     Ok(_) => return Ok(()),
@@ -164,6 +184,8 @@ fn encode(tenant: &str, batch: Batch) -> Result<Vec<(u64, Bytes)>, ApiError> {
             let request = wire::PushRequest {
                 tenant: tenant.to_owned(),
                 profiles,
+                request_id: uuid::Uuid::new_v4().to_string(),
+                retry: false,
             };
             (key, Bytes::from(prost::Message::encode_to_vec(&request)))
         })
@@ -201,14 +223,14 @@ fn pairs(labels: &Labels) -> Vec<WirePair> {
 
 fn to_wire(incoming: Incoming) -> wire::Profile {
     let (pprof, labels, upload) = match incoming.body {
-        Body::Pprof { bytes, labels } => (bytes.to_vec(), pairs(&labels), None),
+        Body::Pprof { bytes, labels } => (bytes, pairs(&labels), None),
         Body::Profile { profile, labels } => (
-            prost::Message::encode_to_vec(&profile),
+            Bytes::from(prost::Message::encode_to_vec(&profile)),
             pairs(&labels),
             None,
         ),
         Body::Upload { bytes, upload } => (
-            bytes.to_vec(),
+            bytes,
             Vec::new(),
             Some(wire::Upload {
                 app_name: upload.name.name,
@@ -240,6 +262,7 @@ fn to_wire(incoming: Incoming) -> wire::Profile {
 
 /// A request back into a batch; refused whole if any profile is malformed.
 fn from_wire(request: wire::PushRequest) -> Result<Batch, ApiError> {
+    let request_id = request.request_id;
     let mut profiles = Vec::with_capacity(request.profiles.len());
     for profile in request.profiles {
         let id: [u8; 16] = profile
@@ -248,7 +271,7 @@ fn from_wire(request: wire::PushRequest) -> Result<Batch, ApiError> {
             .try_into()
             .map_err(|_| invalid("a profile id is not 16 bytes"))?;
         let size = usize::try_from(profile.size).map_err(|_| invalid("profile size"))?;
-        let bytes = Bytes::from(profile.pprof);
+        let bytes = profile.pprof;
         let body = match profile.upload {
             Some(upload) => Body::Upload {
                 bytes,
@@ -278,7 +301,9 @@ fn from_wire(request: wire::PushRequest) -> Result<Batch, ApiError> {
         };
         profiles.push(Incoming { body, size, id });
     }
-    Ok(Batch::summed(profiles))
+    let mut batch = Batch::summed(profiles);
+    batch.request = (!request_id.is_empty()).then_some(request_id);
+    Ok(batch)
 }
 
 /// `segmentwriter.v1.SegmentWriterService/Push`: a distributor's batch, answered once durable.
@@ -287,6 +312,17 @@ pub async fn push(call: Call, request: wire::PushRequest) -> Result<wire::PushRe
     let tenant =
         TenantId::new(&request.tenant).map_err(|e| invalid(format!("invalid tenant: {e}")))?;
     let state: &Arc<AppState> = &call.state;
+    // A retry of a call whose answer was lost: if its segment is recorded, it is stored.
+    if request.retry && !request.request_id.is_empty() {
+        let recorded = state
+            .metastore
+            .recorded_requests(std::slice::from_ref(&request.request_id))
+            .await
+            .map_err(|e| ApiError::new(Code::Unavailable, format!("metastore: {e}")))?;
+        if !recorded.is_empty() {
+            return Ok(wire::PushResponse {});
+        }
+    }
     let batch = from_wire(request)?;
     let reservation = state.inflight.reserve(batch.total).await;
     let added = store::write(state, &tenant, batch).await;
