@@ -2,29 +2,60 @@
 //! (`--config.file`, nested maps spell the dotted name), as an environment variable
 //! (`EMBERSCOPE_` + the name in capitals with `.` and `-` as `_`) and as a flag
 //! (`--<name>`). A flag beats the environment, which beats the file, which beats the default.
-//! `docs/emberscope.example.yaml` documents every option (a test keeps it complete).
+//! `docs/emberscope.example.yaml` documents every option (a test keeps it complete). Defaults
+//! are the components' own (their typed configurations' `Default`), read here, not restated.
 
 use anyhow::{Context, Result, bail};
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches};
-use server::{MetastoreConfig, Role, ServerConfig};
+use server::limits::Limits;
+use server::{ClusterConfig, MetastoreConfig, Role, ServerConfig};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use storage::StorageConfig;
 
-/// One option: its dotted name, default (as text) and meaning.
+/// One option: its dotted name, default and meaning.
 #[derive(Debug, Clone, Copy)]
 pub struct Opt {
     pub name: &'static str,
-    pub default: &'static str,
+    pub default: DefaultValue,
     pub help: &'static str,
     pub boolean: bool,
+}
+
+/// Where an option's default comes from: the typed configuration of the component that owns
+/// the setting (`ClusterConfig`, `Limits`, `SegmentWriterConfig`, ...), so that each default is
+/// written once, there; or, for options that only choose (a backend, a path, a name), text here.
+#[derive(Debug, Clone, Copy)]
+pub enum DefaultValue {
+    Text(&'static str),
+    Typed(fn() -> String),
+}
+
+impl Opt {
+    /// The default as the option's text.
+    pub fn default_value(&self) -> String {
+        match self.default {
+            DefaultValue::Text(text) => text.to_owned(),
+            DefaultValue::Typed(value) => value(),
+        }
+    }
 }
 
 const fn opt(name: &'static str, default: &'static str, help: &'static str) -> Opt {
     Opt {
         name,
-        default,
+        default: DefaultValue::Text(default),
+        help,
+        boolean: false,
+    }
+}
+
+/// An option whose default its component's typed configuration gives.
+const fn typed(name: &'static str, default: fn() -> String, help: &'static str) -> Opt {
+    Opt {
+        name,
+        default: DefaultValue::Typed(default),
         help,
         boolean: false,
     }
@@ -33,9 +64,18 @@ const fn opt(name: &'static str, default: &'static str, help: &'static str) -> O
 const fn flag(name: &'static str, help: &'static str) -> Opt {
     Opt {
         name,
-        default: "false",
+        default: DefaultValue::Text("false"),
         help,
         boolean: true,
+    }
+}
+
+/// A duration as options spell it (`0` for none).
+fn dur(duration: Duration) -> String {
+    if duration.is_zero() {
+        "0".to_owned()
+    } else {
+        model::format_duration(duration)
     }
 }
 
@@ -46,19 +86,19 @@ pub const OPTIONS: &[Opt] = &[
         "all",
         "Roles of this process: all, or a comma-separated list of distributor, segment-writer, query-frontend, query-backend, compactor",
     ),
-    opt(
+    typed(
         "listen",
-        "0.0.0.0:4040",
+        || ServerConfig::default().listen.to_string(),
         "Address of the one HTTP port (HTTP/1.1, h2c gRPC, Connect, gRPC-Web)",
     ),
-    opt(
+    typed(
         "server.http-conn-limit",
-        "0",
+        || ServerConfig::default().max_connections.to_string(),
         "Most HTTP connections open at once (0: no limit); more wait to be accepted (bounds RSS under load)",
     ),
-    opt(
+    typed(
         "data",
-        "./data",
+        || ServerConfig::default().data_dir.display().to_string(),
         "Folder of the embedded defaults: objects in <data>/objects, SQLite in <data>/metastore.db",
     ),
     opt(
@@ -135,99 +175,107 @@ pub const OPTIONS: &[Opt] = &[
         "",
         "PostgreSQL connection string (\"host=... user=... dbname=...\" or a postgres:// URL)",
     ),
-    opt(
+    typed(
         "validation.reject-older-than",
-        "1h",
+        || dur(Limits::default().reject_older_than),
         "Refuse profiles older than this (0: no limit)",
     ),
-    opt(
+    typed(
         "validation.reject-newer-than",
-        "10m",
+        || dur(Limits::default().reject_newer_than),
         "Refuse profiles newer than now plus this (0: no limit)",
     ),
-    opt(
+    typed(
         "validation.max-profile-size-bytes",
-        "4194304",
+        || Limits::default().max_profile_size_bytes.to_string(),
         "Largest decompressed profile (0: no limit)",
     ),
-    opt(
+    typed(
         "validation.max-profile-stacktrace-samples",
-        "16000",
+        || Limits::default().max_profile_stacktrace_samples.to_string(),
         "Most samples per profile (0: no limit)",
     ),
-    opt(
+    typed(
         "validation.max-profile-stacktrace-sample-labels",
-        "100",
+        || {
+            Limits::default()
+                .max_profile_stacktrace_sample_labels
+                .to_string()
+        },
         "Most labels per sample (0: no limit)",
     ),
-    opt(
+    typed(
         "validation.max-profile-stacktrace-depth",
-        "1000",
+        || Limits::default().max_profile_stacktrace_depth.to_string(),
         "Deepest stack; deeper ones are cut at the leaf side (0: no limit)",
     ),
-    opt(
+    typed(
         "validation.max-profile-symbol-value-length",
-        "65535",
+        || {
+            Limits::default()
+                .max_profile_symbol_value_length
+                .to_string()
+        },
         "Longest symbol; longer ones keep their end (0: no limit)",
     ),
-    opt(
+    typed(
         "validation.max-label-names-per-series",
-        "30",
+        || Limits::default().max_label_names_per_series.to_string(),
         "Most labels per series",
     ),
-    opt(
+    typed(
         "validation.max-length-label-name",
-        "1024",
+        || Limits::default().max_label_name_length.to_string(),
         "Longest label name",
     ),
-    opt(
+    typed(
         "validation.max-length-label-value",
-        "2048",
+        || Limits::default().max_label_value_length.to_string(),
         "Longest label value",
     ),
-    opt(
+    typed(
         "distributor.ingestion-rate-limit-mb",
-        "4",
+        || Limits::default().ingestion_rate_mb.to_string(),
         "Per-tenant ingestion rate, MB of uncompressed profiles per second (0: no limit)",
     ),
-    opt(
+    typed(
         "distributor.ingestion-burst-size-mb",
-        "2",
+        || Limits::default().ingestion_burst_size_mb.to_string(),
         "Per-tenant burst of the ingestion rate limiter, MB",
     ),
-    opt(
+    typed(
         "distributor.ingestion-body-limit-mb",
-        "256",
+        || Limits::default().ingestion_body_limit_mb.to_string(),
         "Largest request body and uncompressed push, MiB",
     ),
-    opt(
+    typed(
         "distributor.max-inflight-mb",
-        "256",
+        || (ServerConfig::default().max_inflight_bytes >> 20).to_string(),
         "Memory for pushes being decoded and stored, MiB; more pushes wait (bounds RSS under load)",
     ),
-    opt(
+    typed(
         "distributor.max-concurrent-requests",
-        "256",
+        || ServerConfig::default().max_concurrent_ingest.to_string(),
         "Ingest requests handled at once; more wait with their bodies unread (bounds RSS under load)",
     ),
-    opt(
+    typed(
         "distributor.writer-timeout",
-        "10s",
+        || dur(ClusterConfig::default().writer_timeout),
         "How long a distributor waits for a segment writer to store a batch before trying the next owner",
     ),
-    opt(
+    typed(
         "distributor.writer-attempts",
-        "3",
+        || ClusterConfig::default().writer_attempts.to_string(),
         "Segment writers a batch is offered to, in ring order, before the client gets 503",
     ),
-    opt(
+    typed(
         "query-frontend.backend-timeout",
-        "30s",
+        || dur(ClusterConfig::default().backend_timeout),
         "How long a query frontend waits for a query backend to run one read task before trying another",
     ),
-    opt(
+    typed(
         "query-frontend.backend-attempts",
-        "3",
+        || ClusterConfig::default().backend_attempts.to_string(),
         "Query backends a read task is offered to before the query fails with 503",
     ),
     opt(
@@ -235,64 +283,64 @@ pub const OPTIONS: &[Opt] = &[
         "",
         "The URL other members reach this process at (default: http:// and the listen address; for 0.0.0.0 the outgoing interface's address)",
     ),
-    opt(
+    typed(
         "cluster.heartbeat-interval",
-        "1s",
+        || dur(ClusterConfig::default().heartbeat_interval),
         "How often a process records its heartbeat in the metastore and reads the members",
     ),
-    opt(
+    typed(
         "cluster.member-lease",
-        "5s",
+        || dur(ClusterConfig::default().member_lease),
         "A member not heard from for this long is taken as gone (its ring share moves)",
     ),
-    opt(
+    typed(
         "querier.max-query-length",
-        "0",
+        || dur(Limits::default().max_query_length),
         "Longest query range (0: no limit; Pyroscope's default is 24h)",
     ),
-    opt(
+    typed(
         "querier.max-query-lookback",
-        "0",
+        || dur(Limits::default().max_query_lookback),
         "How far back queries reach (0: no limit; Pyroscope's default is 7d)",
     ),
-    opt(
+    typed(
         "querier.max-flamegraph-nodes-default",
-        "8192",
+        || Limits::default().max_flamegraph_nodes_default.to_string(),
         "Flame graph nodes when a query asks for none",
     ),
-    opt(
+    typed(
         "querier.max-flamegraph-nodes-max",
-        "1048576",
+        || Limits::default().max_flamegraph_nodes_max.to_string(),
         "Most flame graph nodes a query may ask for",
     ),
-    opt(
+    typed(
         "querier.max-query-parallelism",
-        "0",
+        || Limits::default().max_query_parallelism.to_string(),
         "Read tasks of one query running at once (0: two per core)",
     ),
-    opt(
+    typed(
         "querier.query-timeout",
-        "2m",
+        || dur(Limits::default().query_timeout),
         "How long a query may run before it is answered 504 (0: no limit)",
     ),
-    opt(
+    typed(
         "querier.max-query-nodes",
-        "8000000",
+        || Limits::default().max_query_nodes.to_string(),
         "Distinct stacks one query may merge, its memory bound (answered 400 past it; 0: no limit)",
     ),
-    opt(
+    typed(
         "query.cache-size-mb",
-        "128",
+        || (query::QuerierConfig::default().cache_bytes >> 20).to_string(),
         "Memory for block footers, series indexes, symbols and table metadata read by queries, MiB",
     ),
-    opt(
+    typed(
         "query.max-concurrent-tasks",
-        "32",
+        || query::QuerierConfig::default().task_slots.to_string(),
         "Read tasks running at once in this process over all queries; more wait in a queue that serves tenants in turn",
     ),
-    opt(
+    typed(
         "query.results-cache-size-mb",
-        "64",
+        || (query::QuerierConfig::default().results_cache_bytes >> 20).to_string(),
         "Memory for the partial results of queries' reads of blocks (blocks never change), MiB",
     ),
     opt(
@@ -300,39 +348,47 @@ pub const OPTIONS: &[Opt] = &[
         "",
         "Per-tenant overrides (YAML `overrides: {tenant: {limit: value}}`), re-read while running",
     ),
-    opt(
+    typed(
         "runtime-config.reload-period",
-        "10s",
+        || dur(ServerConfig::default().overrides_reload),
         "How often the overrides file is re-read",
     ),
-    opt(
+    typed(
         "segment-writer.flush-interval",
-        "500ms",
+        || dur(ingest::SegmentWriterConfig::default().flush_interval),
         "How often the in-memory head is written as a segment",
     ),
-    opt(
+    typed(
         "segment-writer.max-head-bytes",
-        "67108864",
+        || {
+            ingest::SegmentWriterConfig::default()
+                .max_head_bytes
+                .to_string()
+        },
         "Head size that forces a flush; two heads' worth waiting for storage makes writes wait",
     ),
-    opt(
+    typed(
         "compactor.interval",
-        "30s",
+        || dur(ServerConfig::default().compaction_interval),
         "How often the compactor looks for work",
     ),
-    opt(
+    typed(
         "compactor.blocks-retention-period",
-        "0",
+        || dur(Limits::default().compactor_blocks_retention_period),
         "Delete data older than this (0: keep forever); a tenant override wins",
     ),
-    opt(
+    typed(
         "compactor.grace-period",
-        "1h",
+        || dur(compactor::CompactorConfig::default().grace_period),
         "How long replaced objects stay readable before deletion",
     ),
-    opt(
+    typed(
         "compactor.max-job-bytes",
-        "134217728",
+        || {
+            compactor::CompactorConfig::default()
+                .max_bytes_per_job
+                .to_string()
+        },
         "Bytes of segments or blocks one compaction job merges, at most (bounds compaction memory; 0: no limit)",
     ),
 ];
@@ -373,14 +429,15 @@ impl Args for ServeArgs {
                 .help("YAML configuration file [env: EMBERSCOPE_CONFIG_FILE]"),
         );
         for option in OPTIONS {
-            let help = if option.default.is_empty() {
+            let default = option.default_value();
+            let help = if default.is_empty() {
                 format!("{} [env: {}]", option.help, env_name(option.name))
             } else {
                 format!(
                     "{} [env: {}] [default: {}]",
                     option.help,
                     env_name(option.name),
-                    option.default
+                    default
                 )
             };
             let mut arg = Arg::new(option.name)
@@ -498,7 +555,7 @@ pub fn resolve(
                 .cloned()
                 .or_else(|| env(&env_name(option.name)))
                 .or_else(|| from_file.get(option.name).cloned())
-                .unwrap_or_else(|| option.default.to_owned());
+                .unwrap_or_else(|| option.default_value());
             (option.name, value)
         })
         .collect())
@@ -573,7 +630,7 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
     let roles = Role::parse_target(values.get("target").map_or("", String::as_str))
         .map_err(|e| anyhow::anyhow!("target: {e}"))?;
     let defaults = ServerConfig::default();
-    let limits = server::limits::Limits {
+    let limits = Limits {
         ingestion_rate_mb: parse(values, "distributor.ingestion-rate-limit-mb")?,
         ingestion_burst_size_mb: parse(values, "distributor.ingestion-burst-size-mb")?,
         ingestion_body_limit_mb: parse(values, "distributor.ingestion-body-limit-mb")?,
@@ -635,7 +692,7 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
             .saturating_mul(1 << 20),
         max_concurrent_ingest: parse::<usize>(values, "distributor.max-concurrent-requests")?,
         max_connections: parse::<usize>(values, "server.http-conn-limit")?,
-        cluster: server::ClusterConfig {
+        cluster: ClusterConfig {
             advertise_url: text(values, "cluster.advertise-url"),
             heartbeat_interval: duration(values, "cluster.heartbeat-interval")?
                 .max(Duration::from_millis(10)),
@@ -668,7 +725,7 @@ mod tests {
             let value = flat
                 .get(option.name)
                 .unwrap_or_else(|| panic!("{} is missing from the example file", option.name));
-            assert_eq!(value, option.default, "{}", option.name);
+            assert_eq!(*value, option.default_value(), "{}", option.name);
         }
         assert_eq!(flat.len(), OPTIONS.len(), "the example has unknown options");
         // Loading it gives exactly the built-in defaults.

@@ -450,6 +450,53 @@ async fn admit_ingest(
         .await
 }
 
+/// The segment writer role: a head flushed into segments, when this process runs it.
+fn start_segment_writer_if_enabled(
+    config: &ServerConfig,
+    store: &Arc<dyn storage::ObjectStore>,
+    metastore: &Arc<dyn metastore::Metastore>,
+) -> Option<SegmentWriter> {
+    config.roles.contains(&Role::SegmentWriter).then(|| {
+        SegmentWriter::start(
+            config.segment_writer.clone(),
+            Arc::clone(store),
+            Arc::clone(metastore),
+        )
+    })
+}
+
+/// The compactor role: compaction, retention and garbage collection on a timer.
+fn start_compactor_if_enabled(
+    config: &ServerConfig,
+    store: &Arc<dyn storage::ObjectStore>,
+    metastore: &Arc<dyn metastore::Metastore>,
+    limits: &limits::TenantLimits,
+) -> Option<tokio::task::JoinHandle<()>> {
+    config.roles.contains(&Role::Compactor).then(|| {
+        let retention = config.limits.compactor_blocks_retention_period;
+        let compactor_config = CompactorConfig {
+            default_retention: (!retention.is_zero()).then_some(retention),
+            tenant_retention: limits.retention_overrides(),
+            ..config.compactor.clone()
+        };
+        Compactor::new(Arc::clone(store), Arc::clone(metastore), compactor_config)
+            .start(config.compaction_interval)
+    })
+}
+
+/// The query backend role: read tasks run here, on `data`'s caches.
+fn start_query_backend_if_enabled(
+    config: &ServerConfig,
+    data: &Arc<query::DataAccess>,
+) -> Option<Arc<query::LocalBackend>> {
+    config.roles.contains(&Role::QueryBackend).then(|| {
+        Arc::new(query::LocalBackend::new(
+            Arc::clone(data),
+            config.querier.results_cache_bytes,
+        ))
+    })
+}
+
 /// Runs the server until `shutdown` resolves, then flushes acknowledged-pending writes.
 /// Reports the bound address through `bound` (useful with port 0).
 pub async fn run(
@@ -477,24 +524,8 @@ pub async fn run(
         limits::TenantLimits::new(config.limits.clone(), config.overrides_file.clone())
             .map_err(ServerError::Config)?,
     );
-    let has = |role: Role| config.roles.contains(&role);
-    let writer = has(Role::SegmentWriter).then(|| {
-        SegmentWriter::start(
-            config.segment_writer.clone(),
-            Arc::clone(&store),
-            Arc::clone(&metastore),
-        )
-    });
-    let compactor = has(Role::Compactor).then(|| {
-        let retention = config.limits.compactor_blocks_retention_period;
-        let compactor_config = CompactorConfig {
-            default_retention: (!retention.is_zero()).then_some(retention),
-            tenant_retention: limits.retention_overrides(),
-            ..config.compactor.clone()
-        };
-        Compactor::new(Arc::clone(&store), Arc::clone(&metastore), compactor_config)
-            .start(config.compaction_interval)
-    });
+    let writer = start_segment_writer_if_enabled(&config, &store, &metastore);
+    let compactor = start_compactor_if_enabled(&config, &store, &metastore, &limits);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Listen {
@@ -527,12 +558,7 @@ pub async fn run(
         Arc::clone(&store),
         config.querier.cache_bytes,
     ));
-    let local_backend = has(Role::QueryBackend).then(|| {
-        Arc::new(query::LocalBackend::new(
-            Arc::clone(&data),
-            config.querier.results_cache_bytes,
-        ))
-    });
+    let local_backend = start_query_backend_if_enabled(&config, &data);
     let query_backend: Arc<dyn query::QueryBackend> = match &local_backend {
         Some(local) => Arc::clone(local) as Arc<dyn query::QueryBackend>,
         None => Arc::new(cluster::backends::RemoteBackends::new(Arc::clone(
