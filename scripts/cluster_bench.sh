@@ -7,8 +7,9 @@
 #                          distributor + 1 segment writer, at the same offered rate (pushes/s);
 #                          then the most each layout takes (1, 2 and 3 writers) with the loader
 #                          asking for more than it can. CPU is every emberscope process's, from /proc.
-#   query   SECONDS        query latency with 1 and 2 query backends behind one frontend, on
-#                          data pushed first (hyperfine-free: `emberscope query` timed N times).
+#   query   SECONDS        query latency with 1 and 2 query backends behind one frontend, and
+#                          of a frontend running its tasks in process (backends:0), on data
+#                          pushed first (`emberscope query flamegraph` timed 30 times).
 #
 #   scripts/cluster_bench.sh ingest 20 400
 #   scripts/cluster_bench.sh query 20
@@ -63,8 +64,13 @@ start_layout() {
       ;;
     backends:*)
       start_one distributor,segment-writer,compactor; INGEST="$LAST_URL"
-      for _ in $(seq 1 "${layout#backends:}"); do start_one query-backend; done
-      start_one query-frontend; URL="$LAST_URL"
+      if [ "${layout#backends:}" = 0 ]; then
+        # The baseline: the frontend runs its read tasks itself, in process.
+        start_one query-frontend,query-backend; URL="$LAST_URL"
+      else
+        for _ in $(seq 1 "${layout#backends:}"); do start_one query-backend; done
+        start_one query-frontend; URL="$LAST_URL"
+      fi
       ;;
   esac
   for _ in $(seq 100); do
@@ -88,14 +94,14 @@ ticks() { # the CPU ticks of the layout's processes
 
 hz=$(getconf CLK_TCK)
 
-# Pushes for SECONDS at RATE pushes/s (5000: more than any layout takes on this machine, so
-# as fast as 256 pushes in flight allow); prints
+# Pushes for SECONDS at RATE pushes/s with CONCURRENCY in flight (default 256; saturation runs
+# ask 5000/s with 1024 in flight, more than any layout takes here); prints
 # "MB MB/s cpu-seconds p99".
 push() {
-  local url="$1" rate="$2" before after report
+  local url="$1" rate="$2" concurrency="${3:-256}" before after report
   before=$(ticks)
   local args=(loadgen --url "$url" --services 10 --pods 10 --interval 1s --duration "${seconds}s"
-    --concurrency 256 --profiles testdata/pprof)
+    --concurrency "$concurrency" --profiles testdata/pprof)
   [ -n "$rate" ] && args+=(--rate "$rate")
   report=$("$bin" "${args[@]}")
   after=$(ticks)
@@ -122,7 +128,7 @@ case "$mode" in
     echo "CPU per MB through the hop: $(python3 -c "print(f'{${per_cpu[all]} / ${per_cpu[hop:1]}:.2f}')")× the single process's"
     for layout in all hop:1 hop:2 hop:3; do
       start_layout "$layout"
-      read -r mb mbs cpu p99 failed <<<"$(push "$URL" 5000)"
+      read -r mb mbs cpu p99 failed <<<"$(push "$URL" 5000 1024)"
       printf '%-22s %8s %8s %9.2f %10s %8s %7s\n' "$layout (saturated)" "$mb" "$mbs" "$cpu" \
         "$(python3 -c "print(f'{$mb / max($cpu, 1e-9):.2f}')")" "$p99" "$failed"
       stop_layout
@@ -130,7 +136,7 @@ case "$mode" in
     ;;
   query)
     printf '%-14s %10s %10s %10s\n' layout p50-ms p90-ms max-ms
-    for layout in backends:1 backends:2; do
+    for layout in backends:0 backends:1 backends:2; do
       start_layout "$layout"
       push "$INGEST" 200 >/dev/null
       sleep 2
