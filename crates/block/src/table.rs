@@ -316,6 +316,20 @@ impl TableMeta {
             .checked_sub(footer_len + 8)
             .ok_or_else(|| corrupt("Parquet footer past the section".into()))?;
         let metadata = ParquetMetaDataReader::decode_metadata(&tail[start..tail.len() - 8])?;
+        // parquet's readers panic on a column chunk with a negative offset or size (they
+        // assert it), which a corrupt footer can hold: refuse such a footer here.
+        for group in metadata.row_groups() {
+            for column in group.columns() {
+                let start = column
+                    .dictionary_page_offset()
+                    .unwrap_or_else(|| column.data_page_offset());
+                if start < 0 || column.compressed_size() < 0 {
+                    return Err(corrupt(
+                        "a column chunk with a negative offset or size".into(),
+                    ));
+                }
+            }
+        }
         let metadata = Arc::new(metadata);
         let arrow = ArrowReaderMetadata::try_new(Arc::clone(&metadata), Default::default())?;
         let schema = metadata.file_metadata().schema_descr();
@@ -429,6 +443,7 @@ impl TableMeta {
                 continue;
             };
             for &leaf in &leaves {
+                // Offsets and sizes are checked non-negative when the footer is read.
                 let (start, length) = meta.column(leaf).byte_range();
                 out.push(start..start.saturating_add(length));
             }
