@@ -122,6 +122,15 @@ impl Drop for Cluster {
     }
 }
 
+/// Sets the flag when dropped, also while a panic unwinds.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while !done() {
@@ -276,6 +285,9 @@ fn a_cluster_survives_killed_and_restarted_members_under_load() {
         .map(|url| loadgen(url, 45))
         .collect();
     std::thread::scope(|scope| {
+        // A failed assertion below must stop the pushing and querying threads, or the scope
+        // would wait for them forever.
+        let _stop = StopOnDrop(&stop);
         for client in 0..2 {
             let (pusher, distributors, cpu, stop) = (&pusher, &distributors, &cpu, &stop);
             scope.spawn(move || pusher.run(client, distributors, cpu, stop));

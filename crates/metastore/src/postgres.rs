@@ -128,15 +128,26 @@ impl PostgresMetastore {
             .map_err(|e| MetastoreError::Pool(e.to_string()))?;
         let metastore = PostgresMetastore { pool };
         // Processes of a cluster start together: `CREATE TABLE IF NOT EXISTS` is not safe
-        // against a concurrent create, so the schema is made under a transaction-scoped
-        // advisory lock (one process at a time; the others then find it made).
-        let mut client = metastore.client().await?;
-        let transaction = client.transaction().await?;
-        transaction
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+        // against a concurrent create, so the schema is made under an advisory lock (one
+        // process at a time; the others then find it made). Each statement commits on its own:
+        // in one transaction, the index statements' table locks, held to its end, deadlocked
+        // with the running members' writes when a process restarted under load.
+        let client = metastore.client().await?;
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&SCHEMA_LOCK])
             .await?;
-        transaction.batch_execute(SCHEMA).await?;
-        transaction.commit().await?;
+        let mut created = Ok(());
+        for statement in SCHEMA.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            if let Err(error) = client.batch_execute(statement).await {
+                created = Err(error);
+                break;
+            }
+        }
+        let unlocked = client
+            .execute("SELECT pg_advisory_unlock($1)", &[&SCHEMA_LOCK])
+            .await;
+        created?;
+        unlocked?;
         Ok(metastore)
     }
 
