@@ -3,6 +3,8 @@
 //! varied labels and timestamps jittered by whole seconds, for a bounded time and number of
 //! requests. Bodies are uncompressed pprof (each source encoded about once a second). Reports
 //! throughput (profiles/s, uncompressed MB/s), acknowledge latency percentiles and errors.
+//! `--url` may list several servers, comma-separated (the distributors of a cluster): pushes go
+//! to them in turn, and one whose server cannot be reached goes to the next.
 
 use super::{Client, ClientArgs};
 use anyhow::{Context, Result, bail};
@@ -241,7 +243,23 @@ pub async fn run(args: LoadgenArgs) -> Result<()> {
         }
         None => load_sources(BUILTIN, 0, "the built-in profiles")?,
     });
-    let client = Client::new(&args.client)?;
+    // Several servers (`--url a,b`): pushes go to them in turn, and a push whose server cannot
+    // be reached goes to the next one, as a client behind a load balancer would see it.
+    let clients: Vec<Client> = args
+        .client
+        .url
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| {
+            Client::new(&ClientArgs {
+                url: url.to_owned(),
+                ..args.client.clone()
+            })
+        })
+        .collect::<Result<_>>()?;
+    anyhow::ensure!(!clients.is_empty(), "--url names no server");
+    let clients = Arc::new(clients);
     let fleet = args.services * args.pods;
     let natural = fleet as f64 / args.interval.as_secs_f64();
     let rate = args.rate.unwrap_or(natural);
@@ -286,8 +304,9 @@ pub async fn run(args: LoadgenArgs) -> Result<()> {
             .acquire_owned()
             .await
             .context("the loader stopped")?;
-        let (client, sources, outcome, encoded) = (
-            client.clone(),
+        let first = sent % clients.len();
+        let (clients, sources, outcome, encoded) = (
+            Arc::clone(&clients),
             Arc::clone(&sources),
             Arc::clone(&outcome),
             Arc::clone(&encoded),
@@ -318,9 +337,22 @@ pub async fn run(args: LoadgenArgs) -> Result<()> {
                 }],
             };
             let begun = Instant::now();
-            let result = client
-                .call::<_, PushResponse>("/push.v1.PusherService/Push", &request)
-                .await;
+            let mut result = Err(anyhow::anyhow!("no server was tried"));
+            for attempt in 0..clients.len() {
+                let client = &clients[(first + attempt) % clients.len()];
+                result = client
+                    .call::<_, PushResponse>("/push.v1.PusherService/Push", &request)
+                    .await;
+                let unreachable = result.as_ref().is_err_and(|e| {
+                    matches!(
+                        e.downcast_ref::<api::client::ClientError>(),
+                        Some(api::client::ClientError::Unreachable { .. })
+                    )
+                });
+                if !unreachable {
+                    break;
+                }
+            }
             let elapsed = begun.elapsed();
             if let Ok(mut o) = outcome.lock() {
                 match result {
