@@ -8,13 +8,15 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "set-up: C toolchain, rustfmt and clippy, Google's pprof (the oracle), python3"
+step "set-up: C toolchain, rustfmt and clippy, Google's pprof (the oracle), python3, curl"
 # zstd-sys and libfuzzer-sys compile C/C++; the pprof oracle needs Go from Debian.
 missing=()
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# scripts/cluster.sh (the multi-process tests) waits for its processes with curl.
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
