@@ -15,7 +15,9 @@
 
 mod common;
 
-use common::{Server, get_json, request, start_with_env, try_request, url_encode};
+use common::{
+    Server, get_json, members_with, request, start_with_env, try_request, url_encode, wait_for,
+};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -129,28 +131,6 @@ impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Relaxed);
     }
-}
-
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Members a process sees with `role`.
-fn members_with(server: &Server, role: &str) -> usize {
-    get_json(server, "/cluster?format=json", &[])["members"]
-        .as_array()
-        .expect("members")
-        .iter()
-        .filter(|m| {
-            m["roles"]
-                .as_array()
-                .is_some_and(|r| r.iter().any(|r| r == role))
-        })
-        .count()
 }
 
 const SERVICES: usize = 6;

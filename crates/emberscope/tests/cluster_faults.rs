@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Server, get_json, request, start, url_encode};
+use common::{members_with, request, start, url_encode, wait_for};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
@@ -122,27 +122,6 @@ fn heartbeats(postgres: String, members: Vec<(String, String, String)>, stop: Ar
             std::thread::sleep(Duration::from_millis(200));
         }
     });
-}
-
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn members_with(server: &Server, role: &str) -> usize {
-    get_json(server, "/cluster?format=json", &[])["members"]
-        .as_array()
-        .expect("members")
-        .iter()
-        .filter(|m| {
-            m["roles"]
-                .as_array()
-                .is_some_and(|r| r.iter().any(|r| r == role))
-        })
-        .count()
 }
 
 const CPU_TOTAL: u64 = 470_000_000;

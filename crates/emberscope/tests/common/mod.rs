@@ -220,3 +220,26 @@ pub fn post_bytes(
     }
     (status, head, body)
 }
+
+/// Polls `done` every 100 ms; fails the test after `timeout`.
+pub fn wait_for(what: &str, timeout: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// How many of the members a process lists on `/cluster` run `role`.
+pub fn members_with(server: &Server, role: &str) -> usize {
+    get_json(server, "/cluster?format=json", &[])["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter(|m| {
+            m["roles"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r == role))
+        })
+        .count()
+}

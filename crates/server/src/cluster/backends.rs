@@ -7,19 +7,19 @@
 //! The backend's side of the call ([`execute`]) runs the task on this process's
 //! [`query::LocalBackend`].
 
+use super::MemberClients;
 use super::membership::{Membership, View};
 use crate::AppState;
 use crate::error::{ApiError, Code};
 use crate::rpc::{Call, invalid};
-use api::client::{ApiClient, ClientError, Credentials};
+use api::client::ClientError;
 use api::proto::querybackend::v1 as wire;
 use async_trait::async_trait;
 use bytes::Bytes;
 use metastore::Member;
 use query::{Partial, QueryBackend, QueryError, QueryStats, ReadTask};
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 /// The method a query frontend calls on a query backend.
 pub(crate) const EXECUTE_PATH: &str = "/querybackend.v1.QueryBackendService/Execute";
@@ -31,36 +31,19 @@ pub(crate) const QUERY_BACKEND: &str = "query-backend";
 #[derive(Debug)]
 pub(crate) struct RemoteBackends {
     membership: Arc<Membership>,
-    clients: Mutex<HashMap<String, ApiClient>>,
+    clients: MemberClients,
     /// Where the next task starts its walk over the backends.
     next: AtomicUsize,
 }
 
 impl RemoteBackends {
     pub fn new(membership: Arc<Membership>) -> RemoteBackends {
+        let clients = MemberClients::new(membership.config().backend_timeout);
         RemoteBackends {
             membership,
-            clients: Mutex::new(HashMap::new()),
+            clients,
             next: AtomicUsize::new(0),
         }
-    }
-
-    fn client(&self, address: &str) -> Result<ApiClient, QueryError> {
-        let mut clients = self
-            .clients
-            .lock()
-            .map_err(|_| QueryError::Internal("backend clients poisoned".to_owned()))?;
-        if let Some(client) = clients.get(address) {
-            return Ok(client.clone());
-        }
-        let client = ApiClient::new(
-            address,
-            Credentials::default(),
-            self.membership.config().backend_timeout,
-        )
-        .map_err(|e| QueryError::Internal(e.to_string()))?;
-        clients.insert(address.to_owned(), client.clone());
-        Ok(client)
     }
 }
 
@@ -97,7 +80,10 @@ impl RemoteBackends {
         backend: &Member,
         body: Bytes,
     ) -> Result<(Arc<Partial>, QueryStats), Failure> {
-        let client = self.client(&backend.address).map_err(Failure::Final)?;
+        let client = self
+            .clients
+            .get(&backend.address)
+            .map_err(|e| Failure::Final(QueryError::Internal(e)))?;
         let answer = match client
             .call_encoded::<wire::ExecuteResponse>(EXECUTE_PATH, body)
             .await

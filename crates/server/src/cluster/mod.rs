@@ -13,7 +13,10 @@ pub(crate) mod ready;
 pub(crate) mod ring;
 pub(crate) mod writers;
 
+use api::client::{ApiClient, Credentials};
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// How a process takes part in a cluster.
@@ -93,5 +96,43 @@ mod tests {
             "{url}"
         );
         assert!(!url.contains("0.0.0.0"), "{url}");
+    }
+}
+
+/// One client (and its connection pool) per member address, for the calls of one role to
+/// another. Members come and go (a restarted pod has a new address), so the map is emptied
+/// when it passes `MAX_CLIENTS` addresses: clients are cheap to make again.
+#[derive(Debug)]
+pub(crate) struct MemberClients {
+    timeout: Duration,
+    clients: Mutex<HashMap<String, ApiClient>>,
+}
+
+const MAX_CLIENTS: usize = 256;
+
+impl MemberClients {
+    pub fn new(timeout: Duration) -> MemberClients {
+        MemberClients {
+            timeout,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The client of the member at `address`; an error says why none could be made.
+    pub fn get(&self, address: &str) -> Result<ApiClient, String> {
+        let mut clients = self
+            .clients
+            .lock()
+            .map_err(|_| "member clients poisoned".to_owned())?;
+        if let Some(client) = clients.get(address) {
+            return Ok(client.clone());
+        }
+        let client = ApiClient::new(address, Credentials::default(), self.timeout)
+            .map_err(|e| e.to_string())?;
+        if clients.len() >= MAX_CLIENTS {
+            clients.clear();
+        }
+        clients.insert(address.to_owned(), client.clone());
+        Ok(client)
     }
 }

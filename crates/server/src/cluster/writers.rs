@@ -9,6 +9,7 @@
 //! The segment writer's side of the call ([`push`]) turns the request back into a batch for
 //! [`crate::store`].
 
+use super::MemberClients;
 use super::membership::Membership;
 use super::ring;
 use crate::AppState;
@@ -17,13 +18,12 @@ use crate::error::{ApiError, Code};
 use crate::labelset::AppName;
 use crate::rpc::{Call, invalid};
 use crate::store;
-use api::client::{ApiClient, ClientError, Credentials};
+use api::client::ClientError;
 use api::proto::segmentwriter::v1 as wire;
 use api::proto::types::v1::LabelPair as WirePair;
 use bytes::Bytes;
 use model::{Labels, TenantId, label_names};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// `retry = true` (field 4, varint) as protobuf bytes.
 const RETRY_FIELD: [u8; 2] = [4 << 3, 1];
@@ -47,14 +47,15 @@ pub(crate) enum Writers {
 pub(crate) struct RemoteWriters {
     membership: Arc<Membership>,
     /// One client (and its connection pool) per writer address.
-    clients: Mutex<HashMap<String, ApiClient>>,
+    clients: MemberClients,
 }
 
 impl RemoteWriters {
     pub fn new(membership: Arc<Membership>) -> RemoteWriters {
+        let clients = MemberClients::new(membership.config().writer_timeout);
         RemoteWriters {
             membership,
-            clients: Mutex::new(HashMap::new()),
+            clients,
         }
     }
 
@@ -112,7 +113,10 @@ impl RemoteWriters {
                     Bytes::from([&body[..], &RETRY_FIELD[..]].concat())
                 };
                 tried.push(owner.id.clone());
-                let client = self.client(&owner.address)?;
+                let client = self
+                    .clients
+                    .get(&owner.address)
+                    .map_err(|e| ApiError::new(Code::Internal, e))?;
                 match client
                     .call_encoded::<wire::PushResponse>(PUSH_PATH, request)
                     .await
@@ -146,24 +150,6 @@ impl RemoteWriters {
                 last.map_or_else(|| "none answered".to_owned(), |e| e.to_string())
             ),
         ))
-    }
-
-    fn client(&self, address: &str) -> Result<ApiClient, ApiError> {
-        let mut clients = self
-            .clients
-            .lock()
-            .map_err(|_| ApiError::new(Code::Internal, "writer clients poisoned"))?;
-        if let Some(client) = clients.get(address) {
-            return Ok(client.clone());
-        }
-        let client = ApiClient::new(
-            address,
-            Credentials::default(),
-            self.membership.config().writer_timeout,
-        )
-        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
-        clients.insert(address.to_owned(), client.clone());
-        Ok(client)
     }
 }
 
