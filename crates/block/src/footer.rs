@@ -45,17 +45,51 @@ pub struct DatasetInfo {
     /// Pre-aggregated tables, finest resolution first (version 2; none in segments).
     #[prost(message, repeated, tag = "10")]
     pub rollups: Vec<RollupSection>,
+    /// Checksums of the profiles table's parts (absent in blocks written before them).
+    #[prost(message, optional, tag = "11")]
+    pub profiles_checksums: Option<TableChecksums>,
 }
 
 /// A dataset's rollup table at one resolution: per (series, time bucket) the summed value of
 /// every stack, the number of profiles and their total.
-#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct RollupSection {
     /// Bucket width; buckets are aligned to multiples of it since the Unix epoch.
     #[prost(int64, tag = "1")]
     pub resolution_ms: i64,
     #[prost(message, optional, tag = "2")]
     pub section: Option<Section>,
+    /// Checksums of the table's parts (absent in blocks written before them).
+    #[prost(message, optional, tag = "3")]
+    pub checksums: Option<TableChecksums>,
+}
+
+/// Checksums of a Parquet table's parts, so that a read of its footer alone or of a few of its
+/// column chunks is checked as a whole section's read is: Parquet's own page checksums are
+/// not written by the `parquet` crate, and its decoders panic on some corrupt pages. Blocks
+/// written before these existed have none; their tables are then read whole and checked
+/// against the section's checksum.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct TableChecksums {
+    /// The Parquet footer (metadata, its length and magic): the table's last bytes.
+    #[prost(message, optional, tag = "1")]
+    pub footer: Option<Section>,
+    /// Every column chunk, sorted by offset; offsets are within the table.
+    #[prost(message, repeated, tag = "2")]
+    pub chunks: Vec<Section>,
+}
+
+impl TableChecksums {
+    /// The checksum recorded for exactly `range` (within the table), if any.
+    pub(crate) fn find(&self, range: &std::ops::Range<u64>) -> Option<u32> {
+        let at = self.chunks.partition_point(|c| c.offset < range.start);
+        self.chunks
+            .get(at)
+            .filter(|c| {
+                c.offset == range.start && Some(c.length) == range.end.checked_sub(range.start)
+            })
+            .map(|c| c.crc32)
+    }
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

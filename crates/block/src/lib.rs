@@ -11,8 +11,10 @@
 //! (compacted blocks: the same stack values summed per series and hour, and per series and
 //! day, in Parquet) and its **symbols** (strings, mappings, functions, locations, and stacks as
 //! a trie where a stack id is its leaf node). The footer lists the datasets with the byte range
-//! and CRC32 of each section. Readers fetch the trailer and footer, then only the sections, and
-//! of a table only the column chunks, they need. Version 1 blocks (no rollups, no profile ids,
+//! and CRC32 of each section, and of each table the CRC32 of its Parquet footer and of every
+//! column chunk (written since version 2; tables without them are read whole). Readers fetch
+//! the trailer and footer, then only the sections, and of a table only the column chunks, they
+//! need, and check each part they fetch before decoding it. Version 1 blocks (no rollups, no profile ids,
 //! rows sorted by series then time) stay readable.
 //!
 //! Owns: [`BlockWriter`], [`BlockReader`], the format and its version. Does not own where
@@ -26,7 +28,7 @@ mod symbols;
 mod table;
 mod writer;
 
-pub use footer::{DatasetInfo, FORMAT_VERSION, RollupSection, Section};
+pub use footer::{DatasetInfo, FORMAT_VERSION, RollupSection, Section, TableChecksums};
 pub use reader::{BlockReader, DatasetContents, FetchedDataset, TableKind};
 pub use series::SeriesIndex;
 pub use symbols::Symbols;

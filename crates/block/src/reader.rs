@@ -4,7 +4,9 @@
 //! `TableMeta::decode_rows`) so a caller can run it off the async runtime.
 
 use crate::BlockError;
-use crate::footer::{DatasetInfo, Footer, Section, TRAILER_LEN, checksum, parse_trailer};
+use crate::footer::{
+    DatasetInfo, Footer, Section, TRAILER_LEN, TableChecksums, checksum, parse_trailer,
+};
 use crate::series::SeriesIndex;
 use crate::symbols::Symbols;
 use crate::table::{Chunks, Columns, ProfileRow, TableMeta};
@@ -226,6 +228,12 @@ impl BlockReader {
                     + d.service_name.len()
                     + d.profile_types.iter().map(|t| t.len() + 24).sum::<usize>()
                     + d.rollups.len() * 32
+                    + [&d.profiles_checksums]
+                        .into_iter()
+                        .chain(d.rollups.iter().map(|r| &r.checksums))
+                        .flatten()
+                        .map(|c| 48 + c.chunks.len() * 24)
+                        .sum::<usize>()
             })
             .sum::<usize>()
             + 128
@@ -299,32 +307,57 @@ impl BlockReader {
         self.section(dataset, "symbols", section).await
     }
 
+    /// The checksums of the parts of one of `dataset`'s tables (`None` in blocks written
+    /// before they existed).
+    fn table_checksums(
+        &self,
+        dataset: usize,
+        table: TableKind,
+    ) -> Result<Option<&TableChecksums>, BlockError> {
+        let info = self.info(dataset)?;
+        Ok(match table {
+            TableKind::Profiles => info.profiles_checksums.as_ref(),
+            TableKind::Rollup(resolution) => info
+                .rollups
+                .iter()
+                .find(|r| r.resolution_ms == resolution)
+                .and_then(|r| r.checksums.as_ref()),
+        })
+    }
+
     /// The tail of one of `dataset`'s tables, holding its Parquet footer whole, to decode with
-    /// [`TableMeta::decode`].
+    /// [`TableMeta::decode`]. Checked against its checksum; a table without checksums (an
+    /// older block) is read whole and checked against the section's.
     pub async fn fetch_table_footer(
         &self,
         dataset: usize,
         table: TableKind,
     ) -> Result<Bytes, BlockError> {
         let section = self.table_section(dataset, table)?;
-        let end = section.offset + section.length;
-        let start = end.saturating_sub(TAIL_FETCH).max(section.offset);
-        let tail = self.source.range(start..end).await?;
-        let needed = TableMeta::footer_len(&tail)
-            .map(|len| len as u64 + 8)
-            .ok_or_else(|| BlockError::Corrupt {
-                dataset,
-                section: table.name(),
-                reason: "no Parquet footer".to_owned(),
-            })?;
-        if needed <= tail.len() as u64 || needed > section.length {
-            return Ok(tail);
+        let corrupt = |reason: &str| BlockError::Corrupt {
+            dataset,
+            section: table.name(),
+            reason: reason.to_owned(),
+        };
+        let Some(checksums) = self.table_checksums(dataset, table)? else {
+            return self.section(dataset, table.name(), Some(section)).await;
+        };
+        let footer = checksums
+            .footer
+            .filter(|f| f.offset.checked_add(f.length) == Some(section.length))
+            .ok_or_else(|| corrupt("its footer's checksum is missing or out of the table"))?;
+        let start = section.offset + footer.offset;
+        let tail = self.source.range(start..start + footer.length).await?;
+        if checksum(&tail) != footer.crc32 {
+            return Err(corrupt("footer checksum mismatch"));
         }
-        self.source.range(end - needed..end).await
+        Ok(tail)
     }
 
-    /// The bytes of `ranges` (within one of `dataset`'s tables), for
-    /// [`TableMeta::decode_rows`].
+    /// The bytes of `ranges` (within one of `dataset`'s tables: column chunks, as
+    /// [`TableMeta::chunk_ranges`] names them), for [`TableMeta::decode_rows`]. Each chunk is
+    /// checked against its checksum; a table without checksums (an older block) is read whole
+    /// and checked against the section's.
     pub async fn fetch_chunks(
         &self,
         dataset: usize,
@@ -332,18 +365,44 @@ impl BlockReader {
         ranges: &[Range<u64>],
     ) -> Result<Chunks, BlockError> {
         let section = self.table_section(dataset, table)?;
-        let mut absolute = Vec::with_capacity(ranges.len());
-        for range in ranges {
-            if range.end > section.length || range.start > range.end {
-                return Err(BlockError::Corrupt {
-                    dataset,
-                    section: table.name(),
-                    reason: format!("column chunk {range:?} out of the table"),
-                });
-            }
-            absolute.push(section.offset + range.start..section.offset + range.end);
+        let corrupt = |reason: String| BlockError::Corrupt {
+            dataset,
+            section: table.name(),
+            reason,
+        };
+        if let Some(range) = ranges
+            .iter()
+            .find(|r| r.end > section.length || r.start > r.end)
+        {
+            return Err(corrupt(format!("column chunk {range:?} out of the table")));
         }
+        let Some(checksums) = self.table_checksums(dataset, table)? else {
+            let whole = self.section(dataset, table.name(), Some(section)).await?;
+            let parts = ranges
+                .iter()
+                .map(|r| whole.slice(r.start as usize..r.end as usize))
+                .collect();
+            return Ok(Chunks::new(ranges, parts, section.length));
+        };
+        let mut expected = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            let crc = checksums
+                .find(range)
+                .ok_or_else(|| corrupt(format!("bytes {range:?} are not a column chunk")))?;
+            expected.push(crc);
+        }
+        let absolute: Vec<Range<u64>> = ranges
+            .iter()
+            .map(|r| section.offset + r.start..section.offset + r.end)
+            .collect();
         let parts = self.source.ranges(&absolute).await?;
+        for ((part, crc), range) in parts.iter().zip(&expected).zip(ranges) {
+            if checksum(part) != *crc {
+                return Err(corrupt(format!(
+                    "column chunk {range:?}: checksum mismatch"
+                )));
+            }
+        }
         Ok(Chunks::new(ranges, parts, section.length))
     }
 

@@ -9,6 +9,7 @@
 //! fetch only the column chunks they decode: a time series never reads the stack lists.
 
 use crate::BlockError;
+use crate::footer::{Section, TableChecksums, checksum};
 use arrow_array::builder::{Int64Builder, ListBuilder, UInt32Builder, UInt64Builder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, UInt32Type, UInt64Type};
@@ -233,6 +234,47 @@ pub(crate) fn write_rollup(rows: &[RollupRow], zstd_level: i32) -> Result<Vec<u8
     }
     writer.close()?;
     Ok(out)
+}
+
+/// The checksums of a Parquet table just written by [`write_profiles`] or [`write_rollup`]: of
+/// its footer and of each of its column chunks.
+pub(crate) fn checksums(table: &[u8]) -> Result<TableChecksums, BlockError> {
+    let unwritable = |what: &str| {
+        BlockError::Parquet(parquet::errors::ParquetError::General(format!(
+            "the table just written has {what}"
+        )))
+    };
+    let footer_len = TableMeta::footer_len(table).ok_or_else(|| unwritable("no footer"))? + 8;
+    let footer_start = table
+        .len()
+        .checked_sub(footer_len)
+        .ok_or_else(|| unwritable("a footer longer than itself"))?;
+    let metadata = ParquetMetaDataReader::decode_metadata(&table[footer_start..table.len() - 8])?;
+    let mut chunks = Vec::new();
+    for group in metadata.row_groups() {
+        for column in group.columns() {
+            let (offset, length) = column.byte_range();
+            let bytes = usize::try_from(offset)
+                .ok()
+                .zip(usize::try_from(offset.saturating_add(length)).ok())
+                .and_then(|(from, to)| table.get(from..to))
+                .ok_or_else(|| unwritable("a column chunk out of its range"))?;
+            chunks.push(Section {
+                offset,
+                length,
+                crc32: checksum(bytes),
+            });
+        }
+    }
+    chunks.sort_by_key(|c| c.offset);
+    Ok(TableChecksums {
+        footer: Some(Section {
+            offset: footer_start as u64,
+            length: footer_len as u64,
+            crc32: checksum(&table[footer_start..]),
+        }),
+        chunks,
+    })
 }
 
 /// Which columns a read decodes beyond the series id, time and total, which every read does.

@@ -330,12 +330,17 @@ impl BlockWriter {
                 &compress(&mut compressor, &series_proto.encode_to_vec())?,
                 &mut bytes,
             );
-            let profiles = section(&table::write_profiles(&rows, level)?, &mut bytes);
+            let profiles_table = table::write_profiles(&rows, level)?;
+            let profiles_checksums = table::checksums(&profiles_table)?;
+            let profiles = section(&profiles_table, &mut bytes);
+            drop(profiles_table);
             let mut rollups = Vec::new();
             for (resolution_ms, rollup) in rollups_of(&rows, self.rollups) {
+                let rollup_table = table::write_rollup(&rollup, level)?;
                 rollups.push(RollupSection {
                     resolution_ms,
-                    section: Some(section(&table::write_rollup(&rollup, level)?, &mut bytes)),
+                    checksums: Some(table::checksums(&rollup_table)?),
+                    section: Some(section(&rollup_table, &mut bytes)),
                 });
             }
             let symbols = section(
@@ -364,6 +369,7 @@ impl BlockWriter {
                 symbols: Some(symbols),
                 profile_count: rows.len() as u64,
                 rollups,
+                profiles_checksums: Some(profiles_checksums),
             });
         }
         let encoded = footer.encode_to_vec();
