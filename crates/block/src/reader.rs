@@ -117,6 +117,18 @@ impl DatasetContents {
         &self.rows
     }
 
+    /// Drops the profiles whose id starts with one of `prefixes` (sorted): the copies of
+    /// write requests a segment holds twice (`model::write_request`).
+    pub fn skip_profiles(&mut self, prefixes: &[u64]) {
+        if !prefixes.is_empty() {
+            self.rows.retain(|row| {
+                prefixes
+                    .binary_search(&model::write_request::prefix_of(&row.profile_id))
+                    .is_err()
+            });
+        }
+    }
+
     /// The same dataset (series and symbols) holding `rows` instead: what a data generator
     /// hands to [`crate::BlockWriter::add_dataset`] to write many variants of a few profiles
     /// through the compaction path. Rows must name this dataset's series and stacks.

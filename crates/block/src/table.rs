@@ -295,6 +295,10 @@ pub struct RowFilterSpec {
     /// `series[id]`: whether series `id` is wanted.
     pub series: Arc<Vec<bool>>,
     pub time_nanos: (i64, i64),
+    /// Profiles skipped by the first 8 bytes of their id (sorted): the copies of write
+    /// requests a segment holds twice (`model::write_request`). Tables without profile ids
+    /// (rollups, version 1) have none to skip.
+    pub skip_profiles: Arc<Vec<u64>>,
 }
 
 /// What a row group's statistics say, for pruning.
@@ -515,18 +519,34 @@ impl TableMeta {
                 .with_projection(mask)
                 .with_batch_size(ROW_GROUP_ROWS);
         if let Some(filter) = filter {
-            let keys = ProjectionMask::leaves(schema, [0, 1]);
+            let skip_leaf = self
+                .leaves
+                .profile_id
+                .filter(|_| !filter.skip_profiles.is_empty())
+                .map(|(high, _)| high);
+            let keys = ProjectionMask::leaves(schema, [0, 1].into_iter().chain(skip_leaf));
             let (series, (lo, hi)) = (Arc::clone(&filter.series), filter.time_nanos);
+            let skip = Arc::clone(&filter.skip_profiles);
             let predicate = ArrowPredicateFn::new(keys, move |batch: RecordBatch| {
                 let ids = batch.column(0).as_primitive::<UInt32Type>();
                 let times = batch.column(1).as_primitive::<Int64Type>();
+                let prefixes = skip_leaf
+                    .and(batch.columns().get(2))
+                    .and_then(|c| c.as_primitive_opt::<UInt64Type>());
+                let skipped = |row: usize| {
+                    prefixes.is_some_and(|p| skip.binary_search(&p.value(row)).is_ok())
+                };
                 Ok(ids
                     .values()
                     .iter()
                     .zip(times.values())
-                    .map(|(&id, &t)| {
+                    .enumerate()
+                    .map(|(row, (&id, &t))| {
                         Some(
-                            t >= lo && t <= hi && series.get(id as usize).copied().unwrap_or(false),
+                            t >= lo
+                                && t <= hi
+                                && series.get(id as usize).copied().unwrap_or(false)
+                                && !skipped(row),
                         )
                     })
                     .collect::<arrow_array::BooleanArray>())

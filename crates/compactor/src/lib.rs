@@ -185,6 +185,8 @@ impl Compactor {
                     source,
                 })?;
             report.bytes_in += reader.size();
+            // The copies of write requests this segment holds twice are not carried over.
+            let skip = Arc::new(model::write_request::prefixes(&meta.duplicate_requests));
             for index in 0..reader.datasets().len() {
                 let block = meta.id;
                 let failed = move |source| CompactError::Block { block, source };
@@ -195,8 +197,10 @@ impl Compactor {
                     .remove(&tenant)
                     .unwrap_or_else(BlockWriter::for_compaction);
                 // Decoding the dataset and re-interning it are CPU work: off the runtime.
+                let skip = Arc::clone(&skip);
                 let (writer, profiles) = tokio::task::spawn_blocking(move || {
-                    let contents = fetched.decode()?;
+                    let mut contents = fetched.decode()?;
+                    contents.skip_profiles(&skip);
                     let mut writer = writer;
                     writer.add_dataset(&contents)?;
                     Ok::<_, BlockError>((writer, contents.profiles()))

@@ -454,3 +454,97 @@ async fn jobs_are_sized_by_bytes() {
         write_collapsed(&expected)
     );
 }
+
+/// Stores `files` (at `time`, `time + 1`, …) as the profiles of write `request`, with the
+/// ids a distributor gives them, in one segment.
+async fn store_request(
+    writer: &SegmentWriter,
+    tenant: &TenantId,
+    request: &str,
+    files: &[&str],
+    time: i64,
+) {
+    use model::write_request::{profile_id, request_prefix};
+    let prefix = request_prefix(request).expect("a UUID");
+    let profiles = files
+        .iter()
+        .enumerate()
+        .map(|(index, file)| {
+            let series = pushed(file, "api", time + index as i64);
+            (
+                pprof::Prepared::Series(series),
+                1,
+                profile_id(prefix, index as u64),
+            )
+        })
+        .collect();
+    writer
+        .add_request(tenant, profiles, Some(request))
+        .await
+        .expect("added")
+        .durable()
+        .await
+        .expect("stored");
+}
+
+/// A write request retried on a second writer while the first was only slow is stored by
+/// both; whichever segment records second holds it as a duplicate, and neither queries nor
+/// compaction count it twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_stored_by_two_writers_counts_once() {
+    use model::write_request::request_prefix;
+    let env = env();
+    let (first, second) = (writer(&env), writer(&env));
+    let tenant = TenantId::new("t").expect("valid");
+    let time = 1_700_000_000_000_000_000;
+    let request = "0193a5b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b";
+    let prefix = request_prefix(request).expect("a UUID");
+    // Another request, stored once, in the second writer's segment too.
+    let other = "11111111-2222-4333-8444-555555555555";
+    let files = &["pprof/cpu.pprof", "pprof/go.cpu.labels.pprof"];
+    // The retry lands first; the slow first attempt records after it.
+    store_request(&second, &tenant, request, files, time).await;
+    store_request(&second, &tenant, other, &["pprof/cpu.pprof"], time + 5).await;
+    store_request(&first, &tenant, request, files, time).await;
+    let segments = env.metastore.live_blocks(0, 100).await.expect("segments");
+    assert_eq!(segments.len(), 3);
+    let duplicates: Vec<_> = segments
+        .iter()
+        .filter(|s| !s.duplicate_requests.is_empty())
+        .collect();
+    assert_eq!(duplicates.len(), 1, "{segments:?}");
+    assert_eq!(duplicates[0].duplicate_requests, vec![request.to_owned()]);
+    assert_ne!(prefix, 0);
+
+    let mut once = Tree::new();
+    for (index, file) in files.iter().enumerate() {
+        for one in pushed(file, "api", time + index as i64) {
+            once.merge(&pprof::to_tree(&one.profile, 1));
+        }
+    }
+    for one in pushed("pprof/cpu.pprof", "api", time + 5) {
+        once.merge(&pprof::to_tree(&one.profile, 1));
+    }
+    let cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+    let once = write_collapsed(&once);
+    assert_eq!(
+        read(&env, &tenant, "api", cpu).await,
+        once,
+        "before compaction"
+    );
+    let report = compactor(&env, eager())
+        .compact_once(1)
+        .await
+        .expect("compact")
+        .expect("ran");
+    assert_eq!(report.segments, 3);
+    // The duplicate copy is skipped as it is read, not merged away as an equal profile.
+    assert_eq!(report.profiles_in, report.profiles_out);
+    assert_eq!(
+        read(&env, &tenant, "api", cpu).await,
+        once,
+        "after compaction"
+    );
+    first.shutdown().await;
+    second.shutdown().await;
+}

@@ -95,8 +95,31 @@ struct Shared {
     max_head_bytes: usize,
     /// Wakes the flushing task when the head is full.
     full: Notify,
-    /// Set (under the head's lock) once the writer stops taking writes.
+    /// Set once the writer stops taking writes, before its last head is taken: a write that
+    /// sees it unset under the head's lock is in that head.
     closed: AtomicBool,
+    /// The write requests of the head being flushed (set and cleared under the head's lock).
+    flushing: std::sync::Mutex<Vec<String>>,
+}
+
+impl Shared {
+    /// Takes the head to flush it, noting its requests as being flushed.
+    async fn take_head(&self) -> Head {
+        let mut head = self.head.lock().await;
+        let taken = std::mem::replace(&mut *head, Head::new());
+        if let Ok(mut flushing) = self.flushing.lock() {
+            flushing.clone_from(&taken.requests);
+        }
+        taken
+    }
+
+    /// Forgets the requests of the head just flushed.
+    async fn flushed(&self) {
+        let _head = self.head.lock().await;
+        if let Ok(mut flushing) = self.flushing.lock() {
+            flushing.clear();
+        }
+    }
 }
 
 impl Shared {
@@ -191,6 +214,7 @@ impl SegmentWriter {
             max_head_bytes: config.max_head_bytes,
             full: Notify::new(),
             closed: AtomicBool::new(false),
+            flushing: std::sync::Mutex::new(Vec::new()),
         });
         let (flushes, receiver) = mpsc::channel(16);
         let stats = Arc::new(FlushStats::default());
@@ -247,6 +271,20 @@ impl SegmentWriter {
         id: [u8; 16],
         request: Option<&str>,
     ) -> Result<PendingWrite, IngestError> {
+        self.add_request(tenant, vec![(profile, size, id)], request)
+            .await
+    }
+
+    /// As [`SegmentWriter::add_with_id`] for every profile (with its size and id) of one
+    /// distributor write request at once: they go into one head, so that the request is in
+    /// one segment, and whether it is recorded (a retry's question) is all or nothing.
+    pub async fn add_request(
+        &self,
+        tenant: &TenantId,
+        profiles: Vec<(Prepared<'_>, usize, [u8; 16])>,
+        request: Option<&str>,
+    ) -> Result<PendingWrite, IngestError> {
+        let size = profiles.iter().map(|(_, size, _)| size).sum::<usize>();
         let kib = u32::try_from(size / 1024 + 1)
             .unwrap_or(u32::MAX)
             .min(self.shared.room_kib);
@@ -260,7 +298,9 @@ impl SegmentWriter {
             if self.shared.closed.load(Ordering::Acquire) {
                 return Err(IngestError::Closed);
             }
-            head.writer.add_profile(tenant, &profile, id);
+            for (profile, _, id) in &profiles {
+                head.writer.add_profile(tenant, profile, *id);
+            }
             if let Some(request) = request
                 && head.requests.last().is_none_or(|last| last != request)
             {
@@ -274,7 +314,7 @@ impl SegmentWriter {
                 self.shared.full.notify_one();
             }
         }
-        drop(profile);
+        drop(profiles);
         Ok(PendingWrite(done))
     }
 
@@ -289,6 +329,19 @@ impl SegmentWriter {
             .await?
             .durable()
             .await
+    }
+
+    /// Whether a write of distributor request `request` is pending here: added and not yet
+    /// stored and recorded (or failed). A retry of such a request waits for it
+    /// ([`SegmentWriter::flush`]) rather than adding the profiles a second time.
+    pub async fn holds_request(&self, request: &str) -> bool {
+        let head = self.shared.head.lock().await;
+        head.requests.iter().any(|r| r == request)
+            || self
+                .shared
+                .flushing
+                .lock()
+                .is_ok_and(|flushing| flushing.iter().any(|r| r == request))
     }
 
     /// Flushes whatever is pending now and waits for it.
@@ -348,13 +401,10 @@ async fn run(
                 Some(FlushRequest(done)) => Some(done),
                 None => {
                     // Stopping: no write is added after this head is taken.
-                    let head = {
-                        let mut head = shared.head.lock().await;
-                        shared.closed.store(true, Ordering::Release);
-                        std::mem::replace(&mut *head, Head::new())
-                    };
+                    shared.closed.store(true, Ordering::Release);
+                    let head = shared.take_head().await;
                     shared.room.close();
-                    flush(&config, &store, &*metastore, head, &stats).await;
+                    flush(&config, &store, &*metastore, head, &stats, &shared).await;
                     return;
                 }
             },
@@ -367,8 +417,8 @@ async fn run(
             }
             _ = ticker.tick() => None,
         };
-        let head = std::mem::replace(&mut *shared.head.lock().await, Head::new());
-        flush(&config, &store, &*metastore, head, &stats).await;
+        let head = shared.take_head().await;
+        flush(&config, &store, &*metastore, head, &stats, &shared).await;
         if let Some(done) = done {
             let _ = done.send(());
         }
@@ -381,8 +431,10 @@ async fn flush(
     metastore: &dyn Metastore,
     pending: Head,
     stats: &FlushStats,
+    shared: &Shared,
 ) {
     if pending.acks.is_empty() {
+        shared.flushed().await;
         return;
     }
     let outcome = if pending.writer.is_empty() {
@@ -396,6 +448,8 @@ async fn flush(
     if let Err(error) = &outcome {
         warn!(shard = config.shard, writes = pending.acks.len(), %error, "segment flush failed");
     }
+    // Its requests are no longer held by the time their writes are answered.
+    shared.flushed().await;
     for ack in pending.acks {
         let _ = ack.send(outcome.clone());
     }

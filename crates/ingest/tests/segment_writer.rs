@@ -279,3 +279,43 @@ async fn writes_fill_a_new_head_while_one_flushes_and_wait_beyond_two_heads() {
     assert_eq!(stored_stacks(&setup, &tenant).await.1, expected_stacks(3));
     writer.shutdown().await;
 }
+
+/// A writer knows the requests it holds, from their adding until their segment is stored and
+/// recorded (a retry of one waits for it rather than adding its profiles again); a request's
+/// profiles go into one segment.
+#[tokio::test]
+async fn a_request_is_held_until_its_segment_is_recorded() {
+    let setup = setup();
+    let faulty = Arc::new(FaultyStore::new(Arc::clone(&setup.store)));
+    faulty.plan([Fault::Hang(Duration::from_millis(200))]);
+    let writer = SegmentWriter::start(config(), faulty.clone(), setup.metastore.clone());
+    let tenant = TenantId::new("t").expect("valid");
+    let request = "0193a5b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b";
+    let profiles = (0..3u8)
+        .map(|n| (pprof::Prepared::Series(cpu_series("api")), 10, [n; 16]))
+        .collect();
+    let pending = writer
+        .add_request(&tenant, profiles, Some(request))
+        .await
+        .expect("added");
+    assert!(writer.holds_request(request).await, "in the head");
+    assert!(!writer.holds_request("another").await);
+    let started = Instant::now();
+    while faulty.writes() == 0 && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        writer.holds_request(request).await,
+        "while its segment is being stored"
+    );
+    pending.durable().await.expect("stored on the second attempt");
+    assert!(!writer.holds_request(request).await, "once recorded");
+    let recorded = setup
+        .metastore
+        .recorded_requests(&[request.to_owned()])
+        .await
+        .expect("recorded");
+    assert_eq!(recorded, vec![request.to_owned()]);
+    assert_eq!(stored_stacks(&setup, &tenant).await, (1, expected_stacks(3)));
+    writer.shutdown().await;
+}

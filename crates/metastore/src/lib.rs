@@ -52,8 +52,11 @@ pub trait Metastore: Send + Sync + std::fmt::Debug {
 
     /// Records a stored segment and, in the same step, the write requests (distributors' call
     /// ids) whose profiles it holds, so that a request retried elsewhere after its answer was
-    /// lost is known as stored ([`Metastore::recorded_requests`]). Requests are forgotten
-    /// after [`FORGET_REQUESTS_AFTER_MS`]; `now_ms` is the recording time.
+    /// lost is known as stored ([`Metastore::recorded_requests`]). A request already recorded
+    /// with another segment (retried elsewhere while this writer was slow) stays recorded with
+    /// that one, and this segment is recorded with it among its
+    /// [`BlockMeta::duplicate_requests`], for readers to skip. Requests are forgotten after
+    /// [`FORGET_REQUESTS_AFTER_MS`]; `now_ms` is the recording time.
     async fn add_segment(
         &self,
         block: &BlockMeta,

@@ -3,7 +3,8 @@
 
 use crate::types::split_roles;
 use crate::types::{
-    DatasetRow, group_all, group_rows, join_types, label_values_of, signed, tombstone,
+    DatasetRow, group_all, group_rows, join_requests, join_types, label_values_of, signed,
+    tombstone,
 };
 use crate::types::{JobLimits, join_ids, parse_tenant, parse_ulid, plan_groups, split_ids};
 use crate::{
@@ -33,6 +34,7 @@ CREATE TABLE IF NOT EXISTS blocks (
     size BIGINT NOT NULL,
     deleted_at BIGINT
 );
+ALTER TABLE blocks ADD COLUMN IF NOT EXISTS duplicate_requests TEXT NOT NULL DEFAULT '';
 CREATE TABLE IF NOT EXISTS datasets (
     block_id TEXT NOT NULL REFERENCES blocks (id),
     tenant TEXT NOT NULL,
@@ -164,8 +166,8 @@ async fn insert_block(tx: &Transaction<'_>, block: &BlockMeta) -> Result<(), Met
     let id = block.id.to_string();
     let inserted = tx
         .execute(
-            "INSERT INTO blocks (id, shard, level, tenant, min_time, max_time, size)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO blocks (id, shard, level, tenant, min_time, max_time, size, duplicate_requests)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
             &[
                 &id,
                 &i64::from(block.shard),
@@ -174,6 +176,7 @@ async fn insert_block(tx: &Transaction<'_>, block: &BlockMeta) -> Result<(), Met
                 &block.min_time_ms,
                 &block.max_time_ms,
                 &signed(block.size, "block size")?,
+                &join_requests(&block.duplicate_requests),
             ],
         )
         .await?;
@@ -209,7 +212,8 @@ async fn dataset_rows(
     let rows = client
         .query(
             "SELECT d.block_id, b.shard, b.level, b.tenant, b.min_time, b.max_time, b.size,
-                    d.tenant, d.service_name, d.min_time, d.max_time, d.profile_types, d.byte_offset, d.byte_length
+                    d.tenant, d.service_name, d.min_time, d.max_time, d.profile_types, d.byte_offset, d.byte_length,
+                b.duplicate_requests
              FROM datasets d JOIN blocks b ON b.id = d.block_id
              WHERE d.tenant = $1 AND d.min_time <= $2 AND d.max_time >= $3 AND b.deleted_at IS NULL
              ORDER BY d.block_id COLLATE \"C\", d.service_name COLLATE \"C\"",
@@ -227,7 +231,8 @@ async fn blocks_by_ids(
     let rows = client
         .query(
             "SELECT d.block_id, b.shard, b.level, b.tenant, b.min_time, b.max_time, b.size,
-                    d.tenant, d.service_name, d.min_time, d.max_time, d.profile_types, d.byte_offset, d.byte_length
+                    d.tenant, d.service_name, d.min_time, d.max_time, d.profile_types, d.byte_offset, d.byte_length,
+                b.duplicate_requests
              FROM datasets d JOIN blocks b ON b.id = d.block_id
              WHERE b.id = ANY($1)
              ORDER BY d.block_id COLLATE \"C\", d.tenant COLLATE \"C\", d.service_name COLLATE \"C\"",
@@ -278,6 +283,7 @@ fn row_of(r: &tokio_postgres::Row) -> Result<DatasetRow, MetastoreError> {
         profile_types: r.try_get(11)?,
         offset: r.try_get(12)?,
         length: r.try_get(13)?,
+        duplicates: r.try_get(14)?,
     })
 }
 
@@ -299,20 +305,43 @@ impl Metastore for PostgresMetastore {
     ) -> Result<(), MetastoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        insert_block(&tx, block).await?;
+        let mut block = block.clone();
         if !requests.is_empty() {
-            tx.execute(
-                "INSERT INTO write_requests (id, block_id, recorded_at)
-                 SELECT unnest($1::text[]), $2, $3 ON CONFLICT (id) DO NOTHING",
-                &[&requests, &block.id.to_string(), &now_ms],
-            )
-            .await?;
+            // A request already recorded, with another segment, makes this one's copy a
+            // duplicate. (A concurrent insert of the same id waits for the other transaction,
+            // then conflicts: exactly one segment records each request.)
+            let id = block.id.to_string();
+            let inserted = tx
+                .query(
+                    "INSERT INTO write_requests (id, block_id, recorded_at)
+                     SELECT unnest($1::text[]), $2, $3 ON CONFLICT (id) DO NOTHING RETURNING id",
+                    &[&requests, &id, &now_ms],
+                )
+                .await?;
+            let inserted: std::collections::HashSet<String> = inserted
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+            let others = tx
+                .query(
+                    "SELECT id FROM write_requests WHERE id = ANY($1::text[]) AND block_id <> $2",
+                    &[&requests, &id],
+                )
+                .await?;
+            for row in others {
+                let request: String = row.try_get(0)?;
+                if !inserted.contains(&request) {
+                    block.duplicate_requests.push(request);
+                }
+            }
             tx.execute(
                 "DELETE FROM write_requests WHERE recorded_at < $1",
                 &[&now_ms.saturating_sub(FORGET_REQUESTS_AFTER_MS)],
             )
             .await?;
         }
+        block.duplicate_requests.sort();
+        insert_block(&tx, &block).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -371,7 +400,8 @@ impl Metastore for PostgresMetastore {
         let rows = client
             .query(
                 "SELECT d.block_id, b.shard, b.level, b.tenant, b.min_time, b.max_time, b.size,
-                        d.tenant, d.service_name, d.min_time, d.max_time, d.profile_types, d.byte_offset, d.byte_length
+                        d.tenant, d.service_name, d.min_time, d.max_time, d.profile_types, d.byte_offset, d.byte_length,
+                b.duplicate_requests
                  FROM datasets d JOIN blocks b ON b.id = d.block_id
                  WHERE b.id IN (SELECT id FROM blocks WHERE level = $1 AND deleted_at IS NULL
                                 ORDER BY id COLLATE \"C\" LIMIT $2)

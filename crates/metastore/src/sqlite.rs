@@ -3,8 +3,8 @@
 
 use crate::types::split_roles;
 use crate::types::{
-    DatasetRow, group_all, group_rows, join_ids, join_types, label_values_of, parse_tenant,
-    parse_ulid, plan_groups, signed, split_ids, tombstone,
+    DatasetRow, group_all, group_rows, join_ids, join_requests, join_types, label_values_of,
+    parse_tenant, parse_ulid, plan_groups, signed, split_ids, tombstone,
 };
 use crate::{
     BlockMeta, BlockQuery, CompactionJob, FORGET_MEMBERS_AFTER_MS, FORGET_REQUESTS_AFTER_MS,
@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS blocks (
     min_time INTEGER NOT NULL,
     max_time INTEGER NOT NULL,
     size INTEGER NOT NULL,
-    deleted_at INTEGER
+    deleted_at INTEGER,
+    duplicate_requests TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS datasets (
     block_id TEXT NOT NULL REFERENCES blocks (id),
@@ -84,6 +85,17 @@ impl SqliteMetastore {
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.busy_timeout(std::time::Duration::from_secs(10))?;
         connection.execute_batch(SCHEMA)?;
+        // Databases made before duplicate requests were recorded.
+        let has_duplicates: i64 = connection.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('blocks') WHERE name = 'duplicate_requests'",
+            [],
+            |r| r.get(0),
+        )?;
+        if has_duplicates == 0 {
+            connection.execute_batch(
+                "ALTER TABLE blocks ADD COLUMN duplicate_requests TEXT NOT NULL DEFAULT ''",
+            )?;
+        }
         Ok(SqliteMetastore {
             connection: Arc::new(Mutex::new(connection)),
         })
@@ -118,7 +130,8 @@ fn insert_block(tx: &rusqlite::Transaction<'_>, block: &BlockMeta) -> Result<(),
         return Err(MetastoreError::AlreadyExists(block.id));
     }
     tx.execute(
-        "INSERT INTO blocks (id, shard, level, tenant, min_time, max_time, size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO blocks (id, shard, level, tenant, min_time, max_time, size, duplicate_requests)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             block.id.to_string(),
             block.shard,
@@ -127,6 +140,7 @@ fn insert_block(tx: &rusqlite::Transaction<'_>, block: &BlockMeta) -> Result<(),
             block.min_time_ms,
             block.max_time_ms,
             signed(block.size, "block size")?,
+            join_requests(&block.duplicate_requests),
         ],
     )?;
     for d in &block.datasets {
@@ -156,7 +170,8 @@ fn dataset_rows(
 ) -> Result<Vec<DatasetRow>, MetastoreError> {
     let mut statement = connection.prepare_cached(
         "SELECT d.block_id, b.shard, b.level, b.tenant, b.min_time, b.max_time, b.size,
-                d.tenant, d.service_name, d.min_time, d.max_time, d.profile_types, d.byte_offset, d.byte_length
+                d.tenant, d.service_name, d.min_time, d.max_time, d.profile_types, d.byte_offset, d.byte_length,
+                b.duplicate_requests
          FROM datasets d JOIN blocks b ON b.id = d.block_id
          WHERE d.tenant = ?1 AND d.min_time <= ?2 AND d.max_time >= ?3 AND b.deleted_at IS NULL
          ORDER BY d.block_id, d.service_name",
@@ -172,7 +187,8 @@ fn blocks_by_ids(
 ) -> Result<Vec<BlockMeta>, MetastoreError> {
     let mut statement = connection.prepare_cached(
         "SELECT d.block_id, b.shard, b.level, b.tenant, b.min_time, b.max_time, b.size,
-                d.tenant, d.service_name, d.min_time, d.max_time, d.profile_types, d.byte_offset, d.byte_length
+                d.tenant, d.service_name, d.min_time, d.max_time, d.profile_types, d.byte_offset, d.byte_length,
+                b.duplicate_requests
          FROM datasets d JOIN blocks b ON b.id = d.block_id
          WHERE d.block_id = ?1 ORDER BY d.tenant, d.service_name",
     )?;
@@ -224,6 +240,7 @@ fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<DatasetRow> {
         profile_types: r.get(11)?,
         offset: r.get(12)?,
         length: r.get(13)?,
+        duplicates: r.get(14)?,
     })
 }
 
@@ -246,11 +263,10 @@ impl Metastore for SqliteMetastore {
         requests: &[String],
         now_ms: i64,
     ) -> Result<(), MetastoreError> {
-        let block = block.clone();
+        let mut block = block.clone();
         let requests = requests.to_vec();
         self.with(move |connection| {
-            let tx = connection.transaction()?;
-            insert_block(&tx, &block)?;
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if !requests.is_empty() {
                 let id = block.id.to_string();
                 {
@@ -258,8 +274,15 @@ impl Metastore for SqliteMetastore {
                         "INSERT OR IGNORE INTO write_requests (id, block_id, recorded_at)
                          VALUES (?1, ?2, ?3)",
                     )?;
+                    let mut owner =
+                        tx.prepare_cached("SELECT block_id FROM write_requests WHERE id = ?1")?;
                     for request in &requests {
-                        insert.execute(params![request, id, now_ms])?;
+                        if insert.execute(params![request, id, now_ms])? == 0 {
+                            let recorded_with: String = owner.query_row([request], |r| r.get(0))?;
+                            if recorded_with != id {
+                                block.duplicate_requests.push(request.clone());
+                            }
+                        }
                     }
                 }
                 tx.execute(
@@ -267,6 +290,7 @@ impl Metastore for SqliteMetastore {
                     [now_ms.saturating_sub(FORGET_REQUESTS_AFTER_MS)],
                 )?;
             }
+            insert_block(&tx, &block)?;
             tx.commit()?;
             Ok(())
         })

@@ -16,6 +16,10 @@ pub struct BlockMeta {
     pub max_time_ms: i64,
     pub size: u64,
     pub datasets: Vec<DatasetMeta>,
+    /// Of a segment: the write requests whose profiles it holds a second copy of, because
+    /// the request was retried on another writer and recorded first with that writer's
+    /// segment ([`crate::Metastore::add_segment`] finds them). Readers skip those profiles.
+    pub duplicate_requests: Vec<String>,
 }
 
 /// The profiles of one (tenant, service_name) inside a block, and where they are.
@@ -76,6 +80,7 @@ impl BlockMeta {
             max_time_ms: datasets.iter().map(|d| d.max_time_ms).max().unwrap_or(0),
             size,
             datasets,
+            duplicate_requests: Vec::new(),
         }
     }
 }
@@ -341,6 +346,24 @@ pub(crate) struct DatasetRow {
     pub profile_types: String,
     pub offset: i64,
     pub length: i64,
+    /// The block's duplicate requests, joined by [`REQUEST_SEPARATOR`].
+    pub duplicates: String,
+}
+
+/// Joins a block's duplicate requests in one column (request ids hold no commas: the segment
+/// writer takes only UUIDs).
+pub(crate) const REQUEST_SEPARATOR: char = ',';
+
+pub(crate) fn join_requests(requests: &[String]) -> String {
+    requests.join(&REQUEST_SEPARATOR.to_string())
+}
+
+fn split_requests(joined: &str) -> Vec<String> {
+    joined
+        .split(REQUEST_SEPARATOR)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn unsigned(value: i64, what: &str) -> Result<u64, crate::MetastoreError> {
@@ -398,6 +421,7 @@ pub(crate) fn group_all(rows: Vec<DatasetRow>) -> Result<Vec<BlockMeta>, crate::
                 max_time_ms: row.block_max_time,
                 size: unsigned(row.size, "block size")?,
                 datasets: vec![dataset],
+                duplicate_requests: split_requests(&row.duplicates),
             }),
         }
     }

@@ -36,6 +36,7 @@ fn block(id: Ulid, level: u32, tenant: Option<&TenantId>, datasets: Vec<DatasetM
         max_time_ms: datasets.iter().map(|d| d.max_time_ms).max().unwrap_or(0),
         size: 1234,
         datasets,
+        duplicate_requests: Vec::new(),
     }
 }
 
@@ -288,10 +289,10 @@ async fn jobs_suite(store: &dyn Metastore) {
     assert_eq!(store.plan_compaction(7, limits, 0).await.expect("plan"), 0);
 }
 
-/// Heartbeats make members live; a silent member drops out of the live set and is forgotten
-/// after `FORGET_MEMBERS_AFTER_MS`; leaving forgets at once.
 /// A segment is recorded with the write requests it holds, in one step; requests are known
-/// until they are forgotten.
+/// until they are forgotten. A request recorded with one segment and then with another (a
+/// retry on another writer) makes the second one's copy a duplicate, even when both record at
+/// once.
 async fn requests_suite(store: &dyn Metastore) {
     let run = Ulid::new().to_string().to_lowercase();
     let t = tenant("requests", &run);
@@ -309,6 +310,44 @@ async fn requests_suite(store: &dyn Metastore) {
     assert_eq!(found, vec![a.clone(), b.clone()]);
     let blocks = store.query_blocks(&query(&t, 0, 10)).await.expect("query");
     assert_eq!(blocks.len(), 1, "the segment is recorded too");
+    assert!(blocks[0].duplicate_requests.is_empty());
+    let d = format!("{run}-d");
+    let copy = block(Ulid::new(), 0, None, vec![dataset(&t, "s", 1, 2, &[CPU])]);
+    store
+        .add_segment(&copy, &[b.clone(), d.clone()], now)
+        .await
+        .expect("add segment");
+    let blocks = store.query_blocks(&query(&t, 0, 10)).await.expect("query");
+    let of = |id: Ulid| {
+        blocks
+            .iter()
+            .find(|x| x.id == id)
+            .map(|x| x.duplicate_requests.clone())
+    };
+    assert_eq!(of(segment.id), Some(Vec::new()));
+    assert_eq!(of(copy.id), Some(vec![b.clone()]));
+    // Two segments recording the same requests at once: each request is a duplicate in
+    // exactly one of them.
+    let (e, f) = (format!("{run}-e"), format!("{run}-f"));
+    let (one, two) = (
+        block(Ulid::new(), 0, None, vec![dataset(&t, "s", 5, 6, &[CPU])]),
+        block(Ulid::new(), 0, None, vec![dataset(&t, "s", 5, 6, &[CPU])]),
+    );
+    let both = [e.clone(), f.clone()];
+    let (r1, r2) = tokio::join!(
+        store.add_segment(&one, &both, now),
+        store.add_segment(&two, &both, now)
+    );
+    r1.expect("add segment");
+    r2.expect("add segment");
+    let blocks = store.query_blocks(&query(&t, 5, 6)).await.expect("query");
+    let mut duplicates: Vec<String> = blocks
+        .iter()
+        .filter(|x| x.id == one.id || x.id == two.id)
+        .flat_map(|x| x.duplicate_requests.clone())
+        .collect();
+    duplicates.sort();
+    assert_eq!(duplicates, vec![e, f]);
     // A segment that fails to record (its id is taken) records none of its requests.
     let again = store
         .add_segment(&segment, std::slice::from_ref(&c), now)
@@ -340,6 +379,8 @@ async fn requests_suite(store: &dyn Metastore) {
     );
 }
 
+/// Heartbeats make members live; a silent member drops out of the live set and is forgotten
+/// after `FORGET_MEMBERS_AFTER_MS`; leaving forgets at once.
 async fn members_suite(store: &dyn Metastore) {
     let run = Ulid::new().to_string().to_lowercase();
     let member = |n: u32, roles: &[&str]| Member {
@@ -511,6 +552,37 @@ async fn sqlite_survives_reopening() {
         store.query_blocks(&query(&t, 0, 10)).await.expect("query")[0].id,
         id
     );
+}
+
+/// A database made before duplicate requests were recorded gains their column on opening,
+/// keeping its blocks.
+#[tokio::test]
+async fn sqlite_adds_the_duplicates_column_to_older_databases() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("metastore.db");
+    let t = TenantId::new("older").expect("valid");
+    let id = Ulid::new();
+    {
+        let store = SqliteMetastore::open(&path).expect("open");
+        store
+            .add_block(&block(id, 0, None, vec![dataset(&t, "s", 1, 2, &[CPU])]))
+            .await
+            .expect("add");
+    }
+    {
+        let old = rusqlite::Connection::open(&path).expect("connection");
+        old.execute_batch("ALTER TABLE blocks DROP COLUMN duplicate_requests")
+            .expect("make it as it was");
+    }
+    let store = SqliteMetastore::open(&path).expect("reopen");
+    let blocks = store.query_blocks(&query(&t, 0, 10)).await.expect("query");
+    assert_eq!(blocks[0].id, id);
+    assert!(blocks[0].duplicate_requests.is_empty());
+    let segment = block(Ulid::new(), 0, None, vec![dataset(&t, "s", 1, 2, &[CPU])]);
+    store
+        .add_segment(&segment, &["r".to_owned()], 1)
+        .await
+        .expect("add segment");
 }
 
 /// Calls that wait for the SQLite connection wait as tasks, not on blocking threads: with the

@@ -10,7 +10,8 @@
 //! [`Labels`] (sorted label sets, §6.3) and [`Interner`] (a string table).
 //!
 //! It is also the shared vocabulary of the other crates: the label names the system gives
-//! meaning to ([`label_names`]) and time ([`time`]: the clock, ranges, Go-style durations).
+//! meaning to ([`label_names`]), time ([`time`]: the clock, ranges, Go-style durations) and
+//! the ids of write requests and of the profiles they carry ([`write_request`]).
 
 mod collapsed;
 mod flamegraph;
@@ -24,6 +25,7 @@ pub mod time;
 mod tree;
 mod tree_bytes;
 mod truncate;
+pub mod write_request;
 
 pub use collapsed::{CollapsedError, parse_collapsed, write_collapsed};
 pub use flamegraph::{DiffError, FlameGraph, FlameGraphDiff};

@@ -111,6 +111,7 @@ impl QueryBackend for LocalBackend {
         let filter = block::RowFilterSpec {
             series: Arc::new(wanted),
             time_nanos: task.time_nanos,
+            skip_profiles: Arc::new(task.block.skip_profiles.clone()),
         };
         let (task_owned, query_owned) = (task.clone(), query.clone());
         let (partial, mut stats) = self

@@ -24,6 +24,11 @@ pub struct BlockRef {
     pub tenant: Option<TenantId>,
     /// Object size in bytes (the metastore's), so opening it needs no size request.
     pub size: u64,
+    /// Of a segment: the profiles its reads skip, by the first 8 bytes of their id (sorted):
+    /// those of the write requests it holds a second copy of (the metastore's
+    /// `duplicate_requests`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_profiles: Vec<u64>,
 }
 
 impl BlockRef {
@@ -34,6 +39,7 @@ impl BlockRef {
             shard: meta.shard,
             tenant: meta.tenant.clone(),
             size: meta.size,
+            skip_profiles: model::write_request::prefixes(&meta.duplicate_requests),
         }
     }
 
@@ -90,10 +96,12 @@ pub struct ReadTask {
 
 impl ReadTask {
     pub(crate) fn columns(&self) -> Columns {
+        // Skipping profiles by id reads their ids.
+        let skips = !self.block.skip_profiles.is_empty() && self.table == TaskTable::Profiles;
         Columns {
             stacks: self.stacks,
             spans: self.spans,
-            profile_ids: self.profile_ids,
+            profile_ids: self.profile_ids || skips,
         }
     }
 }

@@ -22,9 +22,9 @@ pub(crate) fn release_ingest_permit() {
     let _ = INGEST_PERMIT.try_with(|permit| permit.borrow_mut().take());
 }
 
-/// The writes of one batch in the segment writer's head.
+/// The writes of one batch in the segment writer's head: its bytes and profiles.
 pub(crate) struct Added {
-    pending: Vec<(ingest::PendingWrite, usize)>,
+    pending: Option<(ingest::PendingWrite, usize, usize)>,
     failed: Option<ApiError>,
 }
 
@@ -71,23 +71,34 @@ pub(crate) async fn write(
             )?;
             prepared.push((series, incoming.size, incoming.id));
         }
-        // Every profile is valid: add them all to the head, which is where their borrowed bytes
-        // are last read.
-        let mut pending = Vec::with_capacity(prepared.len());
-        let mut failed = None;
-        for (profile, size, id) in prepared {
-            if profile.is_empty() {
-                continue;
-            }
-            match runtime.block_on(writer.add_with_id(&tenant, profile, size, id, request)) {
-                Ok(write) => pending.push((write, size)),
-                Err(error) => {
-                    failed = Some(unavailable(&error));
-                    break;
-                }
-            }
+        // Every profile is valid: add them all to the head at once (one request, one
+        // segment), which is where their borrowed bytes are last read.
+        let profiles: Vec<_> = prepared
+            .into_iter()
+            .filter(|(profile, _, _)| !profile.is_empty())
+            .collect();
+        if profiles.is_empty() {
+            return Ok(Added {
+                pending: None,
+                failed: None,
+            });
         }
-        Ok(Added { pending, failed })
+        let (count, size) = (
+            profiles.len(),
+            profiles.iter().map(|(_, size, _)| size).sum(),
+        );
+        Ok(
+            match runtime.block_on(writer.add_request(&tenant, profiles, request)) {
+                Ok(write) => Added {
+                    pending: Some((write, size, count)),
+                    failed: None,
+                },
+                Err(error) => Added {
+                    pending: None,
+                    failed: Some(unavailable(&error)),
+                },
+            },
+        )
     })
     .await
 }
@@ -143,18 +154,15 @@ fn unavailable(e: &ingest::IngestError) -> ApiError {
 }
 
 impl Added {
-    /// Waits until every added write is durable (and counts it), even after a failure; the
-    /// first failure is the answer.
+    /// Waits until the batch is durable (and counts it).
     pub(crate) async fn durable(self, state: &AppState, tenant: &TenantId) -> Result<(), ApiError> {
-        let mut failed = self.failed;
-        for (write, size) in self.pending {
-            match write.durable().await {
-                Ok(()) => state.metrics.ingested(tenant, size, 1),
-                Err(error) => {
-                    failed.get_or_insert(unavailable(&error));
-                }
-            }
+        if let Some(failed) = self.failed {
+            return Err(failed);
         }
-        failed.map_or(Ok(()), Err)
+        if let Some((write, size, count)) = self.pending {
+            write.durable().await.map_err(|e| unavailable(&e))?;
+            state.metrics.ingested(tenant, size, count as u64);
+        }
+        Ok(())
     }
 }

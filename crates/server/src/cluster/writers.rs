@@ -3,8 +3,15 @@
 //! each (tenant, `service_name`) on the ring, over the network. A batch is acknowledged only
 //! when its writer answers that its segment is stored and recorded; a writer that cannot be
 //! reached, times out or answers that it is unavailable is skipped for a lease and the batch
-//! goes to the key's next owner. The profile ids are the distributor's, so a profile stored
-//! twice by a retry is one profile to compaction and queries.
+//! goes to the key's next owner.
+//!
+//! A retry never counts a profile twice. Each request has a UUID, and its profiles' ids start
+//! with the request's first 8 bytes (`model::write_request`). A retry says so; the writer
+//! that gets it acknowledges at once if the request is recorded already (the first answer was
+//! lost), or waits for its own pending write of it. Otherwise it writes the request again; if
+//! the first attempt was only slow and records later too, the metastore records whichever
+//! segment comes second with the request among its duplicates, and queries and compaction
+//! skip that segment's copy by profile id.
 //!
 //! The segment writer's side of the call ([`push`]) turns the request back into a batch for
 //! [`crate::store`].
@@ -22,7 +29,7 @@ use api::client::ClientError;
 use api::proto::segmentwriter::v1 as wire;
 use api::proto::types::v1::LabelPair as WirePair;
 use bytes::Bytes;
-use model::{Labels, TenantId, label_names};
+use model::{Labels, TenantId, label_names, write_request};
 use std::sync::Arc;
 
 /// `retry = true` (field 4, varint) as protobuf bytes.
@@ -166,11 +173,18 @@ fn encode(tenant: &str, batch: Batch) -> Result<Vec<(u64, Bytes)>, ApiError> {
     }
     Ok(groups
         .into_iter()
-        .map(|(key, profiles)| {
+        .map(|(key, mut profiles)| {
+            // The profiles' ids carry the request's, so that a segment holding a second copy
+            // of it (a retry that raced its slow first attempt) can skip them.
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let prefix = write_request::request_prefix(&request_id).unwrap_or_default();
+            for (index, profile) in profiles.iter_mut().enumerate() {
+                profile.id = write_request::profile_id(prefix, index as u64).to_vec();
+            }
             let request = wire::PushRequest {
                 tenant: tenant.to_owned(),
                 profiles,
-                request_id: uuid::Uuid::new_v4().to_string(),
+                request_id,
                 retry: false,
             };
             (key, Bytes::from(prost::Message::encode_to_vec(&request)))
@@ -298,8 +312,21 @@ pub async fn push(call: Call, request: wire::PushRequest) -> Result<wire::PushRe
     let tenant =
         TenantId::new(&request.tenant).map_err(|e| invalid(format!("invalid tenant: {e}")))?;
     let state: &Arc<AppState> = &call.state;
-    // A retry of a call whose answer was lost: if its segment is recorded, it is stored.
+    if !request.request_id.is_empty()
+        && write_request::request_prefix(&request.request_id).is_none()
+    {
+        return Err(invalid("a request id is not a UUID"));
+    }
+    // A retry of a call whose answer was lost, or of one still being written: if its segment
+    // is recorded, it is stored. (If it is being written here, wait for it first, so that its
+    // profiles are not added twice to one segment; a copy in another writer's segment is
+    // recorded as a duplicate and skipped by readers.)
     if request.retry && !request.request_id.is_empty() {
+        if let Some(writer) = &state.writer
+            && writer.holds_request(&request.request_id).await
+        {
+            writer.flush().await;
+        }
         let recorded = state
             .metastore
             .recorded_requests(std::slice::from_ref(&request.request_id))
