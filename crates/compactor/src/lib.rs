@@ -65,6 +65,8 @@ pub struct CompactorConfig {
     pub max_level: u32,
     /// How long a worker holds a job before another may take it over.
     pub lease: Duration,
+    /// How often a running compactor ([`Compactor::start`]) looks for work.
+    pub interval: Duration,
 }
 
 impl Default for CompactorConfig {
@@ -79,6 +81,7 @@ impl Default for CompactorConfig {
             min_blocks_per_job: 8,
             max_level: 2,
             lease: Duration::from_secs(600),
+            interval: Duration::from_secs(30),
         }
     }
 }
@@ -337,9 +340,10 @@ impl Compactor {
 
     /// Runs compaction, retention and garbage collection every `interval` until the task is
     /// aborted.
-    pub fn start(self, interval: Duration) -> tokio::task::JoinHandle<()> {
+    pub fn start(self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
+            let mut ticker =
+                tokio::time::interval(self.config.interval.max(Duration::from_millis(1)));
             loop {
                 ticker.tick().await;
                 let now = model::time::now_ms();

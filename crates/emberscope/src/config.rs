@@ -8,7 +8,9 @@
 use anyhow::{Context, Result, bail};
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches};
 use server::limits::Limits;
-use server::{ClusterConfig, MetastoreConfig, Role, ServerConfig};
+use server::{
+    ClusterConfig, DistributorConfig, MetastoreConfig, QueryFrontendConfig, Role, ServerConfig,
+};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -250,32 +252,36 @@ pub const OPTIONS: &[Opt] = &[
     ),
     typed(
         "distributor.max-inflight-mb",
-        || (ServerConfig::default().max_inflight_bytes >> 20).to_string(),
+        || (DistributorConfig::default().max_inflight_bytes >> 20).to_string(),
         "Memory for pushes being decoded and stored, MiB; more pushes wait (bounds RSS under load)",
     ),
     typed(
         "distributor.max-concurrent-requests",
-        || ServerConfig::default().max_concurrent_ingest.to_string(),
+        || {
+            DistributorConfig::default()
+                .max_concurrent_ingest
+                .to_string()
+        },
         "Ingest requests handled at once; more wait with their bodies unread (bounds RSS under load)",
     ),
     typed(
         "distributor.writer-timeout",
-        || dur(ClusterConfig::default().writer_timeout),
+        || dur(DistributorConfig::default().writer_timeout),
         "How long a distributor waits for a segment writer to store a batch before trying the next owner",
     ),
     typed(
         "distributor.writer-attempts",
-        || ClusterConfig::default().writer_attempts.to_string(),
+        || DistributorConfig::default().writer_attempts.to_string(),
         "Segment writers a batch is offered to, in ring order, before the client gets 503",
     ),
     typed(
         "query-frontend.backend-timeout",
-        || dur(ClusterConfig::default().backend_timeout),
+        || dur(QueryFrontendConfig::default().backend_timeout),
         "How long a query frontend waits for a query backend to run one read task before trying another",
     ),
     typed(
         "query-frontend.backend-attempts",
-        || ClusterConfig::default().backend_attempts.to_string(),
+        || QueryFrontendConfig::default().backend_attempts.to_string(),
         "Query backends a read task is offered to before the query fails with 503",
     ),
     opt(
@@ -369,7 +375,7 @@ pub const OPTIONS: &[Opt] = &[
     ),
     typed(
         "compactor.interval",
-        || dur(ServerConfig::default().compaction_interval),
+        || dur(compactor::CompactorConfig::default().interval),
         "How often the compactor looks for work",
     ),
     typed(
@@ -675,9 +681,9 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
         compactor: compactor::CompactorConfig {
             grace_period: duration(values, "compactor.grace-period")?,
             max_bytes_per_job: parse(values, "compactor.max-job-bytes")?,
+            interval: duration(values, "compactor.interval")?.max(Duration::from_secs(1)),
             ..defaults.compactor
         },
-        compaction_interval: duration(values, "compactor.interval")?.max(Duration::from_secs(1)),
         limits,
         querier: query::QuerierConfig {
             cache_bytes: parse::<usize>(values, "query.cache-size-mb")?.saturating_mul(1 << 20),
@@ -688,21 +694,25 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
         },
         overrides_file: text(values, "runtime-config.file").map(PathBuf::from),
         overrides_reload: duration(values, "runtime-config.reload-period")?,
-        max_inflight_bytes: parse::<usize>(values, "distributor.max-inflight-mb")?
-            .saturating_mul(1 << 20),
-        max_concurrent_ingest: parse::<usize>(values, "distributor.max-concurrent-requests")?,
+        distributor: DistributorConfig {
+            max_inflight_bytes: parse::<usize>(values, "distributor.max-inflight-mb")?
+                .saturating_mul(1 << 20),
+            max_concurrent_ingest: parse::<usize>(values, "distributor.max-concurrent-requests")?,
+            writer_timeout: duration(values, "distributor.writer-timeout")?
+                .max(Duration::from_millis(1)),
+            writer_attempts: parse::<usize>(values, "distributor.writer-attempts")?.max(1),
+        },
+        query_frontend: QueryFrontendConfig {
+            backend_timeout: duration(values, "query-frontend.backend-timeout")?
+                .max(Duration::from_millis(1)),
+            backend_attempts: parse::<usize>(values, "query-frontend.backend-attempts")?.max(1),
+        },
         max_connections: parse::<usize>(values, "server.http-conn-limit")?,
         cluster: ClusterConfig {
             advertise_url: text(values, "cluster.advertise-url"),
             heartbeat_interval: duration(values, "cluster.heartbeat-interval")?
                 .max(Duration::from_millis(10)),
             member_lease: duration(values, "cluster.member-lease")?.max(Duration::from_millis(10)),
-            writer_timeout: duration(values, "distributor.writer-timeout")?
-                .max(Duration::from_millis(1)),
-            writer_attempts: parse::<usize>(values, "distributor.writer-attempts")?.max(1),
-            backend_timeout: duration(values, "query-frontend.backend-timeout")?
-                .max(Duration::from_millis(1)),
-            backend_attempts: parse::<usize>(values, "query-frontend.backend-attempts")?.max(1),
         },
     };
     let log = text(values, "log.level").unwrap_or_else(|| "info".to_owned());

@@ -308,7 +308,10 @@ async fn a_request_is_held_until_its_segment_is_recorded() {
         writer.holds_request(request).await,
         "while its segment is being stored"
     );
-    pending.durable().await.expect("stored on the second attempt");
+    pending
+        .durable()
+        .await
+        .expect("stored on the second attempt");
     assert!(!writer.holds_request(request).await, "once recorded");
     let recorded = setup
         .metastore
@@ -316,6 +319,9 @@ async fn a_request_is_held_until_its_segment_is_recorded() {
         .await
         .expect("recorded");
     assert_eq!(recorded, vec![request.to_owned()]);
-    assert_eq!(stored_stacks(&setup, &tenant).await, (1, expected_stacks(3)));
+    assert_eq!(
+        stored_stacks(&setup, &tenant).await,
+        (1, expected_stacks(3))
+    );
     writer.shutdown().await;
 }

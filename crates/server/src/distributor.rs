@@ -16,6 +16,32 @@ use bytes::Bytes;
 use formats::pprof;
 use model::{Labels, TenantId};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// The distributor's settings.
+#[derive(Debug, Clone)]
+pub struct DistributorConfig {
+    /// Memory budget of the pushes being processed (decoded profiles); more pushes wait.
+    pub max_inflight_bytes: usize,
+    /// Ingest requests handled at once; more wait with their bodies unread.
+    pub max_concurrent_ingest: usize,
+    /// How long a distributor waits for a segment writer's answer (the segment stored and
+    /// recorded) before it sends the batch to the next owner.
+    pub writer_timeout: Duration,
+    /// How many segment writers a batch is offered to before the client gets 503.
+    pub writer_attempts: usize,
+}
+
+impl Default for DistributorConfig {
+    fn default() -> Self {
+        DistributorConfig {
+            max_inflight_bytes: 256 << 20,
+            max_concurrent_ingest: 256,
+            writer_timeout: Duration::from_secs(10),
+            writer_attempts: 3,
+        }
+    }
+}
 
 /// The profiles of one request, owned, ready for a segment writer.
 pub(crate) struct Batch {

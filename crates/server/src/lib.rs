@@ -31,6 +31,8 @@ mod tenant;
 mod ui;
 
 pub use cluster::ClusterConfig;
+pub use cluster::backends::QueryFrontendConfig;
+pub use distributor::DistributorConfig;
 
 use axum::Router;
 use axum::extract::State;
@@ -141,21 +143,18 @@ pub struct ServerConfig {
     pub multitenancy: bool,
     pub segment_writer: SegmentWriterConfig,
     pub compactor: CompactorConfig,
-    pub compaction_interval: Duration,
     /// Every tenant's limits, unless the overrides file says otherwise.
     pub limits: limits::Limits,
     /// Per-tenant overrides (`overrides:` YAML), re-read every `overrides_reload`.
     pub overrides_file: Option<PathBuf>,
     pub overrides_reload: Duration,
-    /// Memory budget of the pushes being processed (decoded profiles); more pushes wait.
-    pub max_inflight_bytes: usize,
-    /// Ingest requests handled at once; more wait with their bodies unread.
-    pub max_concurrent_ingest: usize,
+    pub distributor: DistributorConfig,
     /// Open HTTP connections at once (0: no limit); more wait in the kernel's accept queue.
     pub max_connections: usize,
-    /// The query engine's caches.
+    /// The query engine (planning, caches, task slots): the query roles'.
     pub querier: query::QuerierConfig,
-    /// Membership and the calls between roles.
+    pub query_frontend: QueryFrontendConfig,
+    /// Membership.
     pub cluster: ClusterConfig,
 }
 
@@ -170,13 +169,12 @@ impl Default for ServerConfig {
             multitenancy: false,
             segment_writer: SegmentWriterConfig::default(),
             compactor: CompactorConfig::default(),
-            compaction_interval: Duration::from_secs(30),
             limits: limits::Limits::default(),
             querier: query::QuerierConfig::default(),
+            query_frontend: QueryFrontendConfig::default(),
             overrides_file: None,
             overrides_reload: Duration::from_secs(10),
-            max_inflight_bytes: 256 << 20,
-            max_concurrent_ingest: 256,
+            distributor: DistributorConfig::default(),
             max_connections: 0,
             cluster: ClusterConfig::default(),
         }
@@ -202,7 +200,8 @@ pub(crate) struct AppState {
     pub membership: Arc<cluster::membership::Membership>,
     /// Block metadata (and membership, and the write requests segments hold).
     pub metastore: Arc<dyn metastore::Metastore>,
-    pub querier: Querier,
+    /// This process's query frontend, when it runs that role.
+    pub querier: Option<Querier>,
     /// This process's query backend, when it runs that role (it serves other frontends' tasks).
     pub backend: Option<Arc<query::LocalBackend>>,
     pub limits: Arc<limits::TenantLimits>,
@@ -212,6 +211,18 @@ pub(crate) struct AppState {
     pub ingest_permits: Arc<tokio::sync::Semaphore>,
     /// The wall clock: timestamps for pushes without one, query lookback, settings.
     pub clock: Arc<dyn model::Clock>,
+}
+
+impl AppState {
+    /// This process's query frontend, or why a query cannot be answered here.
+    pub(crate) fn querier(&self) -> Result<&Querier, error::ApiError> {
+        self.querier.as_ref().ok_or_else(|| {
+            error::ApiError::new(
+                error::Code::Unavailable,
+                "this process does not run a query frontend (--target)",
+            )
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -479,21 +490,40 @@ fn start_compactor_if_enabled(
             tenant_retention: limits.retention_overrides(),
             ..config.compactor.clone()
         };
-        Compactor::new(Arc::clone(store), Arc::clone(metastore), compactor_config)
-            .start(config.compaction_interval)
+        Compactor::new(Arc::clone(store), Arc::clone(metastore), compactor_config).start()
     })
 }
 
 /// The query backend role: read tasks run here, on `data`'s caches.
 fn start_query_backend_if_enabled(
     config: &ServerConfig,
-    data: &Arc<query::DataAccess>,
+    data: &Option<Arc<query::DataAccess>>,
 ) -> Option<Arc<query::LocalBackend>> {
+    let data = data.as_ref()?;
     config.roles.contains(&Role::QueryBackend).then(|| {
         Arc::new(query::LocalBackend::new(
             Arc::clone(data),
             config.querier.results_cache_bytes,
         ))
+    })
+}
+
+/// The query frontend role: plans queries (reading footers through `data`) and runs their
+/// tasks on `backend` (this process's, or the cluster's query backends).
+fn start_query_frontend_if_enabled(
+    config: &ServerConfig,
+    data: &Option<Arc<query::DataAccess>>,
+    metastore: &Arc<dyn metastore::Metastore>,
+    backend: Arc<dyn query::QueryBackend>,
+) -> Option<Querier> {
+    let data = data.as_ref()?;
+    config.roles.contains(&Role::QueryFrontend).then(|| {
+        Querier::with_backend(
+            Arc::clone(data),
+            Arc::clone(metastore),
+            config.querier,
+            backend,
+        )
     })
 }
 
@@ -549,22 +579,31 @@ pub async fn run(
     let writers = if writer.is_some() {
         cluster::writers::Writers::Local
     } else {
-        cluster::writers::Writers::Remote(cluster::writers::RemoteWriters::new(Arc::clone(
-            &membership,
-        )))
+        cluster::writers::Writers::Remote(cluster::writers::RemoteWriters::new(
+            Arc::clone(&membership),
+            &config.distributor,
+        ))
     };
+    // Blocks are read (footers, series indexes, symbols, cached) by the query roles only.
+    let data = [Role::QueryFrontend, Role::QueryBackend]
+        .iter()
+        .any(|role| config.roles.contains(role))
+        .then(|| {
+            Arc::new(query::DataAccess::new(
+                Arc::clone(&store),
+                config.querier.cache_bytes,
+            ))
+        });
     // Read tasks run in this process when it is a query backend, else on the cluster's.
-    let data = Arc::new(query::DataAccess::new(
-        Arc::clone(&store),
-        config.querier.cache_bytes,
-    ));
     let local_backend = start_query_backend_if_enabled(&config, &data);
     let query_backend: Arc<dyn query::QueryBackend> = match &local_backend {
         Some(local) => Arc::clone(local) as Arc<dyn query::QueryBackend>,
-        None => Arc::new(cluster::backends::RemoteBackends::new(Arc::clone(
-            &membership,
-        ))),
+        None => Arc::new(cluster::backends::RemoteBackends::new(
+            Arc::clone(&membership),
+            &config.query_frontend,
+        )),
     };
+    let querier = start_query_frontend_if_enabled(&config, &data, &metastore, query_backend);
     let state = Arc::new(AppState {
         multitenancy: config.multitenancy,
         roles: config.roles.clone(),
@@ -579,12 +618,12 @@ pub async fn run(
         writers,
         membership: Arc::clone(&membership),
         metastore: Arc::clone(&metastore),
-        querier: Querier::with_backend(data, metastore, config.querier, query_backend),
+        querier,
         backend: local_backend,
         limits: Arc::clone(&limits),
-        inflight: inflight::InflightBudget::new(config.max_inflight_bytes),
+        inflight: inflight::InflightBudget::new(config.distributor.max_inflight_bytes),
         ingest_permits: Arc::new(tokio::sync::Semaphore::new(
-            config.max_concurrent_ingest.max(1),
+            config.distributor.max_concurrent_ingest.max(1),
         )),
         clock,
     });

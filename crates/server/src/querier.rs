@@ -35,7 +35,7 @@ pub(crate) async fn cpu<T: Send + 'static>(
     call_state: &crate::AppState,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    Ok(call_state.querier.data().cpu(work).await?)
+    Ok(call_state.querier()?.data().cpu(work).await?)
 }
 
 /// A request's range in milliseconds; no range (zero or negative) means all time, as
@@ -55,7 +55,7 @@ pub async fn profile_types(
     let (start, end) = range(request.start, request.end);
     let ids = call
         .state
-        .querier
+        .querier()?
         .profile_types(&tenant, start, end)
         .await?;
     let mut profile_types: Vec<WireProfileType> = ids
@@ -211,7 +211,11 @@ pub async fn select_merge_stacktraces(
         .limits
         .get(&selection.tenant)
         .max_nodes(request.max_nodes)?;
-    let (tree, _) = call.state.querier.select_tree(&selection, &limits).await?;
+    let (tree, _) = call
+        .state
+        .querier()?
+        .select_tree(&selection, &limits)
+        .await?;
     let (flamegraph, tree) = tree_answer(&call, tree, request.format, max_nodes).await?;
     Ok(SelectMergeStacktracesResponse { flamegraph, tree })
 }
@@ -243,7 +247,11 @@ pub async fn select_merge_span_profile(
         .get(&selection.tenant)
         .max_nodes(request.max_nodes)?;
     selection.span_ids = Some(span_ids(&request.span_selector));
-    let (tree, _) = call.state.querier.select_tree(&selection, &limits).await?;
+    let (tree, _) = call
+        .state
+        .querier()?
+        .select_tree(&selection, &limits)
+        .await?;
     let (flamegraph, tree) = tree_answer(&call, tree, request.format, max_nodes).await?;
     Ok(SelectMergeSpanProfileResponse { flamegraph, tree })
 }
@@ -265,7 +273,7 @@ pub async fn select_merge_profile(
     selection.profile_ids = profile_ids(&request.profile_id_selector)?;
     let (profile, _) = call
         .state
-        .querier
+        .querier()?
         .select_profile(&selection, &limits)
         .await?;
     Ok(profile)
@@ -337,7 +345,7 @@ pub async fn select_series(
     };
     let (found, _) = call
         .state
-        .querier
+        .querier()?
         .select_series(&selection, &params, &limits)
         .await?;
     Ok(SelectSeriesResponse {
@@ -424,7 +432,7 @@ pub async fn select_heatmap(
     };
     let (found, _) = call
         .state
-        .querier
+        .querier()?
         .select_heatmap(&selection, &params, &limits)
         .await?;
     Ok(SelectHeatmapResponse {
@@ -473,7 +481,7 @@ pub async fn diff(call: Call, request: DiffRequest) -> Result<DiffResponse, ApiE
         .limits
         .get(&left_selection.tenant)
         .max_nodes(left.max_nodes.max(right.max_nodes))?;
-    let querier = &call.state.querier;
+    let querier = call.state.querier()?;
     let ((left_tree, _), (right_tree, _)) = futures::try_join!(
         querier.select_tree(&left_selection, &limits),
         querier.select_tree(&right_selection, &limits)
@@ -506,7 +514,7 @@ pub async fn get_profile_stats(
     let tenant = call.tenant()?;
     let stats = call
         .state
-        .querier
+        .querier()?
         .tenant_stats(&tenant, ALL_TIME.0, ALL_TIME.1, None)
         .await?;
     Ok(match stats.range_ms {
@@ -545,7 +553,7 @@ pub async fn analyze_query(
                 .map_err(|e: model::ProfileTypeError| invalid(e.to_string()))
         })
         .transpose()?;
-    let querier = &call.state.querier;
+    let querier = call.state.querier()?;
     let stats = querier
         .tenant_stats(
             &tenant,
@@ -657,7 +665,7 @@ pub(crate) async fn matching_series(
     };
     let (start, end) = range(start, end);
     call.state
-        .querier
+        .querier()?
         .series(tenant, &selectors, start, end)
         .await
         .map_err(ApiError::from)

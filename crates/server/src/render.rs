@@ -212,7 +212,7 @@ pub async fn render(
         exemplars: ExemplarKind::None,
     };
     let query_limits = limits.query_limits();
-    let querier = &state.querier;
+    let querier = state.querier()?;
     let ((tree, _), (series, _)) = futures::try_join!(
         querier.select_tree(&request, &query_limits),
         querier.select_series(&request, &series_params, &query_limits)
@@ -248,7 +248,7 @@ async fn render_dot(
     node_count: usize,
 ) -> Result<Response, ApiError> {
     let (profile, _) = state
-        .querier
+        .querier()?
         .select_profile(request, &limits.query_limits())
         .await?;
     if profile.sample.is_empty() {
@@ -286,7 +286,7 @@ pub async fn render_diff(
         return Err(invalid("profile types must match"));
     }
     let max_nodes = params.max_nodes(&limits)?;
-    let querier = &state.querier;
+    let querier = state.querier()?;
     let query_limits = limits.query_limits();
     let ((left_tree, _), (right_tree, _)) = futures::try_join!(
         querier.select_tree(&left, &query_limits),
@@ -316,12 +316,12 @@ pub async fn label_values(
         .ok_or_else(|| invalid("label parameter is required"))?;
     let values: Vec<String> = if label == label_names::METRIC_NAME {
         state
-            .querier
+            .querier()?
             .profile_types(&tenant, ALL_TIME.0, ALL_TIME.1)
             .await?
     } else {
         let series = state
-            .querier
+            .querier()?
             .series(&tenant, &[], ALL_TIME.0, ALL_TIME.1)
             .await?;
         let values: std::collections::BTreeSet<String> = series

@@ -20,6 +20,7 @@ use metastore::Member;
 use query::{Partial, QueryBackend, QueryError, QueryStats, ReadTask};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// The method a query frontend calls on a query backend.
 pub(crate) const EXECUTE_PATH: &str = "/querybackend.v1.QueryBackendService/Execute";
@@ -27,21 +28,42 @@ pub(crate) const EXECUTE_PATH: &str = "/querybackend.v1.QueryBackendService/Exec
 /// The role name query backends record.
 pub(crate) const QUERY_BACKEND: &str = "query-backend";
 
+/// The query frontend's calls to the cluster's query backends.
+#[derive(Debug, Clone)]
+pub struct QueryFrontendConfig {
+    /// How long a query frontend waits for a query backend's answer to one read task before
+    /// it sends the task to another backend.
+    pub backend_timeout: Duration,
+    /// How many query backends a read task is offered to before the query fails (503).
+    pub backend_attempts: usize,
+}
+
+impl Default for QueryFrontendConfig {
+    fn default() -> Self {
+        QueryFrontendConfig {
+            backend_timeout: Duration::from_secs(30),
+            backend_attempts: 3,
+        }
+    }
+}
+
 /// The cluster's query backends, as a [`QueryBackend`] for the query engine.
 #[derive(Debug)]
 pub(crate) struct RemoteBackends {
     membership: Arc<Membership>,
     clients: MemberClients,
+    /// Backends a task is offered to before it fails.
+    attempts: usize,
     /// Where the next task starts its walk over the backends.
     next: AtomicUsize,
 }
 
 impl RemoteBackends {
-    pub fn new(membership: Arc<Membership>) -> RemoteBackends {
-        let clients = MemberClients::new(membership.config().backend_timeout);
+    pub fn new(membership: Arc<Membership>, config: &QueryFrontendConfig) -> RemoteBackends {
         RemoteBackends {
             membership,
-            clients,
+            clients: MemberClients::new(config.backend_timeout),
+            attempts: config.backend_attempts.max(1),
             next: AtomicUsize::new(0),
         }
     }
@@ -126,7 +148,7 @@ impl QueryBackend for RemoteBackends {
         let body = Bytes::from(prost::Message::encode_to_vec(&wire::ExecuteRequest {
             task: query::wire::encode_task(task, query),
         }));
-        let mut attempts = self.membership.config().backend_attempts.max(1);
+        let mut attempts = self.attempts;
         let mut tried: Vec<String> = Vec::new();
         let mut last = None;
         // The backends as last read; when all of them failed, the backends that joined since

@@ -164,10 +164,6 @@ impl Membership {
         &self.me
     }
 
-    pub fn config(&self) -> &ClusterConfig {
-        &self.config
-    }
-
     /// Notes that a call to `member` (in its `role`) failed and moved on: the member is
     /// skipped for a lease, and the failover is counted for `/metrics`.
     pub fn suspect(&self, member: &str, role: &'static str) {

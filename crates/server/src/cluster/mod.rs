@@ -29,16 +29,6 @@ pub struct ClusterConfig {
     pub heartbeat_interval: Duration,
     /// A member not heard from for this long is taken as gone.
     pub member_lease: Duration,
-    /// How long a distributor waits for a segment writer's answer (the segment stored and
-    /// recorded) before it sends the batch to the next owner.
-    pub writer_timeout: Duration,
-    /// How many segment writers a batch is offered to before the client gets 503.
-    pub writer_attempts: usize,
-    /// How long a query frontend waits for a query backend's answer to one read task before
-    /// it sends the task to another backend.
-    pub backend_timeout: Duration,
-    /// How many query backends a read task is offered to before the query fails (503).
-    pub backend_attempts: usize,
 }
 
 impl Default for ClusterConfig {
@@ -47,10 +37,6 @@ impl Default for ClusterConfig {
             advertise_url: None,
             heartbeat_interval: Duration::from_secs(1),
             member_lease: Duration::from_secs(5),
-            writer_timeout: Duration::from_secs(10),
-            writer_attempts: 3,
-            backend_timeout: Duration::from_secs(30),
-            backend_attempts: 3,
         }
     }
 }

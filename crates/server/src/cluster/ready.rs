@@ -86,7 +86,10 @@ pub fn render(state: &AppState, out: &mut String) {
         let _ = writeln!(
             out,
             "emberscope_query_tasks_waiting {}",
-            state.querier.tasks_waiting()
+            state
+                .querier
+                .as_ref()
+                .map_or(0, query::Querier::tasks_waiting)
         );
     }
 }

@@ -20,7 +20,7 @@ use super::MemberClients;
 use super::membership::Membership;
 use super::ring;
 use crate::AppState;
-use crate::distributor::{self, Batch, Body, Incoming, Upload};
+use crate::distributor::{self, Batch, Body, DistributorConfig, Incoming, Upload};
 use crate::error::{ApiError, Code};
 use crate::labelset::AppName;
 use crate::rpc::{Call, invalid};
@@ -55,14 +55,16 @@ pub(crate) struct RemoteWriters {
     membership: Arc<Membership>,
     /// One client (and its connection pool) per writer address.
     clients: MemberClients,
+    /// Writers a call is offered to before it fails.
+    attempts: usize,
 }
 
 impl RemoteWriters {
-    pub fn new(membership: Arc<Membership>) -> RemoteWriters {
-        let clients = MemberClients::new(membership.config().writer_timeout);
+    pub fn new(membership: Arc<Membership>, config: &DistributorConfig) -> RemoteWriters {
         RemoteWriters {
             membership,
-            clients,
+            clients: MemberClients::new(config.writer_timeout),
+            attempts: config.writer_attempts.max(1),
         }
     }
 
@@ -85,7 +87,7 @@ impl RemoteWriters {
 
     /// One call, offered to the key's owners in turn.
     async fn send(&self, key: u64, body: Bytes) -> Result<(), ApiError> {
-        let mut attempts = self.membership.config().writer_attempts.max(1);
+        let mut attempts = self.attempts;
         let mut tried: Vec<String> = Vec::new();
         let mut last: Option<ClientError> = None;
         // The owners on the ring as last read; when all of them failed, the owners on the ring
