@@ -59,13 +59,17 @@ pub enum IngestError {
     Closed,
     #[error("encoding segment {segment} failed: {reason}")]
     Encode { segment: Ulid, reason: String },
-    #[error("storing segment {segment} failed after {attempts} attempts: {reason}")]
+    #[error(
+        "storing segment {segment} in object storage failed after {attempts} attempts: {reason}"
+    )]
     Store {
         segment: Ulid,
         attempts: u32,
         reason: String,
     },
-    #[error("recording segment {segment} failed after {attempts} attempts: {reason}")]
+    #[error(
+        "recording segment {segment} in the metastore failed after {attempts} attempts: {reason}"
+    )]
     Record {
         segment: Ulid,
         attempts: u32,

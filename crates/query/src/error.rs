@@ -45,7 +45,10 @@ impl QueryError {
 impl From<MetastoreError> for QueryError {
     fn from(error: MetastoreError) -> QueryError {
         match error {
-            MetastoreError::Sqlite(_) | MetastoreError::Postgres(_) | MetastoreError::Task(_) => {
+            MetastoreError::Sqlite(_)
+            | MetastoreError::Postgres(_)
+            | MetastoreError::Pool(_)
+            | MetastoreError::Task(_) => {
                 QueryError::Unavailable(format!("the metastore is unavailable: {error}"))
             }
             other => QueryError::Internal(format!("metastore: {other}")),

@@ -8,7 +8,7 @@
 //! before the client is answered.
 
 use crate::AppState;
-use crate::cluster::writers::Writers;
+use crate::cluster::writers::{Calls, Writers};
 use crate::error::{ApiError, Code};
 use crate::labelset::AppName;
 use crate::store;
@@ -125,50 +125,66 @@ pub(crate) async fn distribute<F>(
 where
     F: FnOnce() -> Result<Batch, ApiError> + Send + 'static,
 {
+    let writers = match &state.writers {
+        Writers::Local => return distribute_here(state, tenant, convert).await,
+        Writers::Remote(writers) => writers,
+    };
+    // Converted and encoded in one go (one trip to the CPU pool): the batch is freed as its
+    // calls are made, and they are what is held until the writers answer.
+    let tenant_owned = tenant.clone();
+    let (calls, total, count) = off_runtime(move || {
+        let batch = convert()?;
+        let (total, count) = (batch.total, batch.profiles.len());
+        Ok((Calls::encode(&tenant_owned, batch)?, total, count))
+    })
+    .await?;
+    if count == 0 {
+        return Ok(());
+    }
+    let reservation = state.inflight.reserve_bytes(calls.bytes()).await;
+    admit(state, tenant, total)?;
+    // Encoded: the request's place goes to the next one.
+    store::release_ingest_permit();
+    let written = writers.send_all(calls).await;
+    drop(reservation);
+    written?;
+    state.metrics.ingested(tenant, total, count as u64);
+    Ok(())
+}
+
+/// The tenant's ingestion rate: its share of the live distributors'.
+fn admit(state: &AppState, tenant: &TenantId, bytes: usize) -> Result<(), ApiError> {
+    let distributors = state.membership.view().distributors;
+    state
+        .limits
+        .admit(tenant, bytes, distributors)
+        .inspect_err(|_| {
+            state.metrics.discarded(tenant, "rate_limited");
+        })
+}
+
+/// [`distribute`] to this process's own segment writer, in process.
+async fn distribute_here<F>(
+    state: &Arc<AppState>,
+    tenant: &TenantId,
+    convert: F,
+) -> Result<(), ApiError>
+where
+    F: FnOnce() -> Result<Batch, ApiError> + Send + 'static,
+{
     let batch = off_runtime(convert).await?;
     if batch.profiles.is_empty() {
         return Ok(());
     }
     // A batch decoded here takes about `DECODED_PER_ENCODED_BYTE` times its size until it is
-    // in the head; one forwarded to another process is held as it is, plus its encoding.
-    let reservation = match &state.writers {
-        Writers::Local => state.inflight.reserve(batch.total).await,
-        Writers::Remote(_) => {
-            state
-                .inflight
-                .reserve_bytes(batch.total.saturating_mul(2))
-                .await
-        }
-    };
-    let distributors = state.membership.view().distributors;
-    state
-        .limits
-        .admit(tenant, batch.total, distributors)
-        .inspect_err(|_| {
-            state.metrics.discarded(tenant, "rate_limited");
-        })?;
-    match &state.writers {
-        Writers::Local => {
-            let added = store::write(state, tenant, batch).await;
-            // The profiles are in the head (or refused): the head's size limit bounds them
-            // from here.
-            drop(reservation);
-            store::release_ingest_permit();
-            added?.durable(state, tenant).await
-        }
-        Writers::Remote(writers) => {
-            let (total, count) = (batch.total, batch.profiles.len());
-            let calls = writers.encode(tenant, batch).await?;
-            // Encoded: the request's place goes to the next one; its memory (the encoded
-            // calls) is held until the writers answer.
-            store::release_ingest_permit();
-            let written = writers.send_all(calls).await;
-            drop(reservation);
-            written?;
-            state.metrics.ingested(tenant, total, count as u64);
-            Ok(())
-        }
-    }
+    // in the head.
+    let reservation = state.inflight.reserve(batch.total).await;
+    admit(state, tenant, batch.total)?;
+    let added = store::write(state, tenant, batch).await;
+    // The profiles are in the head (or refused): the head's size limit bounds them from here.
+    drop(reservation);
+    store::release_ingest_permit();
+    added?.durable(state, tenant).await
 }
 
 /// Ingest's CPU work (decompression, conversion, decoding, encoding) runs on a fixed pool of

@@ -20,7 +20,7 @@ use super::MemberClients;
 use super::membership::Membership;
 use super::ring;
 use crate::AppState;
-use crate::distributor::{self, Batch, Body, DistributorConfig, Incoming, Upload};
+use crate::distributor::{Batch, Body, DistributorConfig, Incoming, Upload};
 use crate::error::{ApiError, Code};
 use crate::labelset::AppName;
 use crate::rpc::{Call, invalid};
@@ -66,15 +66,6 @@ impl RemoteWriters {
             clients: MemberClients::new(config.writer_timeout),
             attempts: config.writer_attempts.max(1),
         }
-    }
-
-    /// Encodes `batch` off the runtime: one call per ring key (its profiles), to send with
-    /// [`RemoteWriters::send_all`].
-    pub async fn encode(&self, tenant: &TenantId, batch: Batch) -> Result<Calls, ApiError> {
-        let tenant_name = tenant.as_str().to_owned();
-        Ok(Calls(
-            distributor::off_runtime(move || encode(&tenant_name, batch)).await?,
-        ))
     }
 
     /// Sends each call to the owners of its key, and answers once every call is acknowledged
@@ -159,6 +150,19 @@ impl RemoteWriters {
                 last.map_or_else(|| "none answered".to_owned(), |e| e.to_string())
             ),
         ))
+    }
+}
+
+impl Calls {
+    /// `batch` as the calls that carry it: one per ring key (its profiles), to send with
+    /// [`RemoteWriters::send_all`]. CPU work (a copy of every profile): off the runtime.
+    pub fn encode(tenant: &TenantId, batch: Batch) -> Result<Calls, ApiError> {
+        encode(tenant.as_str(), batch).map(Calls)
+    }
+
+    /// The bytes the calls hold.
+    pub fn bytes(&self) -> usize {
+        self.0.iter().map(|(_, body)| body.len()).sum()
     }
 }
 
