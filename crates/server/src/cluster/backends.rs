@@ -171,7 +171,13 @@ impl QueryBackend for RemoteBackends {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(QueryError::Canceled);
                 }
-                match self.call(&backend, body.clone()).await {
+                // A query given up (its client gone, or out of time) drops its call: the
+                // backend sees the connection close and stops the task's work.
+                let answer = tokio::select! {
+                    answer = self.call(&backend, body.clone()) => answer,
+                    () = canceled(&cancel) => return Err(QueryError::Canceled),
+                };
+                match answer {
                     Ok(answer) => return Ok(answer),
                     Err(Failure::Final(error)) => return Err(error),
                     Err(Failure::Retry(error)) => {
@@ -195,6 +201,23 @@ impl QueryBackend for RemoteBackends {
     }
 }
 
+/// Resolves once `cancel` is set (checked every 20 ms).
+async fn canceled(cancel: &AtomicBool) {
+    while !cancel.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sets its flag when dropped: a task whose caller went away (the frontend closed the
+/// connection, and the server dropped the call) stops its work.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// `querybackend.v1.QueryBackendService/Execute`: one read task of a frontend's plan.
 pub async fn execute(
     call: Call,
@@ -210,6 +233,7 @@ pub async fn execute(
     let (task, query) =
         query::wire::decode_task(&request.task).map_err(|e| invalid(e.to_string()))?;
     let cancel = Arc::new(AtomicBool::new(false));
+    let _cancel_on_drop = CancelOnDrop(Arc::clone(&cancel));
     let (partial, stats) = backend
         .execute(&task, &query, cancel)
         .await
