@@ -206,6 +206,8 @@ fn serve(args: &config::ServeArgs) -> Result<()> {
                 .with_context(|| format!("log.level: {log:?} is not a log filter"))?,
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, not for a log file or a collector.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -802,3 +802,29 @@ fn idle_connections_give_their_place_back() {
     let mut rest = Vec::new();
     idle.read_to_end(&mut rest).expect("closed");
 }
+
+/// Logs written to a file (stderr not a terminal) carry no terminal colour codes.
+#[test]
+fn logs_to_a_file_have_no_colour_codes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("stderr.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_emberscope"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--log.level", "debug"])
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("start emberscope serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the listening line");
+    let _ = child.kill();
+    let _ = child.wait();
+    let written = std::fs::read_to_string(&log).expect("log");
+    assert!(written.contains("listening"), "{written}");
+    assert!(!written.contains('\u{1b}'), "{written}");
+}
