@@ -18,7 +18,7 @@ pub struct Credentials {
 }
 
 /// Why a call failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot set up the HTTP client: {0}")]
     Setup(String),

@@ -275,6 +275,11 @@ pub const OPTIONS: &[Opt] = &[
         "Segment writers a batch is offered to, in ring order, before the client gets 503",
     ),
     typed(
+        "distributor.writer-batch-window",
+        || dur(DistributorConfig::default().writer_batch_window),
+        "How long a call to a segment writer waits for others to share its HTTP call (0: each goes alone)",
+    ),
+    typed(
         "query-frontend.backend-timeout",
         || dur(QueryFrontendConfig::default().backend_timeout),
         "How long a query frontend waits for a query backend to run one read task before trying another",
@@ -701,6 +706,7 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
             writer_timeout: duration(values, "distributor.writer-timeout")?
                 .max(Duration::from_millis(1)),
             writer_attempts: parse::<usize>(values, "distributor.writer-attempts")?.max(1),
+            writer_batch_window: duration(values, "distributor.writer-batch-window")?,
         },
         query_frontend: QueryFrontendConfig {
             backend_timeout: duration(values, "query-frontend.backend-timeout")?

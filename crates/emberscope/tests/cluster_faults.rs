@@ -487,7 +487,7 @@ fn metastore_and_storage_outages_cost_time_not_data() {
     std::fs::write(
         &config,
         format!(
-            "storage:\n  backend: s3\n  s3:\n    bucket: emberscope\n    endpoint: http://{}\n    region: us-east-1\n    access-key-id: test\n    secret-access-key: test\n    allow-http: true\nmetastore:\n  backend: postgres\n  postgres:\n    url: \"{}\"\ncluster:\n  heartbeat-interval: 200ms\n  member-lease: 1500ms\nsegment-writer:\n  flush-interval: 50ms\ndistributor:\n  writer-timeout: 5s\n  ingestion-rate-limit-mb: 0\n",
+            "storage:\n  backend: s3\n  s3:\n    bucket: emberscope\n    endpoint: http://{}\n    region: us-east-1\n    access-key-id: test\n    secret-access-key: test\n    allow-http: true\nmetastore:\n  backend: postgres\n  postgres:\n    url: \"{}\"\ncluster:\n  heartbeat-interval: 200ms\n  member-lease: 1500ms\nsegment-writer:\n  flush-interval: 50ms\ndistributor:\n  writer-timeout: 5s\n  writer-batch-window: 50ms\n  ingestion-rate-limit-mb: 0\n",
             storage.address,
             postgres.url()
         ),
@@ -522,6 +522,47 @@ fn metastore_and_storage_outages_cost_time_not_data() {
         pushes.push(&distributor, &cpu);
     }
     assert_eq!(pushes.acknowledged, 20, "{:?}", pushes.refused);
+    // Pushes at once share the distributor's HTTP calls to the writer, each answered alone.
+    let together = 32;
+    let start = std::sync::Barrier::new(together);
+    let answers: Vec<u16> = std::thread::scope(|scope| {
+        let running: Vec<_> = (0..together)
+            .map(|n| {
+                let (distributor, cpu, start) = (&distributor, &cpu, &start);
+                scope.spawn(move || {
+                    let target =
+                        format!("/ingest?name=outage%7Btogether%3D%22t{n}%22%7D&format=pprof");
+                    start.wait();
+                    common::try_request(distributor, "POST", &target, &[], cpu)
+                        .map_or(0, |(status, _)| status)
+                })
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|t| t.join().expect("pusher"))
+            .collect()
+    });
+    assert!(answers.iter().all(|&s| s == 200), "{answers:?}");
+    pushes.sent += together as u64;
+    pushes.acknowledged += together as u64;
+    let metrics = request(&distributor, "GET", "/metrics", &[], b"").1;
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    let (calls, requests) = (
+        counter("emberscope_distributor_writer_http_calls_total "),
+        counter("emberscope_distributor_writer_requests_total "),
+    );
+    assert_eq!(requests, 20 + together as u64);
+    assert!(
+        calls < requests,
+        "{calls} HTTP calls for {requests} requests"
+    );
+    eprintln!("{requests} requests to the writer in {calls} HTTP calls");
 
     postgres.crash();
     let refused = pushes.for_a_while(&distributor, &cpu, 3);

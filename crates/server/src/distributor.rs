@@ -30,6 +30,9 @@ pub struct DistributorConfig {
     pub writer_timeout: Duration,
     /// How many segment writers a batch is offered to before the client gets 503.
     pub writer_attempts: usize,
+    /// How long a first call to a segment writer waits for others to share its HTTP call
+    /// (0: each call alone).
+    pub writer_batch_window: Duration,
 }
 
 impl Default for DistributorConfig {
@@ -39,6 +42,7 @@ impl Default for DistributorConfig {
             max_concurrent_ingest: 256,
             writer_timeout: Duration::from_secs(10),
             writer_attempts: 3,
+            writer_batch_window: Duration::from_millis(5),
         }
     }
 }

@@ -271,6 +271,10 @@ fn router(state: Arc<AppState>, roles: &[Role]) -> Router {
                 cluster::writers::PUSH_PATH,
                 rpc_route!(cluster::writers::push),
             )
+            .route(
+                cluster::writers::PUSH_BATCH_PATH,
+                rpc_route!(cluster::writers::push_batch),
+            )
             .route_layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&state),
                 admit_ingest,

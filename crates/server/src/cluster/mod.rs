@@ -7,6 +7,7 @@
 //! ([`backends`]), moving to another when one fails.
 
 pub(crate) mod backends;
+pub(crate) mod coalesce;
 pub(crate) mod membership;
 pub(crate) mod page;
 pub(crate) mod ready;
@@ -94,7 +95,7 @@ pub(crate) struct MemberClients {
     clients: Mutex<HashMap<String, ApiClient>>,
 }
 
-const MAX_CLIENTS: usize = 256;
+pub(crate) const MAX_CLIENTS: usize = 256;
 
 impl MemberClients {
     pub fn new(timeout: Duration) -> MemberClients {

@@ -80,6 +80,23 @@ pub fn render(state: &AppState, out: &mut String) {
             "emberscope_cluster_failovers_total{{role=\"{role}\"}} {count}"
         );
     }
+    if let crate::cluster::writers::Writers::Remote(writers) = &state.writers {
+        let counts = &writers.counts;
+        out.push_str("# HELP emberscope_distributor_writer_http_calls_total HTTP calls to segment writers (a call carries one or more requests: distributor.writer-batch-window).\n");
+        out.push_str("# TYPE emberscope_distributor_writer_http_calls_total counter\n");
+        let _ = writeln!(
+            out,
+            "emberscope_distributor_writer_http_calls_total {}",
+            counts.http_calls.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        out.push_str("# HELP emberscope_distributor_writer_requests_total Requests sent to segment writers, retries included.\n");
+        out.push_str("# TYPE emberscope_distributor_writer_requests_total counter\n");
+        let _ = writeln!(
+            out,
+            "emberscope_distributor_writer_requests_total {}",
+            counts.requests.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
     if state.roles.contains(&Role::QueryFrontend) {
         out.push_str("# HELP emberscope_query_tasks_waiting Read tasks waiting for a slot (query.max-concurrent-tasks).\n");
         out.push_str("# TYPE emberscope_query_tasks_waiting gauge\n");

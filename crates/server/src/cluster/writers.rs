@@ -17,6 +17,7 @@
 //! [`crate::store`].
 
 use super::MemberClients;
+use super::coalesce::{CallCounts, Coalescer};
 use super::membership::Membership;
 use super::ring;
 use crate::AppState;
@@ -30,13 +31,18 @@ use api::proto::segmentwriter::v1 as wire;
 use api::proto::types::v1::LabelPair as WirePair;
 use bytes::Bytes;
 use model::{Labels, TenantId, label_names, write_request};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// `retry = true` (field 4, varint) as protobuf bytes.
 const RETRY_FIELD: [u8; 2] = [4 << 3, 1];
 
 /// The method a distributor calls on a segment writer.
 pub(crate) const PUSH_PATH: &str = "/segmentwriter.v1.SegmentWriterService/Push";
+/// The same for several calls at once ([`super::coalesce`]).
+pub(crate) const PUSH_BATCH_PATH: &str = "/segmentwriter.v1.SegmentWriterService/PushBatch";
 
 /// A batch encoded for the segment writers: (ring key, request) pairs.
 pub(crate) struct Calls(Vec<(u64, Bytes)>);
@@ -57,6 +63,12 @@ pub(crate) struct RemoteWriters {
     clients: MemberClients,
     /// Writers a call is offered to before it fails.
     attempts: usize,
+    /// How long a first call waits for others to share its HTTP call (zero: it does not).
+    window: Duration,
+    /// One batching queue per writer address (emptied as [`MemberClients`] is).
+    coalescers: Mutex<HashMap<String, Coalescer>>,
+    /// HTTP calls made and the calls they carried, for `/metrics`.
+    pub counts: Arc<CallCounts>,
 }
 
 impl RemoteWriters {
@@ -65,7 +77,48 @@ impl RemoteWriters {
             membership,
             clients: MemberClients::new(config.writer_timeout),
             attempts: config.writer_attempts.max(1),
+            window: config.writer_batch_window,
+            coalescers: Mutex::new(HashMap::new()),
+            counts: Arc::default(),
         }
+    }
+
+    /// The batching queue of the writer at `address`.
+    fn coalescer(&self, address: &str) -> Result<Coalescer, String> {
+        let client = self.clients.get(address)?;
+        let mut coalescers = self
+            .coalescers
+            .lock()
+            .map_err(|_| "writer queues poisoned".to_owned())?;
+        if let Some(found) = coalescers.get(address) {
+            return Ok(found.clone());
+        }
+        if coalescers.len() >= super::MAX_CLIENTS {
+            coalescers.clear();
+        }
+        let coalescer = Coalescer::start(client, self.window, Arc::clone(&self.counts));
+        coalescers.insert(address.to_owned(), coalescer.clone());
+        Ok(coalescer)
+    }
+
+    /// One attempt of a call: a first one shares an HTTP call with the calls that come
+    /// within the window; a retry goes alone, at once.
+    async fn attempt(&self, address: &str, request: Bytes, first: bool) -> Result<(), ClientError> {
+        let internal = |e: String| ClientError::Setup(e);
+        if first && !self.window.is_zero() {
+            return self
+                .coalescer(address)
+                .map_err(internal)?
+                .push(request)
+                .await;
+        }
+        let client = self.clients.get(address).map_err(internal)?;
+        self.counts.http_calls.fetch_add(1, Ordering::Relaxed);
+        self.counts.requests.fetch_add(1, Ordering::Relaxed);
+        client
+            .call_encoded::<wire::PushResponse>(PUSH_PATH, request)
+            .await
+            .map(|_| ())
     }
 
     /// Sends each call to the owners of its key, and answers once every call is acknowledged
@@ -107,21 +160,18 @@ impl RemoteWriters {
                 attempts -= 1;
                 // Every attempt after the first says it is a retry: the field appended to the
                 // encoded request (a later field wins when protobuf decodes).
-                let request = if tried.is_empty() {
+                let first = tried.is_empty();
+                let request = if first {
                     body.clone()
                 } else {
                     Bytes::from([&body[..], &RETRY_FIELD[..]].concat())
                 };
                 tried.push(owner.id.clone());
-                let client = self
-                    .clients
-                    .get(&owner.address)
-                    .map_err(|e| ApiError::new(Code::Internal, e))?;
-                match client
-                    .call_encoded::<wire::PushResponse>(PUSH_PATH, request)
-                    .await
-                {
-                    Ok(_) => return Ok(()),
+                match self.attempt(&owner.address, request, first).await {
+                    Ok(()) => return Ok(()),
+                    Err(ClientError::Setup(error)) => {
+                        return Err(ApiError::new(Code::Internal, error));
+                    }
                     Err(error) if error.is_retryable() => {
                         tracing::warn!(writer = %owner.id, %error, "segment writer failed; trying the next owner");
                         self.membership
@@ -315,9 +365,41 @@ fn from_wire(request: wire::PushRequest) -> Result<Batch, ApiError> {
 /// `segmentwriter.v1.SegmentWriterService/Push`: a distributor's batch, answered once durable.
 /// The distributor already counted it against the tenant's rate.
 pub async fn push(call: Call, request: wire::PushRequest) -> Result<wire::PushResponse, ApiError> {
+    push_one(&call.state, request).await?;
+    Ok(wire::PushResponse {})
+}
+
+/// `segmentwriter.v1.SegmentWriterService/PushBatch`: several calls a distributor coalesced,
+/// each handled as its own [`push`] (side by side) and answered in order.
+pub async fn push_batch(
+    call: Call,
+    request: wire::PushBatchRequest,
+) -> Result<wire::PushBatchResponse, ApiError> {
+    let answers = futures::future::join_all(
+        request
+            .requests
+            .into_iter()
+            .map(|r| push_one(&call.state, r)),
+    )
+    .await;
+    Ok(wire::PushBatchResponse {
+        results: answers
+            .into_iter()
+            .map(|answer| match answer {
+                Ok(()) => wire::PushResult::default(),
+                Err(error) => wire::PushResult {
+                    code: error.code.name().to_owned(),
+                    message: error.message,
+                },
+            })
+            .collect(),
+    })
+}
+
+/// One distributor call: stored and recorded, or why not.
+async fn push_one(state: &Arc<AppState>, request: wire::PushRequest) -> Result<(), ApiError> {
     let tenant =
         TenantId::new(&request.tenant).map_err(|e| invalid(format!("invalid tenant: {e}")))?;
-    let state: &Arc<AppState> = &call.state;
     if !request.request_id.is_empty()
         && write_request::request_prefix(&request.request_id).is_none()
     {
@@ -339,7 +421,7 @@ pub async fn push(call: Call, request: wire::PushRequest) -> Result<wire::PushRe
             .await
             .map_err(|e| ApiError::new(Code::Unavailable, format!("metastore: {e}")))?;
         if !recorded.is_empty() {
-            return Ok(wire::PushResponse {});
+            return Ok(());
         }
     }
     let batch = from_wire(request)?;
@@ -347,6 +429,5 @@ pub async fn push(call: Call, request: wire::PushRequest) -> Result<wire::PushRe
     let added = store::write(state, &tenant, batch).await;
     drop(reservation);
     store::release_ingest_permit();
-    added?.durable(state, &tenant).await?;
-    Ok(wire::PushResponse {})
+    added?.durable(state, &tenant).await
 }
