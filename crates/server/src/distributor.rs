@@ -42,7 +42,7 @@ impl Default for DistributorConfig {
             max_concurrent_ingest: 256,
             writer_timeout: Duration::from_secs(10),
             writer_attempts: 3,
-            writer_batch_window: Duration::from_millis(5),
+            writer_batch_window: Duration::from_millis(20),
         }
     }
 }
