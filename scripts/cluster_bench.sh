@@ -24,9 +24,13 @@ bin="$(realpath "${BIN:-target/release/emberscope}")"
 postgres="$(scripts/postgres.sh)"
 work=$(mktemp -d)
 pids=()
+databases=()
 cleanup() {
   for pid in "${pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  for database in "${databases[@]:-}"; do
+    [ -n "$database" ] && psql "$postgres" -qAtc "DROP DATABASE IF EXISTS $database" >/dev/null 2>&1 || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -38,6 +42,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 start_layout() {
   local layout="$1" database="bench_$(date +%s%N)"
   psql "$postgres" -qAtc "CREATE DATABASE $database" >/dev/null
+  databases+=("$database")
   local url_db
   url_db="$(echo "$postgres" | sed -E "s/dbname=[^ ]+/dbname=$database/")"
   local dir="$work/$database"

@@ -33,7 +33,10 @@ if [ "$status" != "online" ]; then
   detached pg_ctlcluster "$version" "$name" start
 fi
 su postgres -c "psql -q -p $port -c \"ALTER USER postgres PASSWORD 'emberscope'\"" >/dev/null
-if ! su postgres -c "psql -p $port -lqt" | cut -d'|' -f1 | grep -qw emberscope_test; then
+# The list is read whole before it is searched: `grep -q` leaving early would make `psql` fail
+# on a closed pipe (pipefail), and a long list of databases look absent.
+databases=$(su postgres -c "psql -p $port -lqt" | cut -d'|' -f1)
+if ! grep -qw emberscope_test <<<"$databases"; then
   su postgres -c "createdb -p $port emberscope_test"
 fi
 conn="host=127.0.0.1 port=$port user=postgres password=emberscope dbname=emberscope_test"

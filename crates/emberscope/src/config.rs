@@ -93,6 +93,16 @@ pub const OPTIONS: &[Opt] = &[
         || ServerConfig::default().listen.to_string(),
         "Address of the one HTTP port (HTTP/1.1, h2c gRPC, Connect, gRPC-Web)",
     ),
+    opt(
+        "server.http-listen-address",
+        "",
+        "The address part of --listen, as Pyroscope names it (empty: --listen's)",
+    ),
+    opt(
+        "server.http-listen-port",
+        "",
+        "The port part of --listen, as Pyroscope names it (empty: --listen's)",
+    ),
     typed(
         "server.http-conn-limit",
         || ServerConfig::default().max_connections.to_string(),
@@ -408,6 +418,8 @@ pub const OPTIONS: &[Opt] = &[
 #[derive(Debug, Clone, Default)]
 pub struct ServeArgs {
     config_file: Option<PathBuf>,
+    /// `${VAR}` in the config file is expanded (Pyroscope's `-config.expand-env`).
+    expand_env: bool,
     flags: BTreeMap<&'static str, String>,
 }
 
@@ -415,6 +427,9 @@ impl FromArgMatches for ServeArgs {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
         let mut args = ServeArgs {
             config_file: matches.get_one::<String>("config.file").map(PathBuf::from),
+            expand_env: matches
+                .get_one::<String>("config.expand-env")
+                .is_some_and(|v| v == "true"),
             flags: BTreeMap::new(),
         };
         for option in OPTIONS {
@@ -437,7 +452,17 @@ impl Args for ServeArgs {
             Arg::new("config.file")
                 .long("config.file")
                 .value_name("FILE")
-                .help("YAML configuration file [env: EMBERSCOPE_CONFIG_FILE]"),
+                .help("YAML configuration file: emberscope's keys or Pyroscope's (docs/pyroscope-compatibility.md) [env: EMBERSCOPE_CONFIG_FILE]"),
+        )
+        .arg(
+            Arg::new("config.expand-env")
+                .long("config.expand-env")
+                .help("Expand ${VAR} and ${VAR:-default} in the configuration file")
+                .num_args(0..=1)
+                .require_equals(true)
+                .default_missing_value("true")
+                .value_parser(["true", "false"])
+                .value_name("BOOL"),
         );
         for option in OPTIONS {
             let default = option.default_value();
@@ -523,6 +548,13 @@ fn flatten_yaml(text: &str) -> Result<BTreeMap<String, String>> {
                 out.insert(prefix.to_owned(), s.clone());
                 Ok(())
             }
+            // A list (Pyroscope's relabeling rules, memberlist peers…) as its YAML text: only
+            // settings set aside take one, and an option given one refuses it when parsed.
+            Value::Sequence(_) => {
+                let text = serde_yaml::to_string(value).unwrap_or_default();
+                out.insert(prefix.to_owned(), text.trim_end().to_owned());
+                Ok(())
+            }
             other => bail!("{prefix}: expected a single value, found {other:?}"),
         }
     }
@@ -530,34 +562,35 @@ fn flatten_yaml(text: &str) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
-/// The value of every option after flags, environment, file and defaults.
-pub fn resolve(
-    args: &ServeArgs,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<BTreeMap<&'static str, String>> {
+/// Every option's value, and the configuration file's Pyroscope settings this design does
+/// not need (key, why).
+pub type Resolved = (BTreeMap<&'static str, String>, Vec<(String, &'static str)>);
+
+/// The value of every option after flags, environment, file and defaults, and the
+/// configuration file's Pyroscope settings this design does not need (key, why).
+pub fn resolve(args: &ServeArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Resolved> {
     let file = args
         .config_file
         .clone()
         .or_else(|| env("EMBERSCOPE_CONFIG_FILE").map(PathBuf::from));
-    let from_file = match &file {
+    let (from_file, not_needed) = match &file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let mut text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read config file {}", path.display()))?;
+            if args.expand_env {
+                text = crate::pyroscope::expand_env(&text, env)
+                    .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?;
+            }
             let flat =
                 flatten_yaml(&text).with_context(|| format!("config file {}", path.display()))?;
-            for name in flat.keys() {
-                if !OPTIONS.iter().any(|o| o.name == name) {
-                    bail!(
-                        "config file {}: unknown option {name:?} (`emberscope serve --help` lists them)",
-                        path.display()
-                    );
-                }
-            }
-            flat
+            let names: Vec<&'static str> = OPTIONS.iter().map(|o| o.name).collect();
+            let translated = crate::pyroscope::translate_file(flat, &names)
+                .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?;
+            (translated.options, translated.not_needed)
         }
-        None => BTreeMap::new(),
+        None => (BTreeMap::new(), Vec::new()),
     };
-    Ok(OPTIONS
+    let values = OPTIONS
         .iter()
         .map(|option| {
             let value = args
@@ -569,7 +602,8 @@ pub fn resolve(
                 .unwrap_or_else(|| option.default_value());
             (option.name, value)
         })
-        .collect())
+        .collect();
+    Ok((values, not_needed))
 }
 
 fn parse<T: std::str::FromStr>(values: &BTreeMap<&'static str, String>, name: &str) -> Result<T>
@@ -596,6 +630,20 @@ fn text(values: &BTreeMap<&'static str, String>, name: &str) -> Option<String> {
 
 fn required(values: &BTreeMap<&'static str, String>, name: &str, backend: &str) -> Result<String> {
     text(values, name).ok_or_else(|| anyhow::anyhow!("{name} is required with {backend}"))
+}
+
+/// `listen`, with Pyroscope's `server.http-listen-address` and `-port` in place of its parts.
+fn listen(values: &BTreeMap<&'static str, String>) -> Result<std::net::SocketAddr> {
+    let mut listen: std::net::SocketAddr = parse(values, "listen")?;
+    if text(values, "server.http-listen-port").is_some() {
+        listen.set_port(parse(values, "server.http-listen-port")?);
+    }
+    if let Some(address) = text(values, "server.http-listen-address") {
+        listen.set_ip(address.parse().map_err(|e| {
+            anyhow::anyhow!("server.http-listen-address: invalid value {address:?}: {e}")
+        })?);
+    }
+    Ok(listen)
 }
 
 /// The server configuration and log filter the resolved options describe.
@@ -671,7 +719,7 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
         compactor_blocks_retention_period: duration(values, "compactor.blocks-retention-period")?,
     };
     let config = ServerConfig {
-        listen: parse(values, "listen")?,
+        listen: listen(values)?,
         data_dir: data,
         storage,
         metastore,
@@ -747,10 +795,13 @@ mod tests {
         // Loading it gives exactly the built-in defaults.
         let args = ServeArgs {
             config_file: Some(example()),
+            expand_env: false,
             flags: BTreeMap::new(),
         };
-        let from_file = resolve(&args, &|_| None).expect("resolve");
-        let defaults = resolve(&ServeArgs::default(), &|_| None).expect("resolve");
+        let from_file = resolve(&args, &|_| None).expect("resolve").0;
+        let defaults = resolve(&ServeArgs::default(), &|_| None)
+            .expect("resolve")
+            .0;
         assert_eq!(from_file, defaults);
         server_config(&defaults).expect("defaults are valid");
     }
@@ -766,6 +817,7 @@ mod tests {
         .expect("write");
         let mut args = ServeArgs {
             config_file: Some(file),
+            expand_env: false,
             flags: BTreeMap::new(),
         };
         args.flags.insert("listen", "127.0.0.1:3".to_owned());
@@ -774,7 +826,7 @@ mod tests {
             "EMBERSCOPE_VALIDATION_REJECT_OLDER_THAN" => Some("30m".to_owned()),
             _ => None,
         };
-        let values = resolve(&args, &env).expect("resolve");
+        let values = resolve(&args, &env).expect("resolve").0;
         assert_eq!(values["listen"], "127.0.0.1:3");
         assert_eq!(values["validation.reject-older-than"], "30m");
         assert_eq!(values["auth.multitenancy-enabled"], "true");
@@ -794,11 +846,14 @@ mod tests {
         std::fs::write(&file, "storage:\n  bakend: s3\n").expect("write");
         let args = ServeArgs {
             config_file: Some(file),
+            expand_env: false,
             flags: BTreeMap::new(),
         };
         let error = resolve(&args, &|_| None).expect_err("unknown option");
         assert!(format!("{error:#}").contains("unknown option \"storage.bakend\""));
-        let mut values = resolve(&ServeArgs::default(), &|_| None).expect("defaults");
+        let mut values = resolve(&ServeArgs::default(), &|_| None)
+            .expect("defaults")
+            .0;
         values.insert("storage.backend", "s3".to_owned());
         let error = server_config(&values).expect_err("no bucket");
         assert!(format!("{error:#}").contains("storage.s3.bucket is required"));

@@ -5,6 +5,7 @@
 mod client;
 mod config;
 mod debug_ingest;
+mod pyroscope;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -119,7 +120,23 @@ fn parse_command_line() -> Command {
     {
         return Command::Files(FileCli::parse().command);
     }
-    Cli::parse().command
+    // Pyroscope's command line (`-config.file=F`, no subcommand) is read as `serve`'s.
+    let mut args = std::env::args_os();
+    let program = args.next().unwrap_or_else(|| NAME.into());
+    let rest: Option<Vec<String>> = args.map(|a| a.into_string().ok()).collect();
+    let Some(rest) = rest else {
+        return Cli::parse().command; // not UTF-8: clap says where
+    };
+    match pyroscope::command_line(rest) {
+        Ok(rest) => {
+            Cli::parse_from(std::iter::once(program).chain(rest.into_iter().map(Into::into)))
+                .command
+        }
+        Err(error) => {
+            eprintln!("emberscope: {error}");
+            std::process::exit(1);
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -198,7 +215,7 @@ fn run_file_command(command: FileCommand) -> Result<()> {
 }
 
 fn serve(args: &config::ServeArgs) -> Result<()> {
-    let values = config::resolve(args, &|name| std::env::var(name).ok())?;
+    let (values, not_needed) = config::resolve(args, &|name| std::env::var(name).ok())?;
     let (config, log) = config::server_config(&values)?;
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -209,6 +226,16 @@ fn serve(args: &config::ServeArgs) -> Result<()> {
         // Colour codes only for a terminal, not for a log file or a collector.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if !not_needed.is_empty() {
+        let list: Vec<String> = not_needed
+            .iter()
+            .map(|(key, why)| format!("{key} ({why})"))
+            .collect();
+        tracing::warn!(
+            "configuration settings emberscope does not need, ignored: {}",
+            list.join("; ")
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

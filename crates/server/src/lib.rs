@@ -546,9 +546,18 @@ pub async fn run(
         })
         .open()?;
     let metastore: Arc<dyn metastore::Metastore> = match &config.metastore {
-        None => Arc::new(SqliteMetastore::open(
-            &config.data_dir.join("metastore.db"),
-        )?),
+        None => {
+            // The data folder holds the metastore even when objects are stored elsewhere.
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                ServerError::Config(format!(
+                    "cannot create the data folder {}: {e}",
+                    config.data_dir.display()
+                ))
+            })?;
+            Arc::new(SqliteMetastore::open(
+                &config.data_dir.join("metastore.db"),
+            )?)
+        }
         Some(MetastoreConfig::Sqlite(path)) => Arc::new(SqliteMetastore::open(path)?),
         Some(MetastoreConfig::Postgres(url)) => {
             Arc::new(metastore::PostgresMetastore::connect(url).await?)

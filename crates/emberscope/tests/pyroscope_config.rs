@@ -1,0 +1,191 @@
+//! emberscope started as Pyroscope is: `emberscope -config.file=F` with no subcommand and
+//! Go-style flags, reading a configuration file written with Pyroscope's keys (as its
+//! documentation shows them), `${VAR}` expanded. Each setting takes effect (port, storage
+//! folder, tenancy, the ingestion limit with Pyroscope's 429); settings this design does not
+//! need are named once in a warning; bad files and command lines stop the start with one
+//! message and exit code 1.
+
+mod common;
+
+use common::{Server, request};
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn emberscope(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_emberscope"));
+    command
+        .current_dir(dir)
+        .args(args)
+        .envs(env.iter().copied());
+    command
+}
+
+fn cpu() -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/pprof/cpu.pprof"))
+        .expect("test profile")
+}
+
+#[test]
+fn a_pyroscope_configuration_file_and_command_line_take_effect() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let objects = dir.path().join("profiles");
+    std::fs::write(
+        dir.path().join("pyroscope.yaml"),
+        format!(
+            "server:\n  http_listen_address: 127.0.0.1\n  http_listen_port: {port}\n  \
+             grpc_listen_port: 9095\nmultitenancy_enabled: true\nstorage:\n  backend: \
+             filesystem\n  filesystem:\n    dir: ${{PROFILES_DIR}}\nlimits:\n  \
+             ingestion_rate_mb: 0.0001\n  ingestion_burst_size_mb: 0.01\n  \
+             reject_older_than: ${{REJECT_OLDER:-0}}\ningester:\n  lifecycler:\n    ring:\n      \
+             replication_factor: 1\nmemberlist:\n  join_members:\n    - a:7946\n    - b:7946\n"
+        ),
+    )
+    .expect("config");
+    let mut child = emberscope(
+        dir.path(),
+        &[
+            "-config.file=pyroscope.yaml",
+            "-config.expand-env=true",
+            "-target=all",
+        ],
+        &[("PROFILES_DIR", &objects.display().to_string())],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("start");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("listening line");
+    assert_eq!(
+        line.trim(),
+        format!("emberscope listening on 127.0.0.1:{port}"),
+        "the port of server.http_listen_port"
+    );
+    let stderr = child.stderr.take().expect("stderr");
+    let server = Server::at(&format!("127.0.0.1:{port}"));
+    let _stop = KillOnDrop(child);
+
+    // multitenancy_enabled: a push without a tenant is refused, one with a tenant stored.
+    let target = "/ingest?name=svc&format=pprof";
+    let (status, _) = request(&server, "POST", target, &[], &cpu());
+    assert_eq!(status, 401);
+    let tenant = [("X-Scope-OrgID", "team-a")];
+    let (status, body) = request(&server, "POST", target, &tenant, &cpu());
+    assert_eq!(status, 200, "{body}");
+    // storage.filesystem.dir: the segment is there.
+    let stored = walk(&objects);
+    assert!(
+        stored.iter().any(|p| p.ends_with(".seg")),
+        "{stored:?} under {}",
+        objects.display()
+    );
+    // limits.ingestion_rate_mb: pushes past the burst get Pyroscope's 429.
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| request(&server, "POST", target, &tenant, &cpu()).0)
+        .collect();
+    assert!(statuses.contains(&429), "{statuses:?}");
+    // The settings not needed are named once, with why.
+    drop(_stop);
+    let mut warned = String::new();
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        if line.contains("does not need") {
+            warned.push_str(&line);
+        }
+    }
+    assert!(
+        warned.contains("ingester.lifecycler.ring.replication_factor (no ingester")
+            && warned.contains("memberlist.join_members")
+            && warned.contains("server.grpc_listen_port"),
+        "{warned}"
+    );
+}
+
+/// Every path under `dir`.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn bad_files_and_command_lines_stop_with_one_message() {
+    let dir = tempfile::tempdir().expect("dir");
+    let write =
+        |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
+    write("misspelt.yaml", "limits:\n  ingestion_rate_mbb: 4\n");
+    write(
+        "unset.yaml",
+        "storage:\n  backend: s3\n  s3:\n    bucket_name: ${BUCKET}\n",
+    );
+    write("wrong-type.yaml", "server:\n  http_listen_port: many\n");
+    write("not-yaml.yaml", "server: [unclosed\n");
+    write("unknown-block.yaml", "ingestor:\n  x: 1\n");
+    let cases: [(&[&str], &[&str]); 6] = [
+        (
+            &["-config.file=misspelt.yaml"],
+            &[
+                "limits.ingestion_rate_mbb",
+                "did you mean \"limits.ingestion_rate_mb\"",
+            ],
+        ),
+        (
+            &["-config.file=unset.yaml", "-config.expand-env"],
+            &["unset.yaml", "${BUCKET} is not set"],
+        ),
+        (
+            &["-config.file=wrong-type.yaml"],
+            &["server.http-listen-port", "\"many\""],
+        ),
+        (
+            &["-config.file=not-yaml.yaml"],
+            &["not-yaml.yaml", "not valid YAML"],
+        ),
+        (&["-config.file=unknown-block.yaml"], &["ingestor.x"]),
+        (
+            &["-target=all", "--listen", "127.0.0.1:0"],
+            &["-target=all", "--listen", "one way"],
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = emberscope(dir.path(), args, &[])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        for text in expected {
+            assert!(stderr.contains(text), "{args:?}: {text:?} not in {stderr}");
+        }
+        assert!(output.stdout.is_empty(), "{args:?}: nothing started");
+    }
+}
