@@ -1,9 +1,11 @@
 //! Frame names as Pyroscope makes them from a recording: `class.method` with the class in the
-//! JVM's internal form (`java/lang/Thread.run`), after the symbol clean-ups that keep generated
-//! names from splitting one function into thousands: lambdas (`App$$Lambda$12/0x…`, or JDK 17's
-//! `App$$Lambda$12+0x…/123`, → `App$$Lambda_`), reflection accessors (`GeneratedMethodAccessor17` → `…Accessor_`), Spring
-//! CGLIB proxies, and native libraries unpacked under random names (`libzstd-jni-…`,
-//! `libasyncProfiler-…`, Amazon Corretto Crypto Provider).
+//! JVM's internal form (`java/lang/Thread.run`), after the symbol clean-ups Pyroscope applies
+//! to keep generated names from splitting one function into thousands: lambdas
+//! (`App$$Lambda$12/0x…` → `App$$Lambda_`), reflection accessors (`GeneratedMethodAccessor17`
+//! → `…Accessor_`), Spring CGLIB proxies, and native libraries unpacked under random names
+//! (`libzstd-jni-…`, the Pyroscope agent's `libasyncProfiler-…`, Amazon Corretto Crypto
+//! Provider). Names Pyroscope leaves alone (JDK 17's `App$$Lambda$12+0x…/123`, another
+//! async-profiler build's library) stay as they are.
 
 use regex::Regex;
 use std::borrow::Cow;
@@ -25,37 +27,40 @@ fn rule(needle: &'static str, pattern: &str, replacement: &'static str) -> Rule 
     }
 }
 
+/// Pyroscope's rules (its JFR parser's symbol processor), the same expressions so that the
+/// same recording gives the same frame names: `[0-9]` where Go writes `\d` (ASCII there),
+/// lower-case hex where it does, and async-profiler's library renamed only for the one build
+/// Pyroscope's Java agent bundles; other builds keep their name, as Pyroscope shows them.
 static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     let deleted = r"(?: \(deleted\))?";
     let tmp = r"(?:\.?/tmp/)?";
     vec![
         rule(
             "GeneratedMethodAccessor",
-            r"^(jdk/internal/reflect/GeneratedMethodAccessor)\d+$",
+            r"^(jdk/internal/reflect/GeneratedMethodAccessor)[0-9]+$",
             "${1}_",
         ),
         rule(
             "$$Lambda",
-            // `[./]` as async-profiler and older JDKs write hidden classes, `+…/id` as JDK 17 does.
-            r"^(.+\$\$Lambda)(?:\$?\d*[./+](?:0x)?[0-9a-fA-F]+(?:/\d+)?|\$?\d+)$",
+            r"^(.+\$\$Lambda)(?:\$?[0-9]*[./](?:0x)?[0-9a-f]+|[0-9]+)$",
             "${1}_",
         ),
         rule(
             "libzstd-jni",
-            &format!(r"^{tmp}libzstd-jni-\d+\.\d+\.\d+-\d+\.so{deleted}$"),
+            &format!(r"^{tmp}libzstd-jni-[0-9]+\.[0-9]+\.[0-9]+-[0-9]+\.so{deleted}$"),
             "libzstd-jni-_.so",
         ),
         rule(
             "amazonCorrettoCryptoProvider",
             &format!(
-                r"^{tmp}(?:lib)?amazonCorrettoCryptoProvider(?:NativeLibraries\.)?[0-9a-fA-F]{{16}}(?:/libcrypto|/libamazonCorrettoCryptoProvider)?\.so{deleted}$"
+                r"^{tmp}(?:lib)?amazonCorrettoCryptoProvider(?:NativeLibraries\.)?[0-9a-f]{{16}}(?:/libcrypto|/libamazonCorrettoCryptoProvider)?\.so{deleted}$"
             ),
             "libamazonCorrettoCryptoProvider_.so",
         ),
         rule(
             "libasyncProfiler",
             &format!(
-                r"^{tmp}libasyncProfiler-(?:linux-arm64|linux-musl-x64|linux-x64|macos)-[0-9a-fA-F]+\.so{deleted}$"
+                r"^{tmp}libasyncProfiler-(?:linux-arm64|linux-musl-x64|linux-x64|macos)-17b9a1d8156277a98ccc871afa9a8f69215f92\.so{deleted}$"
             ),
             "libasyncProfiler-_.so",
         ),
@@ -103,10 +108,16 @@ mod tests {
                 "org/x/Foo$$Lambda_",
             ),
             ("Fib$$Lambda.0x00007f0c8c00a000", "Fib$$Lambda_"),
-            ("Fib$$Lambda$17", "Fib$$Lambda_"),
+            ("Fib$$Lambda17", "Fib$$Lambda_"),
+            // What Pyroscope's rule does not match stays as it is.
+            ("Fib$$Lambda$17", "Fib$$Lambda$17"),
             (
                 "jdk.jfr.internal.PlatformRecorder$$Lambda$76+0x00007fe7dc042338/370869802",
-                "jdk.jfr.internal.PlatformRecorder$$Lambda_",
+                "jdk.jfr.internal.PlatformRecorder$$Lambda$76+0x00007fe7dc042338/370869802",
+            ),
+            (
+                "App$$Lambda$8/0x0000000800C01000",
+                "App$$Lambda$8/0x0000000800C01000",
             ),
             (
                 "jdk/internal/reflect/GeneratedMethodAccessor31",
@@ -121,6 +132,23 @@ mod tests {
             (
                 "/tmp/libasyncProfiler-linux-x64-17b9a1d8156277a98ccc871afa9a8f69215f92.so",
                 "libasyncProfiler-_.so",
+            ),
+            (
+                "libasyncProfiler-macos-17b9a1d8156277a98ccc871afa9a8f69215f92.so (deleted)",
+                "libasyncProfiler-_.so",
+            ),
+            // Another async-profiler build keeps its library's name, as in Pyroscope.
+            (
+                "/tmp/libasyncProfiler-linux-x64-0123456789abcdef0123456789abcdef012345.so",
+                "/tmp/libasyncProfiler-linux-x64-0123456789abcdef0123456789abcdef012345.so",
+            ),
+            (
+                "/tmp/libamazonCorrettoCryptoProvider4F8A0B1C2D3E4F50.so",
+                "/tmp/libamazonCorrettoCryptoProvider4F8A0B1C2D3E4F50.so",
+            ),
+            (
+                "jdk/internal/reflect/GeneratedMethodAccessor\u{0663}",
+                "jdk/internal/reflect/GeneratedMethodAccessor\u{0663}",
             ),
             (
                 "/tmp/amazonCorrettoCryptoProviderNativeLibraries.4f8a0b1c2d3e4f50/libcrypto.so",
