@@ -632,6 +632,111 @@ fn required(values: &BTreeMap<&'static str, String>, name: &str, backend: &str) 
     text(values, name).ok_or_else(|| anyhow::anyhow!("{name} is required with {backend}"))
 }
 
+/// What `/config` shows: every option as YAML (nested by the dots of its name), the
+/// defaults, and the options that differ from their defaults; secrets as `********`.
+pub fn config_pages(values: &BTreeMap<&'static str, String>) -> server::ConfigPages {
+    let current: Vec<(&str, String)> = OPTIONS
+        .iter()
+        .map(|o| {
+            let value = values.get(o.name).cloned().unwrap_or_default();
+            (o.name, value)
+        })
+        .collect();
+    let defaults: Vec<(&str, String)> = OPTIONS
+        .iter()
+        .map(|o| (o.name, o.default_value()))
+        .collect();
+    let diff: Vec<(&str, String)> = current
+        .iter()
+        .zip(&defaults)
+        .filter(|((_, value), (_, default))| value != default)
+        .map(|((name, value), _)| (*name, value.clone()))
+        .collect();
+    server::ConfigPages {
+        current: yaml_of(&current),
+        defaults: yaml_of(&defaults),
+        diff: yaml_of(&diff),
+    }
+}
+
+/// Options whose values are secrets, shown as `********` (as Pyroscope shows its secrets).
+fn is_secret(name: &str) -> bool {
+    name.ends_with("secret-access-key") || name == "storage.azure.access-key"
+}
+
+/// A connection string or URL with its password as `********`.
+fn redact_password(text: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for word in text.split(' ') {
+        match word.split_once('=') {
+            Some((key, _)) if key == "password" => out.push(format!("{key}=********")),
+            _ => out.push(word.to_owned()),
+        }
+    }
+    let joined = out.join(" ");
+    // postgres://user:password@host/db
+    if let Some((scheme, rest)) = joined.split_once("://")
+        && let Some((credentials, host)) = rest.split_once('@')
+        && let Some((user, _)) = credentials.split_once(':')
+    {
+        return format!("{scheme}://{user}:********@{host}");
+    }
+    joined
+}
+
+fn yaml_of(options: &[(&str, String)]) -> String {
+    use serde_yaml::{Mapping, Value};
+    fn scalar(text: &str) -> Value {
+        if let Ok(b) = text.parse::<bool>() {
+            Value::Bool(b)
+        } else if let Ok(n) = text.parse::<i64>() {
+            Value::Number(n.into())
+        } else if let Ok(f) = text.parse::<f64>().map(serde_yaml::Number::from)
+            && !text.is_empty()
+            && text.chars().all(|c| c.is_ascii_digit() || c == '.')
+        {
+            Value::Number(f)
+        } else {
+            Value::String(text.to_owned())
+        }
+    }
+    let mut root = Mapping::new();
+    for (name, value) in options {
+        let shown = if is_secret(name) && !value.is_empty() {
+            "********".to_owned()
+        } else if name.ends_with("postgres.url") {
+            redact_password(value)
+        } else {
+            value.clone()
+        };
+        let parts: Vec<&str> = name.split('.').collect();
+        insert(&mut root, &parts, scalar(&shown));
+    }
+    fn insert(node: &mut Mapping, parts: &[&str], value: Value) {
+        match parts {
+            [] => {}
+            [last] => {
+                node.insert(Value::String((*last).to_owned()), value);
+            }
+            [first, rest @ ..] => {
+                let entry = node
+                    .entry(Value::String((*first).to_owned()))
+                    .or_insert_with(|| Value::Mapping(Mapping::new()));
+                if !entry.is_mapping() {
+                    *entry = Value::Mapping(Mapping::new());
+                }
+                if let Value::Mapping(next) = entry {
+                    insert(next, rest, value);
+                }
+            }
+        }
+    }
+    if root.is_empty() {
+        return "{}\n".to_owned();
+    }
+    serde_yaml::to_string(&Value::Mapping(root)).unwrap_or_default()
+}
+
 /// `listen`, with Pyroscope's `server.http-listen-address` and `-port` in place of its parts.
 fn listen(values: &BTreeMap<&'static str, String>) -> Result<std::net::SocketAddr> {
     let mut listen: std::net::SocketAddr = parse(values, "listen")?;
@@ -719,6 +824,7 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
         compactor_blocks_retention_period: duration(values, "compactor.blocks-retention-period")?,
     };
     let config = ServerConfig {
+        config_pages: std::sync::Arc::new(config_pages(values)),
         listen: listen(values)?,
         data_dir: data,
         storage,

@@ -3,7 +3,8 @@
 //! documentation shows them), `${VAR}` expanded. Each setting takes effect (port, storage
 //! folder, tenancy, the ingestion limit with Pyroscope's 429); settings this design does not
 //! need are named once in a warning; bad files and command lines stop the start with one
-//! message and exit code 1.
+//! message and exit code 1. The operational endpoints Pyroscope users script against
+//! (`/config`, `/runtime_config`, `/services`) answer in Pyroscope's forms.
 
 mod common;
 
@@ -187,5 +188,92 @@ fn bad_files_and_command_lines_stop_with_one_message() {
             assert!(stderr.contains(text), "{args:?}: {text:?} not in {stderr}");
         }
         assert!(output.stdout.is_empty(), "{args:?}: nothing started");
+    }
+}
+
+/// `/config` (and Pyroscope v2's `/api/v1/status/config…`), `/runtime_config` and `/services`
+/// answer as operators script them: YAML of the effective settings with secrets as
+/// `********`, only what differs from the defaults with `mode=diff`, the defaults with
+/// `mode=defaults`; the overrides in force; each component running.
+#[test]
+fn operational_endpoints_show_the_configuration_and_the_components() {
+    let dir = tempfile::tempdir().expect("dir");
+    let overrides = dir.path().join("overrides.yaml");
+    std::fs::write(
+        &overrides,
+        "overrides:\n  team-a:\n    ingestion_rate_mb: 42\n    max_label_names_per_series: 7\n",
+    )
+    .expect("overrides");
+    let server = common::start(
+        &dir.path().join("data"),
+        &[
+            "--storage.s3.secret-access-key",
+            "hunter2",
+            "--metastore.postgres.url",
+            "host=db user=me password=swordfish",
+            "--runtime-config.file",
+            &overrides.display().to_string(),
+        ],
+    );
+    let get = |target: &str| {
+        let (status, body) = request(&server, "GET", target, &[], b"");
+        assert_eq!(status, 200, "{target}: {body}");
+        body
+    };
+    let current = get("/config");
+    let parsed: serde_yaml::Value = serde_yaml::from_str(&current).expect("YAML");
+    assert_eq!(parsed["storage"]["s3"]["secret-access-key"], "********");
+    assert_eq!(
+        parsed["metastore"]["postgres"]["url"],
+        "host=db user=me password=********"
+    );
+    assert!(!current.contains("hunter2") && !current.contains("swordfish"));
+    assert_eq!(parsed["target"], "all");
+    let diff = get("/config?mode=diff");
+    let parsed_diff: serde_yaml::Value = serde_yaml::from_str(&diff).expect("YAML");
+    assert_eq!(
+        parsed_diff["runtime-config"]["file"],
+        overrides.display().to_string()
+    );
+    assert!(parsed_diff.get("target").is_none(), "{diff}");
+    assert_eq!(get("/api/v1/status/config/diff"), diff);
+    assert_eq!(get("/api/v1/status/config"), current);
+    let defaults: serde_yaml::Value =
+        serde_yaml::from_str(&get("/config?mode=defaults")).expect("YAML");
+    assert_eq!(defaults["listen"], "0.0.0.0:4040");
+    assert_eq!(
+        get("/api/v1/status/config/default"),
+        get("/config?mode=defaults")
+    );
+    assert_eq!(
+        request(&server, "GET", "/config?mode=everything", &[], b"").0,
+        400
+    );
+
+    let runtime: serde_yaml::Value =
+        serde_yaml::from_str(&get("/runtime_config?mode=diff")).expect("YAML");
+    let team = &runtime["overrides"]["team-a"];
+    assert_eq!(team["ingestion_rate_mb"].as_f64(), Some(42.0));
+    assert_eq!(team["max_label_names_per_series"].as_u64(), Some(7));
+    assert!(team.get("max_label_value_length").is_none(), "{team:?}");
+    let whole: serde_yaml::Value = serde_yaml::from_str(&get("/runtime_config")).expect("YAML");
+    assert!(
+        whole["overrides"]["team-a"]
+            .get("max_label_value_length")
+            .is_some()
+    );
+
+    let services = get("/services");
+    for component in [
+        "server",
+        "distributor",
+        "segment-writer",
+        "query-frontend",
+        "compactor",
+    ] {
+        assert!(
+            services.contains(&format!("{component}: Running")),
+            "{component} in {services}"
+        );
     }
 }

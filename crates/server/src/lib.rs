@@ -26,6 +26,7 @@ mod querier;
 mod render;
 mod rpc;
 mod services;
+mod status;
 mod store;
 mod tenant;
 mod ui;
@@ -33,6 +34,7 @@ mod ui;
 pub use cluster::ClusterConfig;
 pub use cluster::backends::QueryFrontendConfig;
 pub use distributor::DistributorConfig;
+pub use status::ConfigPages;
 
 use axum::Router;
 use axum::extract::State;
@@ -156,6 +158,8 @@ pub struct ServerConfig {
     pub query_frontend: QueryFrontendConfig,
     /// Membership.
     pub cluster: ClusterConfig,
+    /// The effective configuration for `/config`, as the binary rendered it.
+    pub config_pages: Arc<ConfigPages>,
 }
 
 impl Default for ServerConfig {
@@ -177,6 +181,7 @@ impl Default for ServerConfig {
             distributor: DistributorConfig::default(),
             max_connections: 0,
             cluster: ClusterConfig::default(),
+            config_pages: Arc::default(),
         }
     }
 }
@@ -211,6 +216,8 @@ pub(crate) struct AppState {
     pub ingest_permits: Arc<tokio::sync::Semaphore>,
     /// The wall clock: timestamps for pushes without one, query lookback, settings.
     pub clock: Arc<dyn model::Clock>,
+    /// The effective configuration for `/config`.
+    pub config_pages: Arc<ConfigPages>,
 }
 
 impl AppState {
@@ -264,6 +271,18 @@ fn router(state: Arc<AppState>, roles: &[Role]) -> Router {
         .route("/api/v1/tenant_limits", get(services::tenant_limits))
         .route("/api/v1/status/buildinfo", get(services::build_info))
         .route("/cluster", get(cluster::page::serve))
+        .route("/config", get(status::config))
+        .route("/api/v1/status/config", get(status::status_config))
+        .route(
+            "/api/v1/status/config/diff",
+            get(status::status_config_diff),
+        )
+        .route(
+            "/api/v1/status/config/default",
+            get(status::status_config_default),
+        )
+        .route("/runtime_config", get(status::runtime_config))
+        .route("/services", get(status::services))
         .route("/version.v1.Version/Version", rpc_route!(services::version));
     if has(Role::SegmentWriter) {
         let push = Router::new()
@@ -639,6 +658,7 @@ pub async fn run(
             config.distributor.max_concurrent_ingest.max(1),
         )),
         clock,
+        config_pages: Arc::clone(&config.config_pages),
     });
     tracing::info!(%address, data = %config.data_dir.display(), member = %membership.me().id, "emberscope listening");
     bound(address);

@@ -347,6 +347,14 @@ impl TenantLimits {
         &self.defaults
     }
 
+    /// Every tenant's overridden limits (whole: the defaults where the file says nothing).
+    pub fn overrides(&self) -> std::collections::BTreeMap<String, Limits> {
+        self.overrides
+            .read()
+            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+
     /// The limits of `tenant`.
     pub fn get(&self, tenant: &TenantId) -> Limits {
         self.overrides

@@ -12,24 +12,41 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-/// Why this process is not ready; empty when it is.
-fn not_ready(state: &AppState) -> Vec<String> {
+/// Why this process is not ready, by the component that waits; empty when it is ready.
+pub(crate) fn waiting(state: &AppState) -> Vec<(&'static str, String)> {
     let view = state.membership.view();
     let mut reasons = Vec::new();
     if let Some(error) = &view.error {
-        reasons.push(format!("the metastore cannot be read: {error}"));
+        reasons.push((
+            "metastore-client",
+            format!("the metastore cannot be read: {error}"),
+        ));
     }
     let has = |role: Role| state.roles.contains(&role);
     if has(Role::Distributor) && state.writer.is_none() && view.writers.owners(0).is_empty() {
-        reasons.push("no segment writer is live".to_owned());
+        reasons.push((
+            Role::Distributor.name(),
+            "no segment writer is live".to_owned(),
+        ));
     }
     if has(Role::QueryFrontend)
         && state.backend.is_none()
         && !view.members.iter().any(|m| m.has_role(QUERY_BACKEND))
     {
-        reasons.push("no query backend is live".to_owned());
+        reasons.push((
+            Role::QueryFrontend.name(),
+            "no query backend is live".to_owned(),
+        ));
     }
     reasons
+}
+
+/// Why this process is not ready; empty when it is.
+fn not_ready(state: &AppState) -> Vec<String> {
+    waiting(state)
+        .into_iter()
+        .map(|(_, reason)| reason)
+        .collect()
 }
 
 pub async fn serve(State(state): State<Arc<AppState>>) -> Response {
