@@ -118,6 +118,11 @@ pub const OPTIONS: &[Opt] = &[
         "info",
         "Log filter (tracing's syntax: error, warn, info, debug, or per module)",
     ),
+    opt(
+        "log.format",
+        "logfmt",
+        "Log lines as logfmt or json (Pyroscope's -log.format)",
+    ),
     flag(
         "auth.multitenancy-enabled",
         "Require X-Scope-OrgID on every request (otherwise the tenant is \"anonymous\")",

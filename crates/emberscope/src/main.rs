@@ -5,6 +5,7 @@
 mod client;
 mod config;
 mod debug_ingest;
+mod logs;
 mod pyroscope;
 
 use anyhow::{Context, Result, bail};
@@ -217,15 +218,10 @@ fn run_file_command(command: FileCommand) -> Result<()> {
 fn serve(args: &config::ServeArgs) -> Result<()> {
     let (values, not_needed) = config::resolve(args, &|name| std::env::var(name).ok())?;
     let (config, log) = config::server_config(&values)?;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&log)
-                .with_context(|| format!("log.level: {log:?} is not a log filter"))?,
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only for a terminal, not for a log file or a collector.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    logs::init(
+        &log,
+        values.get("log.format").map_or("logfmt", String::as_str),
+    )?;
     if !not_needed.is_empty() {
         let list: Vec<String> = not_needed
             .iter()

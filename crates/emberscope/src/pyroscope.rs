@@ -48,6 +48,7 @@ pub const SHARED: &[Shared] = &[
         "server.http-conn-limit",
     ),
     shared("server.log_level", "log.level", "log.level"),
+    shared("server.log_format", "log.format", "log.format"),
     shared("storage.backend", "storage.backend", "storage.backend"),
     shared(
         "storage.filesystem.dir",

@@ -803,15 +803,15 @@ fn idle_connections_give_their_place_back() {
     idle.read_to_end(&mut rest).expect("closed");
 }
 
-/// Logs written to a file (stderr not a terminal) carry no terminal colour codes.
-#[test]
-fn logs_to_a_file_have_no_colour_codes() {
+/// The server's log lines (on stderr) as `--log.format` asks.
+fn log_lines(format: &str) -> String {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().expect("temp dir");
     let log = dir.path().join("stderr.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_emberscope"))
         .args(["serve", "--listen", "127.0.0.1:0", "--log.level", "debug"])
+        .args(["--log.format", format])
         .arg("--data")
         .arg(dir.path().join("data"))
         .stdout(Stdio::piped())
@@ -824,7 +824,37 @@ fn logs_to_a_file_have_no_colour_codes() {
         .expect("the listening line");
     let _ = child.kill();
     let _ = child.wait();
-    let written = std::fs::read_to_string(&log).expect("log");
-    assert!(written.contains("listening"), "{written}");
+    std::fs::read_to_string(&log).expect("log")
+}
+
+/// Logs written to a file (stderr not a terminal) carry no terminal colour codes; they are
+/// logfmt as Pyroscope's are by default, or one JSON object per line.
+#[test]
+fn logs_are_logfmt_or_json_without_colour_codes() {
+    let written = log_lines("logfmt");
     assert!(!written.contains('\u{1b}'), "{written}");
+    let listening = written
+        .lines()
+        .find(|l| l.contains("listening"))
+        .unwrap_or_else(|| panic!("no listening line in {written}"));
+    assert!(
+        listening.starts_with("ts=")
+            && listening.contains(
+                " level=info caller=server msg=\"emberscope listening\" address=127.0.0.1:"
+            ),
+        "{listening}"
+    );
+    let written = log_lines("json");
+    for line in written.lines() {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            event["level"].is_string() && event["message"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(
+        written.contains("\"message\":\"emberscope listening\""),
+        "{written}"
+    );
 }
