@@ -277,3 +277,85 @@ fn operational_endpoints_show_the_configuration_and_the_components() {
         );
     }
 }
+
+/// `/debug/pprof/profile?seconds=2` under load: a pprof that Google's `pprof` reads, whose
+/// stacks name emberscope's functions; a second one meanwhile is refused (429), a bad
+/// `seconds` is 400.
+#[test]
+fn the_server_profiles_itself_on_request() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = common::start(&dir.path().join("data"), &[]);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let profile = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let cpu = cpu();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let target = format!("/ingest?name=load%7Bn%3D%22{n}%22%7D&format=pprof");
+                let _ = common::try_request(&server, "POST", &target, &[], &cpu);
+                n += 1;
+            }
+        });
+        let taking = scope.spawn(|| raw_get(&server, "/debug/pprof/profile?seconds=2"));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let (second, _) = request(&server, "GET", "/debug/pprof/profile?seconds=1", &[], b"");
+        let body = taking.join().expect("profile");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (second, body)
+    });
+    let (second, body) = profile;
+    assert_eq!(second, 429, "a second profile at once");
+    assert_eq!(
+        request(&server, "GET", "/debug/pprof/profile?seconds=0", &[], b"").0,
+        400
+    );
+    let file = dir.path().join("profile.pb.gz");
+    std::fs::write(&file, &body).expect("write");
+    let raw = testkit::oracle::pprof_raw(&file).expect("Google's pprof reads the profile");
+    assert!(raw.contains("PeriodType: cpu nanoseconds"), "{raw}");
+    assert!(
+        ["formats::", "server::", "block::", "ingest::", "tokio::"]
+            .iter()
+            .any(|name| raw.contains(name)),
+        "no emberscope function in {raw}"
+    );
+}
+
+/// The body of a GET as bytes (the profile is gzipped, not text).
+fn raw_get(server: &Server, target: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(&server.address).expect("connect");
+    write!(
+        stream,
+        "GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("answer");
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head");
+    let head = String::from_utf8_lossy(&answer[..split]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let body = answer[split + 4..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let end = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("chunk size");
+            let size = usize::from_str_radix(std::str::from_utf8(&rest[..end]).expect("hex"), 16)
+                .expect("size");
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[end + 2..end + 2 + size]);
+            rest = &rest[end + 2 + size + 2..];
+        }
+        return out;
+    }
+    body
+}

@@ -13,6 +13,7 @@ mod accept;
 mod adhoc;
 pub mod attime;
 mod cluster;
+mod debug_pprof;
 mod distributor;
 pub mod error;
 pub mod inflight;
@@ -283,6 +284,7 @@ fn router(state: Arc<AppState>, roles: &[Role]) -> Router {
         )
         .route("/runtime_config", get(status::runtime_config))
         .route("/services", get(status::services))
+        .route("/debug/pprof/profile", get(debug_pprof::profile))
         .route("/version.v1.Version/Version", rpc_route!(services::version));
     if has(Role::SegmentWriter) {
         let push = Router::new()
