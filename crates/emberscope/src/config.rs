@@ -762,14 +762,27 @@ pub fn server_config(values: &BTreeMap<&'static str, String>) -> Result<(ServerC
     let storage = match text(values, "storage.backend").as_deref() {
         Some("filesystem") | None => text(values, "storage.filesystem.dir")
             .map(|dir| StorageConfig::Filesystem { dir: dir.into() }),
-        Some("s3") => Some(StorageConfig::S3 {
-            bucket: required(values, "storage.s3.bucket", "storage.backend=s3")?,
-            endpoint: text(values, "storage.s3.endpoint"),
-            region: text(values, "storage.s3.region"),
-            access_key_id: text(values, "storage.s3.access-key-id"),
-            secret_access_key: text(values, "storage.s3.secret-access-key"),
-            allow_http: parse(values, "storage.s3.allow-http")?,
-        }),
+        Some("s3") => {
+            let allow_http: bool = parse(values, "storage.s3.allow-http")?;
+            // Pyroscope writes the endpoint as host:port, its scheme from `insecure`.
+            let endpoint = text(values, "storage.s3.endpoint").map(|endpoint| {
+                if endpoint.contains("://") {
+                    endpoint
+                } else if allow_http {
+                    format!("http://{endpoint}")
+                } else {
+                    format!("https://{endpoint}")
+                }
+            });
+            Some(StorageConfig::S3 {
+                bucket: required(values, "storage.s3.bucket", "storage.backend=s3")?,
+                endpoint,
+                region: text(values, "storage.s3.region"),
+                access_key_id: text(values, "storage.s3.access-key-id"),
+                secret_access_key: text(values, "storage.s3.secret-access-key"),
+                allow_http,
+            })
+        }
         Some("gcs") => Some(StorageConfig::Gcs {
             bucket: required(values, "storage.gcs.bucket", "storage.backend=gcs")?,
             service_account_path: text(values, "storage.gcs.service-account-path"),

@@ -285,24 +285,24 @@ fn operational_endpoints_show_the_configuration_and_the_components() {
 fn the_server_profiles_itself_on_request() {
     let dir = tempfile::tempdir().expect("dir");
     let server = common::start(&dir.path().join("data"), &[]);
-    let stop = std::sync::atomic::AtomicBool::new(false);
+    // Load: `emberscope loadgen`, hundreds of pushes a second while the profile is taken.
+    let mut load = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_emberscope"))
+            .args(["loadgen", "--url", &format!("http://{}", server.address)])
+            .args(["--duration", "6s", "--rate", "300", "--concurrency", "64"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start loadgen"),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let profile = std::thread::scope(|scope| {
-        scope.spawn(|| {
-            let cpu = cpu();
-            let mut n = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let target = format!("/ingest?name=load%7Bn%3D%22{n}%22%7D&format=pprof");
-                let _ = common::try_request(&server, "POST", &target, &[], &cpu);
-                n += 1;
-            }
-        });
-        let taking = scope.spawn(|| raw_get(&server, "/debug/pprof/profile?seconds=2"));
+        let taking = scope.spawn(|| raw_get(&server, "/debug/pprof/profile?seconds=3"));
         std::thread::sleep(std::time::Duration::from_millis(500));
         let (second, _) = request(&server, "GET", "/debug/pprof/profile?seconds=1", &[], b"");
-        let body = taking.join().expect("profile");
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        (second, body)
+        (second, taking.join().expect("profile"))
     });
+    let _ = load.0.kill();
     let (second, body) = profile;
     assert_eq!(second, 429, "a second profile at once");
     assert_eq!(
@@ -358,4 +358,69 @@ fn raw_get(server: &Server, target: &str) -> Vec<u8> {
         return out;
     }
     body
+}
+
+/// Pyroscope's S3 block as its documentation writes it (`endpoint` a host and port without a
+/// scheme, `insecure: true` for plain HTTP, `bucket_name`) against a real S3 server: pushes
+/// are stored there and read back.
+#[test]
+fn pyroscope_s3_settings_store_in_a_real_s3_server() {
+    let moto = testkit::emulator::start_moto_with_bucket("pyroscope-data");
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("pyroscope.yaml"),
+        format!(
+            "storage:\n  backend: s3\n  s3:\n    bucket_name: pyroscope-data\n    endpoint: \
+             127.0.0.1:{}\n    region: us-east-1\n    access_key_id: test\n    \
+             secret_access_key: test\n    insecure: true\nlimits:\n  reject_older_than: 0\n",
+            moto.port
+        ),
+    )
+    .expect("config");
+    let mut child = emberscope(
+        dir.path(),
+        &[
+            "-config.file=pyroscope.yaml",
+            "-server.http-listen-address=127.0.0.1",
+            "-server.http-listen-port=0",
+        ],
+        &[],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("start");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("listening line");
+    let address = line
+        .trim()
+        .strip_prefix("emberscope listening on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    let server = Server::at(&address);
+    let _stop = KillOnDrop(child);
+    let (status, body) = request(
+        &server,
+        "POST",
+        "/ingest?name=s3svc&format=pprof",
+        &[],
+        &cpu(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let selector =
+        common::url_encode("process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"s3svc\"}");
+    let (status, body) = request(
+        &server,
+        "GET",
+        &format!("/pyroscope/render?query={selector}&from=946656000&until=now"),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200, "{body}");
+    let ticks =
+        serde_json::from_str::<serde_json::Value>(&body).expect("json")["flamebearer"]["numTicks"]
+            .as_u64();
+    assert_eq!(ticks, Some(470_000_000), "{body}");
 }
