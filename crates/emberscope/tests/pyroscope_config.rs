@@ -424,3 +424,63 @@ fn pyroscope_s3_settings_store_in_a_real_s3_server() {
             .as_u64();
     assert_eq!(ticks, Some(470_000_000), "{body}");
 }
+
+/// Pyroscope's `runtime_config` block names the overrides file and its period: the tenant's
+/// limits are the file's, and a change to the file applies while the server runs.
+#[test]
+fn pyroscope_runtime_config_is_read_and_reloaded() {
+    let dir = tempfile::tempdir().expect("dir");
+    let overrides = dir.path().join("overrides.yaml");
+    std::fs::write(
+        &overrides,
+        "overrides:\n  small:\n    max_query_length: 1h\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("pyroscope.yaml"),
+        format!(
+            "multitenancy_enabled: true\nruntime_config:\n  file: {}\n  period: 1s\nserver:\n  \
+             http_listen_address: 127.0.0.1\n  http_listen_port: 0\n",
+            overrides.display()
+        ),
+    )
+    .expect("config");
+    let mut child = emberscope(dir.path(), &["-config.file=pyroscope.yaml"], &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("listening line");
+    let address = line
+        .trim()
+        .strip_prefix("emberscope listening on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    let server = Server::at(&address);
+    let _stop = KillOnDrop(child);
+    let tenant = [("X-Scope-OrgID", "small")];
+    let limit = || {
+        common::get_json(&server, "/api/v1/tenant_limits", &tenant)["max_query_length"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(limit(), "1h");
+    std::fs::write(
+        &overrides,
+        "overrides:\n  small:\n    max_query_length: 3h\n",
+    )
+    .expect("rewrite");
+    common::wait_for(
+        "the overrides reloaded",
+        std::time::Duration::from_secs(20),
+        || limit() == "3h",
+    );
+    let runtime: serde_yaml::Value =
+        serde_yaml::from_str(&request(&server, "GET", "/runtime_config?mode=diff", &[], b"").1)
+            .expect("YAML");
+    assert_eq!(runtime["overrides"]["small"]["max_query_length"], "3h");
+}
