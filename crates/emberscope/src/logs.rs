@@ -3,7 +3,7 @@
 //! per line; on stderr, with terminal colours only for a terminal (a file or a collector gets
 //! none).
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
@@ -91,31 +91,18 @@ impl Visit for Fields {
     }
 }
 
-/// A logfmt value: as it is when it needs no quotes, else in double quotes with `"` and `\`
-/// escaped.
+/// A logfmt value: as it is when it needs no quotes, else quoted as Go's `strconv.Quote` does
+/// (what Pyroscope's logfmt writer uses).
 fn quoted(value: &str) -> String {
     let plain = !value.is_empty()
         && !value
             .chars()
             .any(|c| c == ' ' || c == '"' || c == '=' || c == '\\' || c.is_control());
     if plain {
-        return value.to_owned();
+        value.to_owned()
+    } else {
+        formats::pprof::go_quote(value)
     }
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

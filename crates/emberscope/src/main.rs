@@ -218,10 +218,7 @@ fn run_file_command(command: FileCommand) -> Result<()> {
 fn serve(args: &config::ServeArgs) -> Result<()> {
     let (values, not_needed) = config::resolve(args, &|name| std::env::var(name).ok())?;
     let (config, log) = config::server_config(&values)?;
-    logs::init(
-        &log,
-        values.get("log.format").map_or("logfmt", String::as_str),
-    )?;
+    logs::init(&log, values.get("log.format").map_or("", String::as_str))?;
     if !not_needed.is_empty() {
         let list: Vec<String> = not_needed
             .iter()

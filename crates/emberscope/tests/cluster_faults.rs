@@ -304,15 +304,19 @@ impl PrivatePostgres {
         )
     }
 
-    fn as_postgres(&self, command: &str) {
-        let status = Command::new("su")
+    /// Runs `command` as the `postgres` user; whether it succeeded.
+    fn try_as_postgres(&self, command: &str) -> bool {
+        Command::new("su")
             .args(["postgres", "-s", "/bin/sh", "-c", command])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()
-            .expect("su postgres");
-        assert!(status.success(), "as postgres: {command}");
+            .is_ok_and(|status| status.success())
+    }
+
+    fn as_postgres(&self, command: &str) {
+        assert!(self.try_as_postgres(command), "as postgres: {command}");
     }
 
     fn up(&self) {
@@ -326,29 +330,25 @@ impl PrivatePostgres {
         ));
     }
 
-    /// Stops the server as a crash would (no shutdown checkpoint, connections cut).
-    fn crash(&self) {
-        self.as_postgres(&format!(
+    /// `pg_ctl stop -m immediate`: the server stops as a crash would (no shutdown
+    /// checkpoint, connections cut).
+    fn stop_command(&self) -> String {
+        format!(
             "{}/pg_ctl -D {} -m immediate -w stop",
             self.bin.display(),
             self.data()
-        ));
+        )
+    }
+
+    fn crash(&self) {
+        self.as_postgres(&self.stop_command());
     }
 }
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
-        let _ = Command::new("su")
-            .args(["postgres", "-s", "/bin/sh", "-c"])
-            .arg(format!(
-                "{}/pg_ctl -D {} -m immediate -w stop",
-                self.bin.display(),
-                self.data()
-            ))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
+        // Already stopped is fine here.
+        let _ = self.try_as_postgres(&self.stop_command());
     }
 }
 

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Server, request};
+use common::request;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::Path;
@@ -52,31 +52,24 @@ fn a_pyroscope_configuration_file_and_command_line_take_effect() {
         ),
     )
     .expect("config");
-    let mut child = emberscope(
-        dir.path(),
-        &[
-            "-config.file=pyroscope.yaml",
-            "-config.expand-env=true",
-            "-target=all",
-        ],
-        &[("PROFILES_DIR", &objects.display().to_string())],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("start");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("listening line");
+    let mut server = common::spawn(
+        emberscope(
+            dir.path(),
+            &[
+                "-config.file=pyroscope.yaml",
+                "-config.expand-env=true",
+                "-target=all",
+            ],
+            &[("PROFILES_DIR", &objects.display().to_string())],
+        )
+        .stderr(Stdio::piped()),
+    );
     assert_eq!(
-        line.trim(),
-        format!("emberscope listening on 127.0.0.1:{port}"),
+        server.address,
+        format!("127.0.0.1:{port}"),
         "the port of server.http_listen_port"
     );
-    let stderr = child.stderr.take().expect("stderr");
-    let server = Server::at(&format!("127.0.0.1:{port}"));
-    let _stop = KillOnDrop(child);
+    let stderr = server.take_stderr().expect("stderr");
 
     // multitenancy_enabled: a push without a tenant is refused, one with a tenant stored.
     let target = "/ingest?name=svc&format=pprof";
@@ -98,7 +91,7 @@ fn a_pyroscope_configuration_file_and_command_line_take_effect() {
         .collect();
     assert!(statuses.contains(&429), "{statuses:?}");
     // The settings not needed are named once, with why.
-    drop(_stop);
+    server.stop();
     let mut warned = String::new();
     for line in BufReader::new(stderr).lines().map_while(Result::ok) {
         if line.contains("does not need") {
@@ -297,7 +290,7 @@ fn the_server_profiles_itself_on_request() {
     );
     std::thread::sleep(std::time::Duration::from_millis(500));
     let profile = std::thread::scope(|scope| {
-        let taking = scope.spawn(|| raw_get(&server, "/debug/pprof/profile?seconds=3"));
+        let taking = scope.spawn(|| common::get_bytes(&server, "/debug/pprof/profile?seconds=3"));
         std::thread::sleep(std::time::Duration::from_millis(500));
         let (second, _) = request(&server, "GET", "/debug/pprof/profile?seconds=1", &[], b"");
         (second, taking.join().expect("profile"))
@@ -321,45 +314,6 @@ fn the_server_profiles_itself_on_request() {
     );
 }
 
-/// The body of a GET as bytes (the profile is gzipped, not text).
-fn raw_get(server: &Server, target: &str) -> Vec<u8> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(&server.address).expect("connect");
-    write!(
-        stream,
-        "GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .expect("request");
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).expect("answer");
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a head");
-    let head = String::from_utf8_lossy(&answer[..split]).to_ascii_lowercase();
-    assert!(head.starts_with("http/1.1 200"), "{head}");
-    let body = answer[split + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        let mut out = Vec::new();
-        let mut rest = &body[..];
-        loop {
-            let end = rest
-                .windows(2)
-                .position(|w| w == b"\r\n")
-                .expect("chunk size");
-            let size = usize::from_str_radix(std::str::from_utf8(&rest[..end]).expect("hex"), 16)
-                .expect("size");
-            if size == 0 {
-                break;
-            }
-            out.extend_from_slice(&rest[end + 2..end + 2 + size]);
-            rest = &rest[end + 2 + size + 2..];
-        }
-        return out;
-    }
-    body
-}
-
 /// Pyroscope's S3 block as its documentation writes it (`endpoint` a host and port without a
 /// scheme, `insecure: true` for plain HTTP, `bucket_name`) against a real S3 server: pushes
 /// are stored there and read back.
@@ -377,30 +331,18 @@ fn pyroscope_s3_settings_store_in_a_real_s3_server() {
         ),
     )
     .expect("config");
-    let mut child = emberscope(
-        dir.path(),
-        &[
-            "-config.file=pyroscope.yaml",
-            "-server.http-listen-address=127.0.0.1",
-            "-server.http-listen-port=0",
-        ],
-        &[],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("start");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("listening line");
-    let address = line
-        .trim()
-        .strip_prefix("emberscope listening on ")
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_owned();
-    let server = Server::at(&address);
-    let _stop = KillOnDrop(child);
+    let server = common::spawn(
+        emberscope(
+            dir.path(),
+            &[
+                "-config.file=pyroscope.yaml",
+                "-server.http-listen-address=127.0.0.1",
+                "-server.http-listen-port=0",
+            ],
+            &[],
+        )
+        .stderr(Stdio::null()),
+    );
     let (status, body) = request(
         &server,
         "POST",
@@ -445,22 +387,9 @@ fn pyroscope_runtime_config_is_read_and_reloaded() {
         ),
     )
     .expect("config");
-    let mut child = emberscope(dir.path(), &["-config.file=pyroscope.yaml"], &[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("listening line");
-    let address = line
-        .trim()
-        .strip_prefix("emberscope listening on ")
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_owned();
-    let server = Server::at(&address);
-    let _stop = KillOnDrop(child);
+    let server = common::spawn(
+        emberscope(dir.path(), &["-config.file=pyroscope.yaml"], &[]).stderr(Stdio::null()),
+    );
     let tenant = [("X-Scope-OrgID", "small")];
     let limit = || {
         common::get_json(&server, "/api/v1/tenant_limits", &tenant)["max_query_length"]

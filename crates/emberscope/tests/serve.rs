@@ -805,25 +805,17 @@ fn idle_connections_give_their_place_back() {
 
 /// The server's log lines (on stderr) as `--log.format` asks.
 fn log_lines(format: &str) -> String {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().expect("temp dir");
     let log = dir.path().join("stderr.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_emberscope"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--log.level", "debug"])
-        .args(["--log.format", format])
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("start emberscope serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("the listening line");
-    let _ = child.kill();
-    let _ = child.wait();
+    common::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_emberscope"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--log.level", "debug"])
+            .args(["--log.format", format])
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .stderr(std::fs::File::create(&log).expect("log file")),
+    )
+    .stop();
     std::fs::read_to_string(&log).expect("log")
 }
 

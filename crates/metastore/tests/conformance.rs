@@ -534,19 +534,28 @@ async fn sqlite_workers_race_for_jobs() {
     lease_race(Arc::new(first), Arc::new(second)).await;
 }
 
+/// A SQLite database at `path` holding one block of `tenant`, closed again; the block's id.
+async fn sqlite_with_one_block(path: &std::path::Path, tenant: &TenantId) -> Ulid {
+    let id = Ulid::new();
+    let store = SqliteMetastore::open(path).expect("open");
+    store
+        .add_block(&block(
+            id,
+            0,
+            None,
+            vec![dataset(tenant, "s", 1, 2, &[CPU])],
+        ))
+        .await
+        .expect("add");
+    id
+}
+
 #[tokio::test]
 async fn sqlite_survives_reopening() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("metastore.db");
     let t = TenantId::new("persist").expect("valid");
-    let id = Ulid::new();
-    {
-        let store = SqliteMetastore::open(&path).expect("open");
-        store
-            .add_block(&block(id, 0, None, vec![dataset(&t, "s", 1, 2, &[CPU])]))
-            .await
-            .expect("add");
-    }
+    let id = sqlite_with_one_block(&path, &t).await;
     let store = SqliteMetastore::open(&path).expect("reopen");
     assert_eq!(
         store.query_blocks(&query(&t, 0, 10)).await.expect("query")[0].id,
@@ -561,14 +570,7 @@ async fn sqlite_adds_the_duplicates_column_to_older_databases() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("metastore.db");
     let t = TenantId::new("older").expect("valid");
-    let id = Ulid::new();
-    {
-        let store = SqliteMetastore::open(&path).expect("open");
-        store
-            .add_block(&block(id, 0, None, vec![dataset(&t, "s", 1, 2, &[CPU])]))
-            .await
-            .expect("add");
-    }
+    let id = sqlite_with_one_block(&path, &t).await;
     {
         let old = rusqlite::Connection::open(&path).expect("connection");
         old.execute_batch("ALTER TABLE blocks DROP COLUMN duplicate_requests")

@@ -24,7 +24,8 @@ pub struct ModeParam {
     mode: Option<String>,
 }
 
-fn yaml(text: String) -> Response {
+/// A plain-text answer (YAML, or lines).
+fn plain_text(text: String) -> Response {
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -52,22 +53,22 @@ pub async fn config(
             ));
         }
     };
-    Ok(yaml(page.clone()))
+    Ok(plain_text(page.clone()))
 }
 
 /// `GET /api/v1/status/config`.
 pub async fn status_config(State(state): State<Arc<AppState>>) -> Response {
-    yaml(state.config_pages.current.clone())
+    plain_text(state.config_pages.current.clone())
 }
 
 /// `GET /api/v1/status/config/diff`.
 pub async fn status_config_diff(State(state): State<Arc<AppState>>) -> Response {
-    yaml(state.config_pages.diff.clone())
+    plain_text(state.config_pages.diff.clone())
 }
 
 /// `GET /api/v1/status/config/default`.
 pub async fn status_config_default(State(state): State<Arc<AppState>>) -> Response {
-    yaml(state.config_pages.defaults.clone())
+    plain_text(state.config_pages.defaults.clone())
 }
 
 /// `GET /runtime_config[?mode=diff]`: the overrides as they are in force, in the runtime
@@ -101,7 +102,9 @@ pub async fn runtime_config(
     }
     let mut document = serde_yaml::Mapping::new();
     document.insert("overrides".into(), overrides.into());
-    Ok(yaml(serde_yaml::to_string(&document).map_err(internal)?))
+    Ok(plain_text(
+        serde_yaml::to_string(&document).map_err(internal)?,
+    ))
 }
 
 /// `GET /services`: each component of this process and its state, one per line.
@@ -122,12 +125,5 @@ pub async fn services(State(state): State<Arc<AppState>>) -> Response {
             ": Starting\n"
         });
     }
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; charset=utf-8",
-        )],
-        out,
-    )
-        .into_response()
+    plain_text(out)
 }

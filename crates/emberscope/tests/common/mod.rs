@@ -22,12 +22,24 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
+impl Server {
+    /// The server's stderr, when the command that started it piped it.
+    pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.child.as_mut().and_then(|c| c.stderr.take())
+    }
+
+    /// Stops the server (as dropping it does) and waits for it.
+    pub fn stop(&mut self) {
         if let Some(child) = &mut self.child {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -39,20 +51,28 @@ pub fn start(data: &Path, extra: &[&str]) -> Server {
 
 /// [`start`] with extra environment variables.
 pub fn start_with_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_emberscope"))
-        .envs(env.iter().copied())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--validation.reject-older-than",
-            "0",
-        ])
-        .arg("--data")
-        .arg(data)
-        .args(extra)
+    spawn(
+        Command::new(env!("CARGO_BIN_EXE_emberscope"))
+            .envs(env.iter().copied())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--validation.reject-older-than",
+                "0",
+            ])
+            .arg("--data")
+            .arg(data)
+            .args(extra)
+            .stderr(Stdio::null()),
+    )
+}
+
+/// Starts a server `command` describes (stdout is taken here; stderr is the caller's) and
+/// waits for its first line, `emberscope listening on ADDRESS`. Stopped when dropped.
+pub fn spawn(command: &mut Command) -> Server {
+    let mut child = command
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
         .expect("start emberscope serve");
     let mut line = String::new();
@@ -104,6 +124,37 @@ fn try_exchange(
     let mut response = Vec::new();
     stream.read_to_end(&mut response)?;
     Ok(response)
+}
+
+/// A GET's body as bytes (a 200 answer's, chunked or not), for answers that are not text.
+pub fn get_bytes(server: &Server, target: &str) -> Vec<u8> {
+    let answer = exchange(server, "GET", target, &[], b"");
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head");
+    let head = String::from_utf8_lossy(&answer[..split]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{target}: {head}");
+    let body = &answer[split + 4..];
+    if !head.contains("transfer-encoding: chunked") {
+        return body.to_vec();
+    }
+    let (mut out, mut rest) = (Vec::new(), body);
+    loop {
+        let end = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size");
+        let size = std::str::from_utf8(&rest[..end])
+            .ok()
+            .and_then(|hex| usize::from_str_radix(hex, 16).ok())
+            .expect("a chunk size");
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&rest[end + 2..end + 2 + size]);
+        rest = &rest[end + 2 + size + 2..];
+    }
 }
 
 /// One HTTP/1.1 request; returns (status, body).

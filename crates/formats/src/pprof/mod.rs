@@ -41,7 +41,9 @@ pub use series::{
     upload_profile_name, validate_labels,
 };
 pub use to_tree::{add_to_tree, to_tree, to_trees};
-pub use validate::{ProfileLimits, Reason, ValidationError, labels_string, validate_profile};
+pub use validate::{
+    ProfileLimits, Reason, ValidationError, go_quote, labels_string, validate_profile,
+};
 pub use view::{
     FunctionView, LabelView, LineView, LocationView, ProfileView, SampleView, ViewBuffers,
 };

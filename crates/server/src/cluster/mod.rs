@@ -86,40 +86,62 @@ mod tests {
     }
 }
 
+/// Something kept per member address (a client, a writer's batching queue). Members come and
+/// go (a restarted pod has a new address), so the map is emptied when it passes
+/// `MAX_MEMBERS` addresses: what it holds is cheap to make again.
+#[derive(Debug)]
+pub(crate) struct PerMember<V>(Mutex<HashMap<String, V>>);
+
+const MAX_MEMBERS: usize = 256;
+
+impl<V: Clone> PerMember<V> {
+    pub fn new() -> PerMember<V> {
+        PerMember(Mutex::new(HashMap::new()))
+    }
+
+    /// The value for `address`, made by `make` the first time; an error says why none
+    /// could be made.
+    pub fn get_or_make(
+        &self,
+        address: &str,
+        make: impl FnOnce() -> Result<V, String>,
+    ) -> Result<V, String> {
+        let mut map = self
+            .0
+            .lock()
+            .map_err(|_| "member map poisoned".to_owned())?;
+        if let Some(found) = map.get(address) {
+            return Ok(found.clone());
+        }
+        let made = make()?;
+        if map.len() >= MAX_MEMBERS {
+            map.clear();
+        }
+        map.insert(address.to_owned(), made.clone());
+        Ok(made)
+    }
+}
+
 /// One client (and its connection pool) per member address, for the calls of one role to
-/// another. Members come and go (a restarted pod has a new address), so the map is emptied
-/// when it passes `MAX_CLIENTS` addresses: clients are cheap to make again.
+/// another.
 #[derive(Debug)]
 pub(crate) struct MemberClients {
     timeout: Duration,
-    clients: Mutex<HashMap<String, ApiClient>>,
+    clients: PerMember<ApiClient>,
 }
-
-pub(crate) const MAX_CLIENTS: usize = 256;
 
 impl MemberClients {
     pub fn new(timeout: Duration) -> MemberClients {
         MemberClients {
             timeout,
-            clients: Mutex::new(HashMap::new()),
+            clients: PerMember::new(),
         }
     }
 
     /// The client of the member at `address`; an error says why none could be made.
     pub fn get(&self, address: &str) -> Result<ApiClient, String> {
-        let mut clients = self
-            .clients
-            .lock()
-            .map_err(|_| "member clients poisoned".to_owned())?;
-        if let Some(client) = clients.get(address) {
-            return Ok(client.clone());
-        }
-        let client = ApiClient::new(address, Credentials::default(), self.timeout)
-            .map_err(|e| e.to_string())?;
-        if clients.len() >= MAX_CLIENTS {
-            clients.clear();
-        }
-        clients.insert(address.to_owned(), client.clone());
-        Ok(client)
+        self.clients.get_or_make(address, || {
+            ApiClient::new(address, Credentials::default(), self.timeout).map_err(|e| e.to_string())
+        })
     }
 }

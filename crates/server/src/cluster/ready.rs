@@ -99,20 +99,24 @@ pub fn render(state: &AppState, out: &mut String) {
     }
     if let crate::cluster::writers::Writers::Remote(writers) = &state.writers {
         let counts = &writers.counts;
-        out.push_str("# HELP emberscope_distributor_writer_http_calls_total HTTP calls to segment writers (a call carries one or more requests: distributor.writer-batch-window).\n");
-        out.push_str("# TYPE emberscope_distributor_writer_http_calls_total counter\n");
-        let _ = writeln!(
-            out,
-            "emberscope_distributor_writer_http_calls_total {}",
-            counts.http_calls.load(std::sync::atomic::Ordering::Relaxed)
-        );
-        out.push_str("# HELP emberscope_distributor_writer_requests_total Requests sent to segment writers, retries included.\n");
-        out.push_str("# TYPE emberscope_distributor_writer_requests_total counter\n");
-        let _ = writeln!(
-            out,
-            "emberscope_distributor_writer_requests_total {}",
-            counts.requests.load(std::sync::atomic::Ordering::Relaxed)
-        );
+        for (name, help, counter) in [
+            (
+                "emberscope_distributor_writer_http_calls_total",
+                "HTTP calls to segment writers (a call carries one or more requests: distributor.writer-batch-window).",
+                &counts.http_calls,
+            ),
+            (
+                "emberscope_distributor_writer_requests_total",
+                "Requests sent to segment writers, retries included.",
+                &counts.requests,
+            ),
+        ] {
+            let value = counter.load(std::sync::atomic::Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
     }
     if state.roles.contains(&Role::QueryFrontend) {
         out.push_str("# HELP emberscope_query_tasks_waiting Read tasks waiting for a slot (query.max-concurrent-tasks).\n");

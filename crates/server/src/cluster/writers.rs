@@ -16,10 +16,10 @@
 //! The segment writer's side of the call ([`push`]) turns the request back into a batch for
 //! [`crate::store`].
 
-use super::MemberClients;
 use super::coalesce::{CallCounts, Coalescer};
 use super::membership::Membership;
 use super::ring;
+use super::{MemberClients, PerMember};
 use crate::AppState;
 use crate::distributor::{Batch, Body, DistributorConfig, Incoming, Upload};
 use crate::error::{ApiError, Code};
@@ -31,9 +31,8 @@ use api::proto::segmentwriter::v1 as wire;
 use api::proto::types::v1::LabelPair as WirePair;
 use bytes::Bytes;
 use model::{Labels, TenantId, label_names, write_request};
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// `retry = true` (field 4, varint) as protobuf bytes.
@@ -65,8 +64,8 @@ pub(crate) struct RemoteWriters {
     attempts: usize,
     /// How long a first call waits for others to share its HTTP call (zero: it does not).
     window: Duration,
-    /// One batching queue per writer address (emptied as [`MemberClients`] is).
-    coalescers: Mutex<HashMap<String, Coalescer>>,
+    /// One batching queue per writer address.
+    coalescers: PerMember<Coalescer>,
     /// HTTP calls made and the calls they carried, for `/metrics`.
     pub counts: Arc<CallCounts>,
 }
@@ -78,27 +77,21 @@ impl RemoteWriters {
             clients: MemberClients::new(config.writer_timeout),
             attempts: config.writer_attempts.max(1),
             window: config.writer_batch_window,
-            coalescers: Mutex::new(HashMap::new()),
+            coalescers: PerMember::new(),
             counts: Arc::default(),
         }
     }
 
     /// The batching queue of the writer at `address`.
     fn coalescer(&self, address: &str) -> Result<Coalescer, String> {
-        let client = self.clients.get(address)?;
-        let mut coalescers = self
-            .coalescers
-            .lock()
-            .map_err(|_| "writer queues poisoned".to_owned())?;
-        if let Some(found) = coalescers.get(address) {
-            return Ok(found.clone());
-        }
-        if coalescers.len() >= super::MAX_CLIENTS {
-            coalescers.clear();
-        }
-        let coalescer = Coalescer::start(client, self.window, Arc::clone(&self.counts));
-        coalescers.insert(address.to_owned(), coalescer.clone());
-        Ok(coalescer)
+        self.coalescers.get_or_make(address, || {
+            let client = self.clients.get(address)?;
+            Ok(Coalescer::start(
+                client,
+                self.window,
+                Arc::clone(&self.counts),
+            ))
+        })
     }
 
     /// One attempt of a call: a first one shares an HTTP call with the calls that come
